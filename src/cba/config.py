@@ -1,0 +1,275 @@
+"""Load ``params.yaml`` into one typed, validated :class:`Params` object, and resolve project paths.
+
+Every knob of the pipeline lives in ``params.yaml``. :func:`load_params` reads it once and checks every
+value; a wrong value fails at once with a :class:`ParamsError` that names the key to fix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+__all__ = [
+    "ChurnParams",
+    "CleanParams",
+    "DataParams",
+    "EdaParams",
+    "FaultRates",
+    "GenerateParams",
+    "IngestParams",
+    "Params",
+    "ParamsError",
+    "Paths",
+    "ReportParams",
+    "SurvivalParams",
+    "XGBoostParams",
+    "load_params",
+    "params_from_dict",
+]
+
+
+class ParamsError(ValueError):
+    """A value in ``params.yaml`` is missing, unknown or out of range; the message names the key."""
+
+
+def _rate() -> Any:
+    return field(metadata={"min": 0.0, "max": 1.0})
+
+
+def _positive() -> Any:
+    return field(metadata={"min": 1})
+
+
+@dataclass(frozen=True)
+class FaultRates:
+    """Data-quality faults the generator injects, each as a share of rows."""
+
+    duplicate_rate: float = _rate()
+    missing_rate: float = _rate()
+    bad_timestamp_rate: float = _rate()
+    label_inconsistency_rate: float = _rate()
+    mixed_timezone_rate: float = _rate()
+
+
+@dataclass(frozen=True)
+class GenerateParams:
+    """Size, time window, churn level and faults of the synthetic data."""
+
+    num_customers: int = _positive()
+    num_events: int = _positive()
+    start_date: dt.date
+    end_date: dt.date
+    churn_rate: float = field(metadata={"min": 0.01, "max": 0.99})
+    faults: FaultRates
+
+    def check(self, prefix: str) -> None:
+        """Reject a window that ends before it starts."""
+        if self.end_date <= self.start_date:
+            raise ParamsError(
+                f"{prefix}.end_date ({self.end_date}) must be after {prefix}.start_date ({self.start_date})"
+            )
+
+
+@dataclass(frozen=True)
+class DataParams:
+    """Which source feeds the pipeline and where it lives."""
+
+    source: Literal["synthetic"]
+    path: str
+
+
+@dataclass(frozen=True)
+class IngestParams:
+    """How raw data reaches ``datasets/interim``."""
+
+    mode: Literal["batch"]
+
+
+@dataclass(frozen=True)
+class EdaParams:
+    """Knobs of the exploratory analysis."""
+
+    top_n: int = _positive()
+
+
+@dataclass(frozen=True)
+class CleanParams:
+    """Rules of the cleaning stage."""
+
+    earliest_timestamp: dt.date
+    latest_timestamp: dt.date
+
+    def check(self, prefix: str) -> None:
+        """Reject a validity window that ends before it starts."""
+        if self.latest_timestamp <= self.earliest_timestamp:
+            raise ParamsError(
+                f"{prefix}.latest_timestamp ({self.latest_timestamp}) must be after "
+                f"{prefix}.earliest_timestamp ({self.earliest_timestamp})"
+            )
+
+
+@dataclass(frozen=True)
+class XGBoostParams:
+    """Hyperparameters of the boosted churn model."""
+
+    n_estimators: int = _positive()
+    max_depth: int = _positive()
+    learning_rate: float = field(metadata={"min": 1e-6, "max": 1.0})
+
+
+@dataclass(frozen=True)
+class ChurnParams:
+    """Churn label definition and model training."""
+
+    horizon_days: int = _positive()
+    test_size: float = field(metadata={"min": 0.05, "max": 0.95})
+    xgboost: XGBoostParams
+
+
+@dataclass(frozen=True)
+class SurvivalParams:
+    """Survival analysis."""
+
+    segment: str
+
+
+@dataclass(frozen=True)
+class ReportParams:
+    """The rendered book."""
+
+    title: str
+
+
+@dataclass(frozen=True)
+class Params:
+    """Every knob of the pipeline, as read from ``params.yaml``."""
+
+    seed: int = field(metadata={"min": 0})
+    data: DataParams
+    generate: GenerateParams
+    ingest: IngestParams
+    eda: EdaParams
+    clean: CleanParams
+    churn: ChurnParams
+    survival: SurvivalParams
+    report: ReportParams
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where every stage reads and writes, relative to the project root."""
+
+    root: Path
+
+    @property
+    def raw(self) -> Path:  # noqa: D102
+        return self.root / "datasets" / "raw"
+
+    @property
+    def interim(self) -> Path:  # noqa: D102
+        return self.root / "datasets" / "interim"
+
+    @property
+    def rejected(self) -> Path:  # noqa: D102
+        return self.interim / "rejected"
+
+    @property
+    def processed(self) -> Path:  # noqa: D102
+        return self.root / "datasets" / "processed"
+
+    @property
+    def metrics(self) -> Path:  # noqa: D102
+        return self.root / "metrics"
+
+    @property
+    def plots(self) -> Path:  # noqa: D102
+        return self.root / "plots"
+
+    @property
+    def models(self) -> Path:  # noqa: D102
+        return self.root / "models"
+
+    @property
+    def chapters(self) -> Path:
+        """Executed stage notebooks, the book's chapters."""
+        return self.root / "report" / "chapters"
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate ``params.yaml``."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: file not found") from None
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
+    try:
+        return params_from_dict(raw)
+    except ParamsError as err:
+        raise ParamsError(f"{path}: {err}") from None
+
+
+def params_from_dict(raw: dict[str, Any]) -> Params:
+    """Build :class:`Params` from a plain mapping (as parsed from YAML), validating every key."""
+    return _build(Params, raw, "")
+
+
+def _build(cls: type, raw: Any, prefix: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{prefix or 'params'} must be a mapping, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - names)
+    if unknown:
+        raise ParamsError(f"unknown key {_key(prefix, unknown[0])!r}")
+    values = {}
+    for f in dataclasses.fields(cls):
+        key = _key(prefix, f.name)
+        if f.name not in raw:
+            raise ParamsError(f"missing key {key!r}")
+        values[f.name] = _coerce(hints[f.name], raw[f.name], key, f.metadata)
+    obj = cls(**values)
+    if hasattr(obj, "check"):
+        obj.check(prefix)
+    return obj
+
+
+def _coerce(hint: Any, value: Any, key: str, limits: typing.Mapping[str, Any]) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, key)
+    if typing.get_origin(hint) is Literal:
+        choices = typing.get_args(hint)
+        if value not in choices:
+            raise ParamsError(f"{key} must be one of {list(choices)}, got {value!r}")
+        return value
+    if hint is dt.date:
+        if isinstance(value, dt.date):
+            return value
+        try:
+            return dt.date.fromisoformat(str(value))
+        except ValueError:
+            raise ParamsError(f"{key} must be a date (YYYY-MM-DD), got {value!r}") from None
+    if hint is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ParamsError(f"{key} must be an integer, got {value!r}")
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ParamsError(f"{key} must be a number, got {value!r}")
+        value = float(value)
+    if hint is str and not isinstance(value, str):
+        raise ParamsError(f"{key} must be a string, got {value!r}")
+    if "min" in limits and value < limits["min"]:
+        raise ParamsError(f"{key} must be >= {limits['min']}, got {value!r}")
+    if "max" in limits and value > limits["max"]:
+        raise ParamsError(f"{key} must be <= {limits['max']}, got {value!r}")
+    return value
+
+
+def _key(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name

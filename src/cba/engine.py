@@ -1,0 +1,24 @@
+"""The ibis connection that runs the heavy table work: DuckDB, in process, in UTC."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import ibis
+from ibis.backends import BaseBackend
+
+__all__ = ["connect", "read_parquet"]
+
+
+def connect() -> BaseBackend:
+    """An in-memory DuckDB connection whose session time zone is UTC."""
+    con = ibis.duckdb.connect()
+    con.raw_sql("SET TimeZone = 'UTC'")
+    return con
+
+
+def read_parquet(con: BaseBackend, path: str | Path) -> ibis.Table:
+    """A lazy ibis table over one Parquet file or a folder of them."""
+    path = Path(path)
+    pattern = str(path / "**" / "*.parquet") if path.is_dir() else str(path)
+    return con.read_parquet(pattern)

@@ -1,0 +1,619 @@
+"""Synthetic customers, sessions, events and orders that look like the Kaggle "E Commerce Dataset".
+
+Customers carry the Kaggle attributes, drawn from the real file's marginal distributions. A latent churn
+process driven by those attributes (complaints, satisfaction, distance, cashback, tenure, engagement)
+decides who churns and when; each customer's sessions arrive at a rate that decays with time, fades out
+before churn, and follows weekly and daily rhythms in local time. Sessions hold view, add-to-cart,
+remove-from-cart and purchase events whose conversion differs by device and category; purchases make
+orders. Faults (duplicates, blanks, bad timestamps, alias labels, local-time offsets) are injected at the
+rates in ``params.yaml`` so cleaning has real work.
+
+Everything is vectorised with NumPy and Arrow; the same params and seed give the same bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from cba import schema
+from cba.config import FaultRates, GenerateParams
+
+__all__ = ["SyntheticData", "generate", "write"]
+
+DAY = 86_400
+
+# --- Kaggle marginals (measured on the 5,630 customers of the real file; aliases merged) ---------------
+
+_CATEGORICAL: dict[str, dict] = {
+    "PreferredLoginDevice": {"Mobile Phone": 0.7098, "Computer": 0.2902},
+    "CityTier": {1: 0.6512, 2: 0.0430, 3: 0.3058},
+    "PreferredPaymentMode": {
+        "Debit Card": 0.4110,
+        "Credit Card": 0.3151,
+        "E wallet": 0.1091,
+        "UPI": 0.0735,
+        "Cash on Delivery": 0.0913,
+    },
+    "Gender": {"Male": 0.6011, "Female": 0.3989},
+    "HourSpendOnApp": {0.0: 0.0005, 1.0: 0.0065, 2.0: 0.2737, 3.0: 0.4999, 4.0: 0.2189, 5.0: 0.0005},
+    "NumberOfDeviceRegistered": {1: 0.0417, 2: 0.0490, 3: 0.3018, 4: 0.4222, 5: 0.1565, 6: 0.0288},
+    "PreferedOrderCat": {
+        "Laptop & Accessory": 0.3641,
+        "Mobile Phone": 0.3695,
+        "Fashion": 0.1467,
+        "Grocery": 0.0728,
+        "Others": 0.0469,
+    },
+    "SatisfactionScore": {1: 0.2067, 2: 0.1041, 3: 0.3016, 4: 0.1908, 5: 0.1968},
+    "MaritalStatus": {"Married": 0.5304, "Single": 0.3190, "Divorced": 0.1506},
+    "Complain": {0: 0.7151, 1: 0.2849},
+}
+
+# Quantiles at 0%, 5%, ..., 100%; values are drawn by inverse-CDF interpolation.
+_QUANTILES: dict[str, list[float]] = {
+    "Tenure": [0, 0, 1, 1, 1, 2, 4, 5, 6, 8, 9, 10, 11, 13, 14, 16, 18, 20, 23, 27, 61],
+    "WarehouseToHome": [5, 6, 7, 8, 8, 9, 9, 10, 11, 12, 14, 14, 15, 16, 17, 20, 23, 26, 30, 33, 127],
+    "NumberOfAddress": [1, 1, 2, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 5, 5, 6, 6, 7, 8, 10, 22],
+    "OrderAmountHikeFromlastYear": [
+        11,
+        11,
+        12,
+        12,
+        12,
+        13,
+        13,
+        14,
+        14,
+        14,
+        15,
+        15,
+        16,
+        17,
+        17,
+        18,
+        19,
+        20,
+        21,
+        23,
+        26,
+    ],
+    "CouponUsed": [0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 3, 4, 6, 16],
+    "OrderCount": [1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 4, 6, 7, 9, 16],
+    "DaySinceLastOrder": [0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 5, 7, 7, 8, 8, 9, 11, 46],
+    "CashbackAmount": [
+        0.0,
+        123.03,
+        126.86,
+        133.06,
+        140.8,
+        145.77,
+        148.33,
+        150.92,
+        153.65,
+        157.7,
+        163.28,
+        167.94,
+        173.07,
+        179.04,
+        187.09,
+        196.39,
+        208.81,
+        229.42,
+        259.72,
+        291.94,
+        324.99,
+    ],
+}
+
+# Countries with fixed UTC offsets (no daylight saving), so local time is a constant shift.
+_COUNTRIES = (
+    # country, time zone, offset in minutes, share
+    ("India", "Asia/Kolkata", 330, 0.70),
+    ("United Arab Emirates", "Asia/Dubai", 240, 0.08),
+    ("Singapore", "Asia/Singapore", 480, 0.07),
+    ("Indonesia", "Asia/Jakarta", 420, 0.06),
+    ("Kenya", "Africa/Nairobi", 180, 0.05),
+    ("Brazil", "America/Sao_Paulo", -180, 0.04),
+)
+
+# --- behaviour ------------------------------------------------------------------------------------------
+
+_DOW_WEIGHT = np.array([0.90, 0.88, 0.92, 0.97, 1.08, 1.25, 1.18])  # Monday .. Sunday, local time
+_HOUR_WEIGHT = np.array(
+    [
+        2,
+        1,
+        0.6,
+        0.4,
+        0.4,
+        0.6,
+        1.2,
+        2.2,
+        3.2,
+        3.8,
+        4.0,
+        4.2,
+        4.6,
+        4.4,
+        4.0,
+        3.9,
+        4.1,
+        4.6,
+        5.4,
+        6.4,
+        7.2,
+        7.0,
+        5.4,
+        3.4,
+    ]
+)
+_DEVICE_GIVEN_LOGIN = {  # PreferredLoginDevice -> session device shares over schema.DEVICES
+    "Mobile Phone": (0.80, 0.12, 0.08),
+    "Computer": (0.15, 0.75, 0.10),
+}
+_MEAN_SESSION_VIEWS = np.array([1.8, 2.5, 2.2])  # by device
+_CART_BY_DEVICE = np.array([0.85, 1.20, 1.00])
+_BUY_BY_DEVICE = np.array([0.80, 1.25, 1.00])
+_CATEGORY_POPULARITY = np.array([0.28, 0.30, 0.22, 0.12, 0.08])  # over schema.CATEGORIES
+_CART_BY_CATEGORY = np.array([0.45, 0.50, 0.60, 0.75, 0.55])  # share of sessions that add to cart
+_BUY_BY_CATEGORY = np.array([0.65, 0.70, 0.80, 0.90, 0.75])  # share of carts bought
+_REMOVE_SHARE = 0.35  # share of abandoned carts removed explicitly
+_PRICE_MEDIAN = np.array([650.0, 320.0, 35.0, 8.0, 22.0])
+_PRICE_SIGMA = np.array([0.45, 0.50, 0.60, 0.50, 0.70])
+_PRODUCT_PREFIX = ("LAP", "MOB", "FAS", "GRO", "OTH")
+_PRODUCTS_PER_CATEGORY = 40
+_MEAN_EVENT_GAP_SECONDS = 45.0
+_FADE_DAYS = 45.0  # engagement fades to zero over this many days before churn
+
+
+@dataclass(frozen=True)
+class SyntheticData:
+    """The four raw tables, as Arrow tables in the raw schemas."""
+
+    customers: pa.Table
+    sessions: pa.Table
+    events: pa.Table
+    orders: pa.Table
+
+
+def generate(params: GenerateParams, seed: int) -> SyntheticData:
+    """Generate customers, sessions, events and orders.
+
+    Parameters
+    ----------
+    params
+        Size, window, churn level and fault rates.
+    seed
+        Seed of every random draw.
+    """
+    rng_customers, rng_sessions, rng_events, rng_faults = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4)
+    )
+    start = _epoch_seconds(params.start_date)
+    end = _epoch_seconds(params.end_date) + DAY
+    people = _customers(rng_customers, params.num_customers, params.churn_rate, end)
+    sessions = _sessions(rng_sessions, people, params.num_events, start, end)
+    events, session_end = _events(rng_events, people, sessions, params.num_events)
+    orders = _orders(people, sessions, events)
+    return SyntheticData(
+        customers=_faulty_customers(rng_faults, people, params.faults),
+        sessions=_sessions_table(people, sessions, session_end),
+        events=_faulty_events(rng_faults, people, events, params.faults),
+        orders=orders,
+    )
+
+
+def write(data: SyntheticData, out: str | Path) -> None:
+    """Write ``customers.parquet`` and ``events/``, ``sessions/``, ``orders/`` partitioned by UTC date."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    pq.write_table(data.customers, out / "customers.parquet")
+    events = data.events.drop_columns("event_date")
+    _write_by_date(events, "event_date", data.events["event_date"], out / "events")
+    _write_by_date(
+        data.sessions, "session_date", data.sessions["session_start"].cast(pa.date32()), out / "sessions"
+    )
+    _write_by_date(
+        data.orders, "order_date", data.orders["order_timestamp"].cast(pa.date32()), out / "orders"
+    )
+
+
+# --- customers ------------------------------------------------------------------------------------------
+
+
+def _customers(rng: np.random.Generator, n: int, churn_rate: float, end: int) -> dict[str, np.ndarray]:
+    people: dict[str, np.ndarray] = {"customer_id": np.arange(50_001, 50_001 + n, dtype=np.int64)}
+    for name, shares in _CATEGORICAL.items():
+        levels = np.array(list(shares))
+        people[name] = levels[rng.choice(len(levels), size=n, p=_normalised(shares.values()))]
+    grid = np.linspace(0.0, 1.0, 21)
+    for name, quantiles in _QUANTILES.items():
+        value = np.interp(rng.random(n), grid, quantiles)
+        people[name] = value.round(2) if name == "CashbackAmount" else np.floor(value + 0.5)
+    people["NumberOfAddress"] = people["NumberOfAddress"].astype(np.int64)
+
+    country = rng.choice(len(_COUNTRIES), size=n, p=_normalised(c[3] for c in _COUNTRIES))
+    people["country_index"] = country
+    people["utc_offset"] = np.array([c[2] for c in _COUNTRIES], dtype=np.int64)[country] * 60
+    signup_days = np.floor(people["Tenure"] * 30.44 + rng.random(n) * 30.0).astype(np.int64)
+    people["signup"] = end - DAY - signup_days * DAY
+
+    # Engagement: relative session rate, higher for customers who spend more time on the app.
+    people["engagement"] = rng.lognormal(0.0, 0.45, n) * np.sqrt((people["HourSpendOnApp"] + 1.0) / 4.0)
+    people["half_life_days"] = rng.gamma(4.0, 90.0, n)
+    people["buy_propensity"] = rng.lognormal(0.0, 0.3, n)
+
+    risk = (
+        1.1 * people["Complain"]
+        + 1.6 * (people["Tenure"] <= 1)
+        - 0.02 * people["Tenure"]
+        + 0.35 * (3 - people["SatisfactionScore"])
+        + 0.025 * (people["WarehouseToHome"] - 14.0)
+        - 0.01 * (people["CashbackAmount"] - 163.0)
+        + 0.8 * (people["MaritalStatus"] == "Single")
+        + 0.4 * (people["CityTier"] == 3)
+        - 0.6 * np.log(people["engagement"])
+        + rng.normal(0.0, 0.5, n)
+    )
+    people["Churn"] = (rng.random(n) < _sigmoid(risk + _intercept_for(risk, churn_rate))).astype(np.int64)
+    return people
+
+
+def _intercept_for(risk: np.ndarray, rate: float) -> float:
+    """Intercept that makes the mean churn probability equal ``rate`` (bisection)."""
+    low, high = -20.0, 20.0
+    for _ in range(60):
+        mid = (low + high) / 2.0
+        low, high = (mid, high) if _sigmoid(risk + mid).mean() < rate else (low, mid)
+    return (low + high) / 2.0
+
+
+# --- sessions -------------------------------------------------------------------------------------------
+
+
+def _sessions(
+    rng: np.random.Generator, people: dict[str, np.ndarray], num_events: int, start: int, end: int
+) -> dict[str, np.ndarray]:
+    """Session starts by thinning a Poisson process; exactly enough sessions to hold ``num_events``."""
+    n = len(people["customer_id"])
+    active_from = np.maximum(start, people["signup"])
+    churn_at = active_from + (0.1 + 0.9 * rng.random(n)) * (end - active_from)
+    active_until = np.where(people["Churn"] == 1, churn_at, end).astype(np.float64)
+    weight = people["engagement"] * np.maximum(active_until - active_from, 0.0) / DAY
+
+    device_shares = np.array([_DEVICE_GIVEN_LOGIN[d] for d in _CATEGORICAL["PreferredLoginDevice"]])[
+        _level_index(people["PreferredLoginDevice"], list(_CATEGORICAL["PreferredLoginDevice"]))
+    ]
+    preferred_category = _level_index(people["PreferedOrderCat"], list(schema.CATEGORIES))
+    mean_length = float(_MEAN_SESSION_VIEWS.mean()) + 1.0
+    proposals = int(2.0 * num_events / mean_length) + 1000
+    while True:
+        customer = np.repeat(np.arange(n), rng.poisson(proposals * weight / weight.sum()))
+        offset = people["utc_offset"][customer]
+        span = active_until[customer] - active_from[customer]
+        local_day = np.floor((active_from[customer] + rng.random(len(customer)) * span + offset) / DAY)
+        hour = rng.choice(24, size=len(customer), p=_HOUR_WEIGHT / _HOUR_WEIGHT.sum())
+        t = local_day * DAY + hour * 3600 + rng.integers(0, 3600, len(customer)) - offset
+        age_days = (t - active_from[customer]) / DAY
+        fade = np.where(
+            people["Churn"][customer] == 1,
+            np.clip((active_until[customer] - t) / (_FADE_DAYS * DAY), 0, 1),
+            1.0,
+        )
+        dow = ((local_day.astype(np.int64) + 3) % 7).astype(np.int64)  # 1970-01-01 was a Thursday
+        keep = (
+            (rng.random(len(customer)) < np.exp2(-age_days / people["half_life_days"][customer]) * fade)
+            & (rng.random(len(customer)) < _DOW_WEIGHT[dow] / _DOW_WEIGHT.max())
+            & (t >= active_from[customer])
+            & (t < active_until[customer])
+            & (t < end)
+        )
+        customer, t = customer[keep], t[keep]
+        device = _choose_rows(rng, device_shares[customer])
+        category = np.where(
+            rng.random(len(customer)) < 0.55,
+            preferred_category[customer],
+            rng.choice(len(schema.CATEGORIES), len(customer), p=_CATEGORY_POPULARITY),
+        )
+        # The funnel is decided per session: a cart, then either a purchase or (sometimes) a removal.
+        p_cart = _CART_BY_CATEGORY[category] * _CART_BY_DEVICE[device] * people["buy_propensity"][customer]
+        carted = rng.random(len(customer)) < np.minimum(p_cart, 0.95)
+        bought = carted & (
+            rng.random(len(customer)) < np.minimum(_BUY_BY_CATEGORY[category] * _BUY_BY_DEVICE[device], 0.95)
+        )
+        removed = carted & ~bought & (rng.random(len(customer)) < _REMOVE_SHARE)
+        views = rng.geometric(1.0 / _MEAN_SESSION_VIEWS[device])
+        length = views + carted + bought + removed
+        if length.sum() >= num_events:
+            break
+        proposals = int(proposals * 1.2 * num_events / max(length.sum(), 1))
+
+    # Keep a random subset of sessions holding exactly num_events events, then order them in time.
+    # The one session cut short keeps only views.
+    order = rng.permutation(len(customer))
+    cumulative = np.cumsum(length[order])
+    kept = order[: int(np.searchsorted(cumulative, num_events)) + 1]
+    last = kept[-1]
+    length[last] -= int(cumulative[len(kept) - 1] - num_events)
+    carted[last] = bought[last] = removed[last] = False
+    kept = kept[np.argsort(t[kept], kind="stable")]
+    return {
+        "customer": customer[kept],
+        "start": t[kept].astype(np.int64),
+        "device": device[kept],
+        "category": category[kept],
+        "length": length[kept].astype(np.int64),
+        "carted": carted[kept],
+        "bought": bought[kept],
+        "removed": removed[kept],
+    }
+
+
+# --- events ---------------------------------------------------------------------------------------------
+
+
+def _events(
+    rng: np.random.Generator, people: dict[str, np.ndarray], sessions: dict[str, np.ndarray], num_events: int
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    length = sessions["length"]
+    first = np.cumsum(length) - length
+    session = np.repeat(np.arange(len(length)), length)
+    position = np.arange(num_events) - first[session]
+    device, category = sessions["device"][session], sessions["category"][session]
+    funnel_step = position - (length - sessions["carted"] - sessions["bought"] - sessions["removed"])[session]
+    kind = np.select([funnel_step < 0, funnel_step == 0, sessions["removed"][session]], [0, 1, 2], default=3)
+
+    # Views pick a product by popularity; carts, removals and purchases act on the last viewed product.
+    popularity = 1.0 / np.arange(1, _PRODUCTS_PER_CATEGORY + 1) ** 1.1
+    pick = np.searchsorted(np.cumsum(popularity) / popularity.sum(), rng.random(num_events))
+    product = category * _PRODUCTS_PER_CATEGORY + np.minimum(pick, _PRODUCTS_PER_CATEGORY - 1)
+    last_view = np.maximum.accumulate(np.where(kind == 0, np.arange(num_events), 0))
+    product = product[last_view]
+
+    gap = rng.exponential(_MEAN_EVENT_GAP_SECONDS, num_events)
+    gap[position == 0] = 0.0
+    elapsed = np.cumsum(gap)
+    elapsed -= elapsed[first][session]
+    timestamp = sessions["start"][session] + elapsed.astype(np.int64)
+    session_end = timestamp[first + length - 1]
+    return {
+        "event_id": np.arange(1, num_events + 1, dtype=np.int64),
+        "customer": sessions["customer"][session],
+        "session": session,
+        "timestamp": timestamp,
+        "kind": kind,
+        "product": product,
+        "price": _product_prices()[product],
+        "category": category,
+        "device": device,
+    }, session_end
+
+
+def _product_prices() -> np.ndarray:
+    """One fixed price per product, log-normal around its category's median (its own seeded stream)."""
+    rng = np.random.default_rng(20_240_101)
+    category = np.repeat(np.arange(len(schema.CATEGORIES)), _PRODUCTS_PER_CATEGORY)
+    return np.round(_PRICE_MEDIAN[category] * rng.lognormal(0.0, _PRICE_SIGMA[category]), 2)
+
+
+def _product_ids() -> list[str]:
+    return [f"{p}-{j:03d}" for p in _PRODUCT_PREFIX for j in range(1, _PRODUCTS_PER_CATEGORY + 1)]
+
+
+# --- orders and sessions --------------------------------------------------------------------------------
+
+
+def _orders(
+    people: dict[str, np.ndarray], sessions: dict[str, np.ndarray], events: dict[str, np.ndarray]
+) -> pa.Table:
+    bought = events["kind"] == 3
+    n_sessions = len(sessions["start"])
+    items = np.bincount(events["session"], weights=bought, minlength=n_sessions).astype(np.int64)
+    amount = np.bincount(
+        events["session"], weights=np.where(bought, events["price"], 0.0), minlength=n_sessions
+    )
+    first = np.cumsum(sessions["length"]) - sessions["length"]
+    placed = np.maximum.reduceat(np.where(bought, events["timestamp"], -1), first)
+    with_order = np.flatnonzero(items > 0)
+    customer = sessions["customer"][with_order]
+    return pa.table(
+        {
+            "order_id": np.arange(1, len(with_order) + 1, dtype=np.int64),
+            "customer_id": people["customer_id"][customer],
+            "session_id": with_order.astype(np.int64) + 1,
+            "order_timestamp": _timestamps(placed[with_order]),
+            "num_items": items[with_order],
+            "order_amount": np.round(amount[with_order], 2),
+            "payment_mode": people["PreferredPaymentMode"][customer],
+        },
+        schema=schema.ORDERS.arrow_schema,
+    )
+
+
+def _sessions_table(
+    people: dict[str, np.ndarray], sessions: dict[str, np.ndarray], session_end: np.ndarray
+) -> pa.Table:
+    return pa.table(
+        {
+            "session_id": np.arange(1, len(sessions["start"]) + 1, dtype=np.int64),
+            "customer_id": people["customer_id"][sessions["customer"]],
+            "session_start": _timestamps(sessions["start"]),
+            "session_end": _timestamps(session_end),
+            "device": pa.array(schema.DEVICES).take(sessions["device"]),
+            "num_events": sessions["length"],
+        },
+        schema=schema.SESSIONS.arrow_schema,
+    )
+
+
+# --- faults ---------------------------------------------------------------------------------------------
+
+
+def _faulty_customers(
+    rng: np.random.Generator, people: dict[str, np.ndarray], faults: FaultRates
+) -> pa.Table:
+    n = len(people["customer_id"])
+    columns: dict[str, object] = {"customer_id": people["customer_id"], "Churn": people["Churn"]}
+    for column in schema.KAGGLE_ATTRIBUTES:
+        values = people[column.name]
+        if column.nullable:
+            values = np.where(rng.random(n) < faults.missing_rate, np.nan, values.astype(np.float64))
+        if column.name in schema.LABEL_ALIASES:
+            values = values.astype(object)
+            for alias, canonical in schema.LABEL_ALIASES[column.name].items():
+                values[(values == canonical) & (rng.random(n) < faults.label_inconsistency_rate)] = alias
+        columns[column.name] = values
+    columns["signup_date"] = (people["signup"] // DAY).astype("datetime64[D]")
+    columns["country"] = np.array([c[0] for c in _COUNTRIES])[people["country_index"]]
+    columns["timezone"] = np.array([c[1] for c in _COUNTRIES])[people["country_index"]]
+    table = pa.table(columns, schema=schema.CUSTOMERS.arrow_schema)
+    return table.take(_with_duplicates(rng, n, faults.duplicate_rate))
+
+
+def _faulty_events(
+    rng: np.random.Generator, people: dict[str, np.ndarray], events: dict[str, np.ndarray], faults: FaultRates
+) -> pa.Table:
+    n = len(events["event_id"])
+    local = rng.random(n) < faults.mixed_timezone_rate
+    bad = rng.random(n) < faults.bad_timestamp_rate
+    bad_kind = rng.integers(0, 3, n)
+    no_device = rng.random(n) < faults.missing_rate
+    rows = _with_duplicates(rng, n, faults.duplicate_rate)
+
+    seconds = events["timestamp"][rows]
+    country = people["country_index"][events["customer"][rows]]
+    local_rows = np.flatnonzero(local[rows] & ~bad[rows])
+    local_seconds = seconds[local_rows] + people["utc_offset"][events["customer"][rows[local_rows]]]
+    suffixes = np.array([_offset_suffix(c[2]) for c in _COUNTRIES], dtype="S6")[country[local_rows]]
+    bad_rows = np.flatnonzero(bad[rows])
+    bad_text = pc.if_else(
+        pa.array(bad_kind[rows[bad_rows]] == 0),
+        "not a timestamp",
+        pc.if_else(
+            pa.array(bad_kind[rows[bad_rows]] == 1),
+            _iso(seconds[bad_rows] + 75 * 365 * DAY, np.bytes_(b"Z")),
+            "1970-01-01T00:00:00Z",
+        ),
+    )
+    text = _replace(
+        _iso(seconds, np.bytes_(b"Z")),
+        np.r_[local_rows, bad_rows],
+        pa.concat_arrays([_iso(local_seconds, suffixes), bad_text]),
+    )
+    return pa.table(
+        {
+            "timestamp": text,
+            "event_id": events["event_id"][rows],
+            "customer_id": people["customer_id"][events["customer"][rows]],
+            "session_id": events["session"][rows] + 1,
+            "event_type": _dictionary(events["kind"][rows], schema.EVENT_TYPES),
+            "product_id": _dictionary(events["product"][rows], _product_ids()),
+            "category": _dictionary(events["category"][rows], schema.CATEGORIES),
+            "price": events["price"][rows],
+            "device": _dictionary(events["device"][rows], schema.DEVICES, missing=no_device[rows]),
+            "event_date": pa.array((seconds // DAY).astype(np.int32)).cast(pa.date32()),
+        }
+    )
+
+
+def _with_duplicates(rng: np.random.Generator, n: int, rate: float) -> np.ndarray:
+    """Row order with a ``rate`` share of rows repeated right after themselves."""
+    repeats = np.ones(n, dtype=np.int64)
+    repeats[rng.random(n) < rate] = 2
+    return np.repeat(np.arange(n), repeats)
+
+
+# --- helpers --------------------------------------------------------------------------------------------
+
+
+def _write_by_date(table: pa.Table, key: str, days: pa.Array, folder: Path) -> None:
+    """Write one ``folder/key=YYYY-MM-DD/part-0.parquet`` file per UTC day, rows in their original order."""
+    day = days.cast(pa.int32()).to_numpy()
+    order = np.argsort(day, kind="stable")
+    table, day = table.take(order), day[order]
+    bounds = np.flatnonzero(np.diff(day)) + 1
+    for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, len(day)], strict=True):
+        part = folder / f"{key}={np.datetime64(int(day[lo]), 'D')}"
+        part.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table.slice(lo, hi - lo), part / "part-0.parquet")
+
+
+def _iso(seconds: np.ndarray, suffix: np.ndarray) -> pa.Array:
+    """``YYYY-MM-DDTHH:MM:SS`` + ``suffix`` text for epoch seconds, written digit by digit into one buffer.
+
+    ``suffix`` is a NumPy bytes array: one value for every row, or one per row.
+    """
+    n = len(seconds)
+    suffix = np.broadcast_to(suffix, n)
+    tail = suffix.dtype.itemsize
+    chars = np.empty((n, 19 + tail), dtype=np.uint8)
+    day, clock = np.divmod(seconds, DAY)
+    first_day = int(day.min()) if n else 0
+    dates = np.datetime_as_string(
+        np.arange(first_day, int(day.max()) + 1 if n else 1).astype("datetime64[D]")
+    )
+    chars[:, :10] = dates.astype("S10").view(np.uint8).reshape(-1, 10)[(day - first_day).astype(np.int32)]
+    minutes, second = np.divmod(clock.astype(np.int32), 60)
+    hour, minute = np.divmod(minutes, 60)
+    for position, value in ((11, hour), (14, minute), (17, second)):
+        tens, ones = np.divmod(value.astype(np.uint8), 10)
+        chars[:, position] = tens + ord("0")
+        chars[:, position + 1] = ones + ord("0")
+    chars[:, 10], chars[:, 13], chars[:, 16] = ord("T"), ord(":"), ord(":")
+    chars[:, 19:] = np.ascontiguousarray(suffix).view(np.uint8).reshape(n, tail)
+    offsets = pa.py_buffer((np.arange(n + 1, dtype=np.int32) * chars.shape[1]).tobytes())
+    return pa.StringArray.from_buffers(n, offsets, pa.py_buffer(chars.tobytes()))
+
+
+def _offset_suffix(offset_minutes: int) -> str:
+    sign = "-" if offset_minutes < 0 else "+"
+    return f"{sign}{abs(offset_minutes) // 60:02d}:{abs(offset_minutes) % 60:02d}"
+
+
+def _replace(values: pa.Array, rows: np.ndarray, replacement: pa.Array) -> pa.Array:
+    """``values`` with ``values[rows[i]]`` replaced by ``replacement[i]``."""
+    index = np.arange(len(values))
+    index[rows] = len(values) + np.arange(len(rows))
+    return pa.concat_arrays([values, replacement]).take(pa.array(index))
+
+
+def _dictionary(indices: np.ndarray, levels, missing: np.ndarray | None = None) -> pa.DictionaryArray:
+    """Dictionary-encoded text: cheap to build and to write, read back as text."""
+    return pa.DictionaryArray.from_arrays(pa.array(indices.astype(np.int32), mask=missing), pa.array(levels))
+
+
+def _timestamps(seconds: np.ndarray) -> pa.Array:
+    return pa.array(seconds.astype("datetime64[s]").astype("datetime64[us]"), type=schema.TIMESTAMP)
+
+
+def _choose_rows(rng: np.random.Generator, probabilities: np.ndarray) -> np.ndarray:
+    """One draw per row of a matrix of probabilities."""
+    return (rng.random(len(probabilities))[:, None] > np.cumsum(probabilities, axis=1)[:, :-1]).sum(axis=1)
+
+
+def _level_index(values: np.ndarray, levels: list[str]) -> np.ndarray:
+    """Position of each value in ``levels``."""
+    index = np.full(len(values), -1, dtype=np.int64)
+    for i, level in enumerate(levels):
+        index[values == level] = i
+    return index
+
+
+def _normalised(shares) -> np.ndarray:
+    p = np.fromiter(shares, dtype=np.float64)
+    return p / p.sum()
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _epoch_seconds(day: dt.date) -> int:
+    return int((day - dt.date(1970, 1, 1)).days) * DAY

@@ -1,0 +1,236 @@
+"""The one place that names the columns, types and vocabularies of every table.
+
+Raw tables come from a source as landed (the event ``timestamp`` is still text); clean tables have
+parsed, validated types. Every stage checks its input with :func:`validate`, whose error names the file
+and the column.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+
+__all__ = [
+    "CATEGORIES",
+    "CUSTOMERS",
+    "Column",
+    "DEVICES",
+    "EVENTS",
+    "EVENT_TYPES",
+    "FEATURES",
+    "KAGGLE_ATTRIBUTES",
+    "LABEL_ALIASES",
+    "ORDERS",
+    "RAW_EVENTS",
+    "SESSIONS",
+    "SchemaError",
+    "Table",
+    "VOCABULARIES",
+    "validate",
+]
+
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+
+class SchemaError(ValueError):
+    """A table does not match its schema; the message names the file and the column."""
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column: its name, Arrow type, whether it may hold nulls, and what it means."""
+
+    name: str
+    dtype: pa.DataType
+    description: str
+    nullable: bool = False
+
+
+@dataclass(frozen=True)
+class Table:
+    """A named table and its columns, in order."""
+
+    name: str
+    columns: tuple[Column, ...]
+
+    @property
+    def names(self) -> list[str]:
+        """Column names in order."""
+        return [c.name for c in self.columns]
+
+    @property
+    def arrow_schema(self) -> pa.Schema:
+        """The Arrow schema the table is written with."""
+        return pa.schema([pa.field(c.name, c.dtype, nullable=c.nullable) for c in self.columns])
+
+    def column(self, name: str) -> Column:
+        """Look up one column by name."""
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+
+# --- vocabularies -------------------------------------------------------------------------------------
+
+EVENT_TYPES = ("view", "add_to_cart", "remove_from_cart", "purchase")
+DEVICES = ("Mobile Phone", "Computer", "Tablet")
+CATEGORIES = ("Laptop & Accessory", "Mobile Phone", "Fashion", "Grocery", "Others")
+
+VOCABULARIES: dict[str, tuple[str, ...]] = {
+    "PreferredLoginDevice": ("Mobile Phone", "Computer"),
+    "PreferredPaymentMode": ("Debit Card", "Credit Card", "E wallet", "UPI", "Cash on Delivery"),
+    "Gender": ("Female", "Male"),
+    "PreferedOrderCat": CATEGORIES,
+    "MaritalStatus": ("Single", "Married", "Divorced"),
+}
+"""Canonical levels of the Kaggle categorical attributes."""
+
+LABEL_ALIASES: dict[str, dict[str, str]] = {
+    "PreferredLoginDevice": {"Phone": "Mobile Phone"},
+    "PreferredPaymentMode": {"CC": "Credit Card", "COD": "Cash on Delivery"},
+    "PreferedOrderCat": {"Mobile": "Mobile Phone"},
+}
+"""Inconsistent labels found in the Kaggle file, mapped to their canonical level."""
+
+# --- tables -------------------------------------------------------------------------------------------
+
+_EVENT_COLUMNS = (
+    Column("event_id", pa.int64(), "Unique id of the event"),
+    Column("customer_id", pa.int64(), "Customer who acted"),
+    Column("session_id", pa.int64(), "Session the event belongs to"),
+    Column("event_type", pa.string(), f"One of {', '.join(EVENT_TYPES)}"),
+    Column("product_id", pa.string(), "Product viewed, carted or bought", nullable=True),
+    Column("category", pa.string(), f"Product category, one of {', '.join(CATEGORIES)}", nullable=True),
+    Column("price", pa.float64(), "Unit price of the product", nullable=True),
+    Column("device", pa.string(), f"Device used, one of {', '.join(DEVICES)}", nullable=True),
+)
+
+RAW_EVENTS = Table(
+    "raw events",
+    (Column("timestamp", pa.string(), "When the event happened, ISO 8601 text as received", True),)
+    + _EVENT_COLUMNS,
+)
+EVENTS = Table("events", (Column("timestamp", TIMESTAMP, "When the event happened (UTC)"),) + _EVENT_COLUMNS)
+
+KAGGLE_ATTRIBUTES = (
+    Column("Tenure", pa.float64(), "Months as a customer", nullable=True),
+    Column("PreferredLoginDevice", pa.string(), "Device the customer usually logs in with"),
+    Column("CityTier", pa.int64(), "Tier of the customer's city (1, 2, 3)"),
+    Column("WarehouseToHome", pa.float64(), "Distance from warehouse to home", nullable=True),
+    Column("PreferredPaymentMode", pa.string(), "Usual payment method"),
+    Column("Gender", pa.string(), "Gender"),
+    Column("HourSpendOnApp", pa.float64(), "Hours spent on the app or website", nullable=True),
+    Column("NumberOfDeviceRegistered", pa.int64(), "Devices registered to the account"),
+    Column("PreferedOrderCat", pa.string(), "Preferred order category of the last month"),
+    Column("SatisfactionScore", pa.int64(), "Satisfaction with the service (1 to 5)"),
+    Column("MaritalStatus", pa.string(), "Marital status"),
+    Column("NumberOfAddress", pa.int64(), "Addresses on the account"),
+    Column("Complain", pa.int64(), "1 if a complaint was raised in the last month"),
+    Column("OrderAmountHikeFromlastYear", pa.float64(), "Percent increase in order value", nullable=True),
+    Column("CouponUsed", pa.float64(), "Coupons used in the last month", nullable=True),
+    Column("OrderCount", pa.float64(), "Orders placed in the last month", nullable=True),
+    Column("DaySinceLastOrder", pa.float64(), "Days since the last order", nullable=True),
+    Column("CashbackAmount", pa.float64(), "Average cashback of the last month"),
+)
+"""The 18 customer attributes of the Kaggle "E Commerce Dataset", same names and meanings."""
+
+CUSTOMERS = Table(
+    "customers",
+    (
+        Column("customer_id", pa.int64(), "Unique id of the customer"),
+        Column("Churn", pa.int64(), "1 if the customer churned (the dataset's own label)"),
+    )
+    + KAGGLE_ATTRIBUTES
+    + (
+        Column("signup_date", pa.date32(), "Day the customer signed up"),
+        Column("country", pa.string(), "Country of residence"),
+        Column("timezone", pa.string(), "IANA time zone of the customer"),
+    ),
+)
+
+SESSIONS = Table(
+    "sessions",
+    (
+        Column("session_id", pa.int64(), "Unique id of the session"),
+        Column("customer_id", pa.int64(), "Customer of the session"),
+        Column("session_start", TIMESTAMP, "First event of the session (UTC)"),
+        Column("session_end", TIMESTAMP, "Last event of the session (UTC)"),
+        Column("device", pa.string(), "Device used"),
+        Column("num_events", pa.int64(), "Events in the session"),
+    ),
+)
+
+ORDERS = Table(
+    "orders",
+    (
+        Column("order_id", pa.int64(), "Unique id of the order"),
+        Column("customer_id", pa.int64(), "Customer who ordered"),
+        Column("session_id", pa.int64(), "Session the order was placed in"),
+        Column("order_timestamp", TIMESTAMP, "When the order was placed (UTC)"),
+        Column("num_items", pa.int64(), "Items bought"),
+        Column("order_amount", pa.float64(), "Order value"),
+        Column("payment_mode", pa.string(), "Payment method"),
+    ),
+)
+
+FEATURES = Table(
+    "features",
+    (
+        Column("customer_id", pa.int64(), "Unique id of the customer"),
+        Column("recency_days", pa.float64(), "Days from the last purchase to the cutoff", nullable=True),
+        Column("frequency", pa.int64(), "Orders before the cutoff"),
+        Column("monetary", pa.float64(), "Revenue before the cutoff"),
+        Column("days_since_last_event", pa.float64(), "Days from the last event to the cutoff"),
+        Column("num_sessions", pa.int64(), "Sessions before the cutoff"),
+        Column("avg_session_length", pa.float64(), "Mean session length in minutes"),
+        Column("events_per_session", pa.float64(), "Mean events per session"),
+        Column("cart_abandon_rate", pa.float64(), "Share of carted items not bought", nullable=True),
+        Column("churn", pa.int64(), "1 if no purchase within the horizon after the cutoff"),
+    ),
+)
+
+
+def validate(frame: pd.DataFrame | pa.Table, table: Table, source: str | Path) -> None:
+    """Check that ``frame`` has every column of ``table`` with a compatible type.
+
+    Raises
+    ------
+    SchemaError
+        Naming ``source`` (the file read) and the first offending column.
+    """
+    schema = (
+        frame.schema if isinstance(frame, pa.Table) else pa.Schema.from_pandas(frame, preserve_index=False)
+    )
+    if len(frame) == 0:
+        raise SchemaError(f"{source}: the {table.name} table is empty")
+    for col in table.columns:
+        if col.name not in schema.names:
+            raise SchemaError(f"{source}: missing column {col.name!r} required by the {table.name} table")
+        actual = schema.field(col.name).type
+        if not _compatible(actual, col.dtype):
+            raise SchemaError(
+                f"{source}: column {col.name!r} of the {table.name} table has type {actual}, "
+                f"expected {col.dtype}"
+            )
+
+
+def _compatible(actual: pa.DataType, expected: pa.DataType) -> bool:
+    if actual == expected or pa.types.is_null(actual):
+        return True
+    if pa.types.is_dictionary(actual):
+        return _compatible(actual.value_type, expected)
+    if pa.types.is_integer(expected):
+        return pa.types.is_integer(actual)
+    if pa.types.is_floating(expected):
+        return pa.types.is_integer(actual) or pa.types.is_floating(actual)
+    if pa.types.is_string(expected):
+        return pa.types.is_string(actual) or pa.types.is_large_string(actual)
+    if pa.types.is_timestamp(expected):
+        return pa.types.is_timestamp(actual)
+    if pa.types.is_date(expected):
+        return pa.types.is_date(actual) or pa.types.is_timestamp(actual)
+    return False
