@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,6 @@ __all__ = [
     "Params",
     "ParamsError",
     "Paths",
-    "ReportParams",
     "SurvivalParams",
     "XGBoostParams",
     "load_params",
@@ -140,13 +140,6 @@ class SurvivalParams:
 
 
 @dataclass(frozen=True)
-class ReportParams:
-    """The rendered book."""
-
-    title: str
-
-
-@dataclass(frozen=True)
 class Params:
     """Every knob of the pipeline, as read from ``params.yaml``."""
 
@@ -158,7 +151,6 @@ class Params:
     clean: CleanParams
     churn: ChurnParams
     survival: SurvivalParams
-    report: ReportParams
 
 
 @dataclass(frozen=True)
@@ -250,12 +242,14 @@ def _coerce(hint: Any, value: Any, key: str, limits: typing.Mapping[str, Any]) -
             raise ParamsError(f"{key} must be one of {list(choices)}, got {value!r}")
         return value
     if hint is dt.date:
-        if isinstance(value, dt.date):
+        if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
             return value
-        try:
-            return dt.date.fromisoformat(str(value))
-        except ValueError:
-            raise ParamsError(f"{key} must be a date (YYYY-MM-DD), got {value!r}") from None
+        if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            try:
+                return dt.date.fromisoformat(value)
+            except ValueError:
+                pass
+        raise ParamsError(f"{key} must be a date (YYYY-MM-DD), got {value!r}")
     if hint is int and (isinstance(value, bool) or not isinstance(value, int)):
         raise ParamsError(f"{key} must be an integer, got {value!r}")
     if hint is float:

@@ -14,6 +14,9 @@ Everything is vectorised with NumPy and Arrow; the same params and seed give the
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -169,6 +172,14 @@ _PRICE_MEDIAN = np.array([650.0, 320.0, 35.0, 8.0, 22.0])
 _PRICE_SIGMA = np.array([0.45, 0.50, 0.60, 0.50, 0.70])
 _PRODUCT_PREFIX = ("LAP", "MOB", "FAS", "GRO", "OTH")
 _PRODUCTS_PER_CATEGORY = 40
+_CLOCK = np.array(  # "THH:MM:SS" for every second of a day
+    [f"T{h:02d}:{m:02d}:{s:02d}" for h in range(24) for m in range(60) for s in range(60)], dtype="S9"
+)
+_POPULARITY = 1.0 / np.arange(1, _PRODUCTS_PER_CATEGORY + 1) ** 1.1  # Zipf-like, within a category
+_POPULARITY_TABLE = np.minimum(  # inverse CDF on a fine grid: one integer draw picks a product
+    np.searchsorted(np.cumsum(_POPULARITY) / _POPULARITY.sum(), (np.arange(8192) + 0.5) / 8192),
+    _PRODUCTS_PER_CATEGORY - 1,
+).astype(np.int64)
 _MEAN_EVENT_GAP_SECONDS = 45.0
 _FADE_DAYS = 45.0  # engagement fades to zero over this many days before churn
 
@@ -200,11 +211,11 @@ def generate(params: GenerateParams, seed: int) -> SyntheticData:
     end = _epoch_seconds(params.end_date) + DAY
     people = _customers(rng_customers, params.num_customers, params.churn_rate, end)
     sessions = _sessions(rng_sessions, people, params.num_events, start, end)
-    events, session_end = _events(rng_events, people, sessions, params.num_events)
+    events = _events(rng_events, people, sessions, params.num_events, end)
     orders = _orders(people, sessions, events)
     return SyntheticData(
         customers=_faulty_customers(rng_faults, people, params.faults),
-        sessions=_sessions_table(people, sessions, session_end),
+        sessions=_sessions_table(people, sessions, events),
         events=_faulty_events(rng_faults, people, events, params.faults),
         orders=orders,
     )
@@ -360,40 +371,51 @@ def _sessions(
 
 
 def _events(
-    rng: np.random.Generator, people: dict[str, np.ndarray], sessions: dict[str, np.ndarray], num_events: int
-) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    rng: np.random.Generator,
+    people: dict[str, np.ndarray],
+    sessions: dict[str, np.ndarray],
+    num_events: int,
+    end: int,
+) -> dict[str, np.ndarray]:
+    """Events of every session, in session order; sessions are shifted to end before ``end``."""
     length = sessions["length"]
+    per_event = functools.partial(np.repeat, repeats=length)
     first = np.cumsum(length) - length
-    session = np.repeat(np.arange(len(length)), length)
-    position = np.arange(num_events) - first[session]
-    device, category = sessions["device"][session], sessions["category"][session]
-    funnel_step = position - (length - sessions["carted"] - sessions["bought"] - sessions["removed"])[session]
-    kind = np.select([funnel_step < 0, funnel_step == 0, sessions["removed"][session]], [0, 1, 2], default=3)
+    position = np.arange(num_events, dtype=np.int64) - per_event(first)
+    views = length - sessions["carted"] - sessions["bought"] - sessions["removed"]
+    funnel_step = position - per_event(views)
+    kind = np.zeros(num_events, dtype=np.int8)  # index into schema.EVENT_TYPES
+    kind[funnel_step == 0] = 1
+    tail = funnel_step == 1
+    kind[tail] = np.where(per_event(sessions["removed"])[tail], 2, 3)
 
     # Views pick a product by popularity; carts, removals and purchases act on the last viewed product.
-    popularity = 1.0 / np.arange(1, _PRODUCTS_PER_CATEGORY + 1) ** 1.1
-    pick = np.searchsorted(np.cumsum(popularity) / popularity.sum(), rng.random(num_events))
-    product = category * _PRODUCTS_PER_CATEGORY + np.minimum(pick, _PRODUCTS_PER_CATEGORY - 1)
-    last_view = np.maximum.accumulate(np.where(kind == 0, np.arange(num_events), 0))
-    product = product[last_view]
+    category = per_event(sessions["category"])
+    product = (
+        category * _PRODUCTS_PER_CATEGORY
+        + _POPULARITY_TABLE[rng.integers(0, len(_POPULARITY_TABLE), num_events)]
+    )
+    product = product[np.maximum.accumulate(np.where(kind == 0, np.arange(num_events), 0))]
 
-    gap = rng.exponential(_MEAN_EVENT_GAP_SECONDS, num_events)
-    gap[position == 0] = 0.0
-    elapsed = np.cumsum(gap)
-    elapsed -= elapsed[first][session]
-    timestamp = sessions["start"][session] + elapsed.astype(np.int64)
-    session_end = timestamp[first + length - 1]
+    gap = rng.standard_exponential(num_events, dtype=np.float32) * np.float32(_MEAN_EVENT_GAP_SECONDS)
+    gap[first] = 0.0
+    elapsed = np.cumsum(gap, dtype=np.float64)
+    elapsed -= per_event(elapsed[first])
+    elapsed_at_end = elapsed[first + length - 1].astype(np.int64)
+    start = np.minimum(sessions["start"], end - 1 - elapsed_at_end)
     return {
         "event_id": np.arange(1, num_events + 1, dtype=np.int64),
-        "customer": sessions["customer"][session],
-        "session": session,
-        "timestamp": timestamp,
+        "customer": per_event(sessions["customer"]),
+        "session": per_event(np.arange(len(length), dtype=np.int64)),
+        "timestamp": per_event(start) + elapsed.astype(np.int64),
         "kind": kind,
         "product": product,
         "price": _product_prices()[product],
         "category": category,
-        "device": device,
-    }, session_end
+        "device": per_event(sessions["device"]),
+        "session_start": start,
+        "session_end": start + elapsed_at_end,
+    }
 
 
 def _product_prices() -> np.ndarray:
@@ -438,14 +460,14 @@ def _orders(
 
 
 def _sessions_table(
-    people: dict[str, np.ndarray], sessions: dict[str, np.ndarray], session_end: np.ndarray
+    people: dict[str, np.ndarray], sessions: dict[str, np.ndarray], events: dict[str, np.ndarray]
 ) -> pa.Table:
     return pa.table(
         {
             "session_id": np.arange(1, len(sessions["start"]) + 1, dtype=np.int64),
             "customer_id": people["customer_id"][sessions["customer"]],
-            "session_start": _timestamps(sessions["start"]),
-            "session_end": _timestamps(session_end),
+            "session_start": _timestamps(events["session_start"]),
+            "session_end": _timestamps(events["session_end"]),
             "device": pa.array(schema.DEVICES).take(sessions["device"]),
             "num_events": sessions["length"],
         },
@@ -464,7 +486,7 @@ def _faulty_customers(
     for column in schema.KAGGLE_ATTRIBUTES:
         values = people[column.name]
         if column.nullable:
-            values = np.where(rng.random(n) < faults.missing_rate, np.nan, values.astype(np.float64))
+            values = pa.array(values.astype(np.float64), mask=rng.random(n) < faults.missing_rate)
         if column.name in schema.LABEL_ALIASES:
             values = values.astype(object)
             for alias, canonical in schema.LABEL_ALIASES[column.name].items():
@@ -474,7 +496,7 @@ def _faulty_customers(
     columns["country"] = np.array([c[0] for c in _COUNTRIES])[people["country_index"]]
     columns["timezone"] = np.array([c[1] for c in _COUNTRIES])[people["country_index"]]
     table = pa.table(columns, schema=schema.CUSTOMERS.arrow_schema)
-    return table.take(_with_duplicates(rng, n, faults.duplicate_rate))
+    return table.take(np.repeat(np.arange(n), _duplicate_repeats(rng, n, faults.duplicate_rate)))
 
 
 def _faulty_events(
@@ -485,19 +507,18 @@ def _faulty_events(
     bad = rng.random(n) < faults.bad_timestamp_rate
     bad_kind = rng.integers(0, 3, n)
     no_device = rng.random(n) < faults.missing_rate
-    rows = _with_duplicates(rng, n, faults.duplicate_rate)
+    per_row = functools.partial(np.repeat, repeats=_duplicate_repeats(rng, n, faults.duplicate_rate))
 
-    seconds = events["timestamp"][rows]
-    country = people["country_index"][events["customer"][rows]]
-    local_rows = np.flatnonzero(local[rows] & ~bad[rows])
-    local_seconds = seconds[local_rows] + people["utc_offset"][events["customer"][rows[local_rows]]]
-    suffixes = np.array([_offset_suffix(c[2]) for c in _COUNTRIES], dtype="S6")[country[local_rows]]
-    bad_rows = np.flatnonzero(bad[rows])
+    seconds, customer, bad_kind = per_row(events["timestamp"]), per_row(events["customer"]), per_row(bad_kind)
+    bad_rows = np.flatnonzero(per_row(bad))
+    local_rows = np.flatnonzero(per_row(local & ~bad))
+    offset = people["utc_offset"][customer[local_rows]]
+    suffixes = np.array([_offset_suffix(c[2]) for c in _COUNTRIES], dtype="S6")
     bad_text = pc.if_else(
-        pa.array(bad_kind[rows[bad_rows]] == 0),
+        pa.array(bad_kind[bad_rows] == 0),
         "not a timestamp",
         pc.if_else(
-            pa.array(bad_kind[rows[bad_rows]] == 1),
+            pa.array(bad_kind[bad_rows] == 1),
             _iso(seconds[bad_rows] + 75 * 365 * DAY, np.bytes_(b"Z")),
             "1970-01-01T00:00:00Z",
         ),
@@ -505,71 +526,79 @@ def _faulty_events(
     text = _replace(
         _iso(seconds, np.bytes_(b"Z")),
         np.r_[local_rows, bad_rows],
-        pa.concat_arrays([_iso(local_seconds, suffixes), bad_text]),
+        pa.concat_arrays(
+            [
+                _iso(seconds[local_rows] + offset, suffixes[people["country_index"][customer[local_rows]]]),
+                bad_text,
+            ]
+        ),
     )
     return pa.table(
         {
             "timestamp": text,
-            "event_id": events["event_id"][rows],
-            "customer_id": people["customer_id"][events["customer"][rows]],
-            "session_id": events["session"][rows] + 1,
-            "event_type": _dictionary(events["kind"][rows], schema.EVENT_TYPES),
-            "product_id": _dictionary(events["product"][rows], _product_ids()),
-            "category": _dictionary(events["category"][rows], schema.CATEGORIES),
-            "price": events["price"][rows],
-            "device": _dictionary(events["device"][rows], schema.DEVICES, missing=no_device[rows]),
+            "event_id": per_row(events["event_id"]),
+            "customer_id": people["customer_id"][customer],
+            "session_id": per_row(events["session"]) + 1,
+            "event_type": _dictionary(per_row(events["kind"]), schema.EVENT_TYPES),
+            "product_id": _dictionary(per_row(events["product"]), _product_ids()),
+            "category": _dictionary(per_row(events["category"]), schema.CATEGORIES),
+            "price": per_row(events["price"]),
+            "device": _dictionary(per_row(events["device"]), schema.DEVICES, missing=per_row(no_device)),
             "event_date": pa.array((seconds // DAY).astype(np.int32)).cast(pa.date32()),
         }
     )
 
 
-def _with_duplicates(rng: np.random.Generator, n: int, rate: float) -> np.ndarray:
-    """Row order with a ``rate`` share of rows repeated right after themselves."""
-    repeats = np.ones(n, dtype=np.int64)
-    repeats[rng.random(n) < rate] = 2
-    return np.repeat(np.arange(n), repeats)
+def _duplicate_repeats(rng: np.random.Generator, n: int, rate: float) -> np.ndarray:
+    """How often each row is written: twice for a ``rate`` share of rows (an exact duplicate), else once."""
+    return np.where(rng.random(n) < rate, 2, 1)
 
 
 # --- helpers --------------------------------------------------------------------------------------------
 
 
 def _write_by_date(table: pa.Table, key: str, days: pa.Array, folder: Path) -> None:
-    """Write one ``folder/key=YYYY-MM-DD/part-0.parquet`` file per UTC day, rows in their original order."""
+    """Write one ``folder/key=YYYY-MM-DD/part-0.parquet`` file per UTC day, rows in their original order.
+
+    Files are independent, so they are written in parallel; each one's bytes depend only on its rows.
+    """
     day = days.cast(pa.int32()).to_numpy()
     order = np.argsort(day, kind="stable")
-    table, day = table.take(order), day[order]
-    bounds = np.flatnonzero(np.diff(day)) + 1
-    for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, len(day)], strict=True):
-        part = folder / f"{key}={np.datetime64(int(day[lo]), 'D')}"
-        part.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table.slice(lo, hi - lo), part / "part-0.parquet")
+    bounds = np.flatnonzero(np.diff(day[order])) + 1
+
+    def write_day(lo: int, hi: int) -> None:
+        rows = order[lo:hi]
+        contiguous = rows[-1] - rows[0] == len(rows) - 1  # already in order: a zero-copy slice
+        part = table.slice(int(rows[0]), len(rows)) if contiguous else table.take(rows)
+        path = folder / f"{key}={np.datetime64(int(day[rows[0]]), 'D')}"
+        path.mkdir(parents=True, exist_ok=True)
+        pq.write_table(part, path / "part-0.parquet")
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+        list(pool.map(write_day, np.r_[0, bounds], np.r_[bounds, len(day)]))
 
 
 def _iso(seconds: np.ndarray, suffix: np.ndarray) -> pa.Array:
-    """``YYYY-MM-DDTHH:MM:SS`` + ``suffix`` text for epoch seconds, written digit by digit into one buffer.
+    """``YYYY-MM-DDTHH:MM:SS`` + ``suffix`` text for epoch seconds, assembled from lookup tables.
 
     ``suffix`` is a NumPy bytes array: one value for every row, or one per row.
     """
     n = len(seconds)
-    suffix = np.broadcast_to(suffix, n)
-    tail = suffix.dtype.itemsize
-    chars = np.empty((n, 19 + tail), dtype=np.uint8)
+    if n == 0:
+        return pa.array([], type=pa.string())
     day, clock = np.divmod(seconds, DAY)
-    first_day = int(day.min()) if n else 0
-    dates = np.datetime_as_string(
-        np.arange(first_day, int(day.max()) + 1 if n else 1).astype("datetime64[D]")
+    first_day = int(day.min())
+    dates = np.datetime_as_string(np.arange(first_day, int(day.max()) + 1).astype("datetime64[D]")).astype(
+        "S10"
     )
-    chars[:, :10] = dates.astype("S10").view(np.uint8).reshape(-1, 10)[(day - first_day).astype(np.int32)]
-    minutes, second = np.divmod(clock.astype(np.int32), 60)
-    hour, minute = np.divmod(minutes, 60)
-    for position, value in ((11, hour), (14, minute), (17, second)):
-        tens, ones = np.divmod(value.astype(np.uint8), 10)
-        chars[:, position] = tens + ord("0")
-        chars[:, position + 1] = ones + ord("0")
-    chars[:, 10], chars[:, 13], chars[:, 16] = ord("T"), ord(":"), ord(":")
-    chars[:, 19:] = np.ascontiguousarray(suffix).view(np.uint8).reshape(n, tail)
-    offsets = pa.py_buffer((np.arange(n + 1, dtype=np.int32) * chars.shape[1]).tobytes())
-    return pa.StringArray.from_buffers(n, offsets, pa.py_buffer(chars.tobytes()))
+    suffix = np.broadcast_to(suffix, n)
+    row = np.dtype([("date", "S10"), ("clock", "S9"), ("suffix", suffix.dtype)])
+    text = np.empty(n, dtype=row)
+    text["date"] = dates[day - first_day]
+    text["clock"] = _CLOCK[clock]
+    text["suffix"] = suffix
+    offsets = pa.py_buffer(np.arange(0, (n + 1) * row.itemsize, row.itemsize, dtype=np.int32))
+    return pa.StringArray.from_buffers(n, offsets, pa.py_buffer(text))
 
 
 def _offset_suffix(offset_minutes: int) -> str:
@@ -579,9 +608,10 @@ def _offset_suffix(offset_minutes: int) -> str:
 
 def _replace(values: pa.Array, rows: np.ndarray, replacement: pa.Array) -> pa.Array:
     """``values`` with ``values[rows[i]]`` replaced by ``replacement[i]``."""
-    index = np.arange(len(values))
-    index[rows] = len(values) + np.arange(len(rows))
-    return pa.concat_arrays([values, replacement]).take(pa.array(index))
+    order = np.argsort(rows, kind="stable")
+    mask = np.zeros(len(values), dtype=bool)
+    mask[rows] = True
+    return pc.replace_with_mask(values, pa.array(mask), replacement.take(pa.array(order)))
 
 
 def _dictionary(indices: np.ndarray, levels, missing: np.ndarray | None = None) -> pa.DictionaryArray:

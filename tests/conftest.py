@@ -1,0 +1,22 @@
+"""Shared fixtures: the project's params and a tiny, fast configuration of the synthetic generator."""
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from cba.config import GenerateParams, Params, load_params
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def params() -> Params:
+    """The project's own ``params.yaml``."""
+    return load_params(ROOT / "params.yaml")
+
+
+@pytest.fixture(scope="session")
+def tiny_generate_params(params: Params) -> GenerateParams:
+    """The project's generator settings (window, churn rate, fault rates) shrunk to a few seconds of work."""
+    return dataclasses.replace(params.generate, num_customers=300, num_events=20_000)

@@ -1,0 +1,404 @@
+"""The synthetic generator: deterministic, in its schemas, faults at their rates, and the built-in behaviour.
+
+Shares of randomly injected faults are checked against their rate with a tolerance of ``SIGMAS`` binomial
+standard deviations, so a check fails only when the generator is wrong, not when a seed is unlucky.
+"""
+
+import dataclasses
+import datetime as dt
+import hashlib
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from cba import schema
+from cba.generate import SyntheticData, generate, write
+
+SIGMAS = 5.0
+ISO_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+ISO_OFFSET = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}$")
+
+
+# --- fixtures and helpers -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def seed(params) -> int:
+    return params.seed
+
+
+@pytest.fixture(scope="module")
+def data(tiny_generate_params, seed) -> SyntheticData:
+    return generate(tiny_generate_params, seed)
+
+
+@pytest.fixture(scope="module")
+def written(data, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("synthetic")
+    write(data, out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def events(data) -> pd.DataFrame:
+    """Distinct events (exact duplicates dropped), text decoded, with the timestamp parsed to UTC."""
+    frame = as_frame(data.events).drop(columns="event_date").drop_duplicates(ignore_index=True)
+    return frame.assign(utc=parse_timestamps(frame["timestamp"]))
+
+
+@pytest.fixture(scope="module")
+def customers(data) -> pd.DataFrame:
+    """Distinct customers (exact duplicates dropped)."""
+    return as_frame(data.customers).drop_duplicates(ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def sessions(data) -> pd.DataFrame:
+    return as_frame(data.sessions)
+
+
+@pytest.fixture(scope="module")
+def orders(data) -> pd.DataFrame:
+    return as_frame(data.orders)
+
+
+def as_frame(table: pa.Table) -> pd.DataFrame:
+    """``table`` as pandas, dictionary-encoded text decoded to plain strings."""
+    decoded = pa.schema(
+        [
+            field.with_type(field.type.value_type) if pa.types.is_dictionary(field.type) else field
+            for field in table.schema
+        ]
+    )
+    return table.cast(decoded).to_pandas()
+
+
+def parse_timestamps(text: pd.Series) -> pd.Series:
+    """ISO 8601 text with ``Z`` or a ``+HH:MM`` offset, as UTC; anything else becomes NaT."""
+    return pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
+
+
+def window(params) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """First instant of the window and first instant after it."""
+    return (
+        pd.Timestamp(params.start_date, tz="UTC"),
+        pd.Timestamp(params.end_date + dt.timedelta(days=1), tz="UTC"),
+    )
+
+
+def assert_share_near(observed: int, trials: int, rate: float, what: str) -> None:
+    """``observed / trials`` lies within ``SIGMAS`` binomial standard deviations of ``rate``."""
+    assert trials > 0, f"no rows to measure {what} on"
+    tolerance = SIGMAS * math.sqrt(rate * (1.0 - rate) / trials)
+    share = observed / trials
+    assert abs(share - rate) <= tolerance, f"{what}: share {share:.4f}, expected {rate} ± {tolerance:.4f}"
+
+
+def file_digests(folder: Path) -> dict[str, str]:
+    return {
+        path.relative_to(folder).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+# --- determinism ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("table", ["customers", "sessions", "events", "orders"])
+def test_same_params_and_seed_give_the_same_tables(data, tiny_generate_params, seed, table):
+    again = getattr(generate(tiny_generate_params, seed), table)
+    first = getattr(data, table)
+    assert again.schema == first.schema
+    # Compared as frames, where NaN equals NaN (pa.Table.equals treats NaN as unequal to itself).
+    pd.testing.assert_frame_equal(again.to_pandas(), first.to_pandas())
+
+
+def test_same_params_and_seed_write_the_same_bytes(tiny_generate_params, seed, tmp_path):
+    for run in ("first", "second"):
+        write(generate(tiny_generate_params, seed), tmp_path / run)
+    first, second = file_digests(tmp_path / "first"), file_digests(tmp_path / "second")
+    assert "customers.parquet" in first
+    assert any(name.startswith("events/") for name in first)
+    assert first == second
+
+
+def test_another_seed_gives_other_events(data, tiny_generate_params, seed):
+    other = generate(tiny_generate_params, seed + 1).events
+    assert not other["timestamp"].equals(data.events["timestamp"])
+    assert not other["customer_id"].equals(data.events["customer_id"])
+
+
+# --- shape and schema -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("table", "expected"),
+    [
+        ("customers", schema.CUSTOMERS),
+        ("sessions", schema.SESSIONS),
+        ("events", schema.RAW_EVENTS),
+        ("orders", schema.ORDERS),
+    ],
+    ids=["customers", "sessions", "events", "orders"],
+)
+def test_every_table_matches_its_schema(data, table, expected):
+    schema.validate(getattr(data, table), expected, f"generate().{table}")
+
+
+def test_customers_carry_the_18_kaggle_attributes(data):
+    kaggle = [column.name for column in schema.KAGGLE_ATTRIBUTES]
+    assert len(kaggle) == 18
+    assert data.customers.column_names == schema.CUSTOMERS.names
+    assert set(kaggle) <= set(data.customers.column_names)
+
+
+def test_customer_ids_are_unique_once_exact_duplicates_are_dropped(customers, tiny_generate_params):
+    assert customers["customer_id"].is_unique
+    assert len(customers) == tiny_generate_params.num_customers
+
+
+def test_exactly_num_events_distinct_event_ids(data, tiny_generate_params):
+    assert pc.count_distinct(data.events["event_id"]).as_py() == tiny_generate_params.num_events
+
+
+@pytest.mark.parametrize("table", ["events", "customers"])
+def test_duplicates_are_exact_copies_at_the_duplicate_rate(data, tiny_generate_params, table):
+    frame = as_frame(getattr(data, table))
+    key = "event_id" if table == "events" else "customer_id"
+    repeated_key = frame[key].duplicated(keep=False)
+    assert frame[key].value_counts().max() <= 2
+    assert (frame.duplicated(keep=False) == repeated_key).all(), "a repeated id with different values"
+    distinct = frame[key].nunique()
+    assert_share_near(
+        len(frame) - distinct, distinct, tiny_generate_params.faults.duplicate_rate, f"{table} duplicates"
+    )
+
+
+# --- vocabularies and faults ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("column", list(schema.VOCABULARIES))
+def test_customer_labels_are_canonical_or_known_aliases(customers, column):
+    allowed = set(schema.VOCABULARIES[column]) | set(schema.LABEL_ALIASES.get(column, {}))
+    assert set(customers[column].unique()) <= allowed
+
+
+@pytest.mark.parametrize(
+    ("column", "levels"),
+    [("event_type", schema.EVENT_TYPES), ("category", schema.CATEGORIES), ("device", schema.DEVICES)],
+)
+def test_event_labels_are_canonical(events, column, levels):
+    assert set(events[column].dropna().unique()) <= set(levels)
+
+
+@pytest.mark.parametrize(
+    ("column", "alias"),
+    [(column, alias) for column, aliases in schema.LABEL_ALIASES.items() for alias in aliases],
+    ids=[f"{column}-{alias}" for column, aliases in schema.LABEL_ALIASES.items() for alias in aliases],
+)
+def test_alias_share_matches_label_inconsistency_rate(customers, tiny_generate_params, column, alias):
+    canonical = schema.LABEL_ALIASES[column][alias]
+    values = customers[column]
+    assert_share_near(
+        int((values == alias).sum()),
+        int(values.isin([alias, canonical]).sum()),
+        tiny_generate_params.faults.label_inconsistency_rate,
+        f"{column} written as {alias!r}",
+    )
+
+
+@pytest.mark.parametrize(
+    "column", [c.name for c in schema.KAGGLE_ATTRIBUTES if c.nullable], ids=lambda name: name
+)
+def test_missing_share_of_each_nullable_attribute_matches_missing_rate(
+    customers, tiny_generate_params, column
+):
+    assert_share_near(
+        int(customers[column].isna().sum()),
+        len(customers),
+        tiny_generate_params.faults.missing_rate,
+        f"missing {column}",
+    )
+
+
+def test_attributes_that_kaggle_never_leaves_blank_are_never_blank(customers):
+    required = [c.name for c in schema.CUSTOMERS.columns if not c.nullable]
+    assert not customers[required].isna().any().any()
+
+
+def test_blank_attributes_are_nulls_not_nan(data):
+    for column in (c.name for c in schema.KAGGLE_ATTRIBUTES if c.nullable):
+        assert not pc.any(pc.is_nan(data.customers[column])).as_py(), column
+
+
+def test_missing_device_share_matches_missing_rate(events, tiny_generate_params):
+    assert_share_near(
+        int(events["device"].isna().sum()), len(events), tiny_generate_params.faults.missing_rate, "device"
+    )
+    others = [c.name for c in schema.RAW_EVENTS.columns if c.name != "device"]
+    assert not events[others].isna().any().any()
+
+
+def test_bad_timestamp_share_matches_bad_timestamp_rate(events, tiny_generate_params):
+    first, after = window(tiny_generate_params)
+    bad = events["utc"].isna() | (events["utc"] < first) | (events["utc"] >= after)
+    assert_share_near(
+        int(bad.sum()), len(events), tiny_generate_params.faults.bad_timestamp_rate, "bad timestamps"
+    )
+
+
+def test_local_offset_share_matches_mixed_timezone_rate(events, tiny_generate_params):
+    faults = tiny_generate_params.faults
+    # Bad timestamps replace local ones, so a local offset survives on the other rows only.
+    expected = faults.mixed_timezone_rate * (1.0 - faults.bad_timestamp_rate)
+    local = events["timestamp"].str.match(ISO_OFFSET)
+    assert_share_near(int(local.sum()), len(events), expected, "local-offset timestamps")
+
+
+def test_local_offsets_are_the_customers_own(events, customers):
+    local = events[events["timestamp"].str.match(ISO_OFFSET)]
+    zone = local["customer_id"].map(customers.set_index("customer_id")["timezone"])
+    expected = [ts.tz_convert(name).strftime("%z") for ts, name in zip(local["utc"], zone, strict=True)]
+    written = local["timestamp"].str[-6:].str.replace(":", "", regex=False)
+    assert written.tolist() == expected
+
+
+def test_every_timestamp_parses_and_lies_in_the_window_without_bad_timestamp_faults(
+    tiny_generate_params, seed
+):
+    clean_params = dataclasses.replace(
+        tiny_generate_params,
+        faults=dataclasses.replace(tiny_generate_params.faults, bad_timestamp_rate=0.0),
+    )
+    data = generate(clean_params, seed)
+    first, after = window(clean_params)
+    utc = parse_timestamps(data.events["timestamp"].to_pandas())
+    assert utc.notna().all()
+    assert utc.min() >= first and utc.max() < after
+    for table, columns in [
+        (data.sessions, ["session_start", "session_end"]),
+        (data.orders, ["order_timestamp"]),
+    ]:
+        for column in columns:
+            values = table[column].to_pandas()
+            assert values.min() >= first and values.max() < after, column
+
+
+def test_sessions_never_run_past_the_end_of_the_window(tiny_generate_params):
+    short = dataclasses.replace(
+        tiny_generate_params,
+        start_date=tiny_generate_params.end_date - dt.timedelta(days=1),
+        faults=dataclasses.replace(tiny_generate_params.faults, bad_timestamp_rate=0.0),
+    )
+    _, after = window(short)
+    for seed in range(10):
+        last_end = generate(short, seed).sessions["session_end"].to_pandas().max()
+        assert last_end < after, f"seed {seed}: a session ends at {last_end}"
+
+
+# --- behaviour built into the generator -----------------------------------------------------------------
+
+
+def test_churn_share_matches_churn_rate(customers, tiny_generate_params):
+    assert set(customers["Churn"].unique()) <= {0, 1}
+    assert_share_near(
+        int(customers["Churn"].sum()), len(customers), tiny_generate_params.churn_rate, "churners"
+    )
+
+
+def test_every_purchase_or_removal_follows_an_add_to_cart(events):
+    ordered = events.sort_values(["session_id", "event_id"])
+    carts_so_far = (ordered["event_type"] == "add_to_cart").groupby(ordered["session_id"]).cumsum()
+    acts_on_cart = ordered["event_type"].isin(["purchase", "remove_from_cart"])
+    assert acts_on_cart.any()
+    assert (carts_so_far[acts_on_cart] >= 1).all()
+
+
+def test_sessions_count_their_events(events, sessions, tiny_generate_params):
+    counted = events.groupby("session_id").size()
+    assert sessions.set_index("session_id")["num_events"].equals(counted.reindex(sessions["session_id"]))
+    assert sessions["num_events"].sum() == tiny_generate_params.num_events
+    assert (sessions["session_end"] >= sessions["session_start"]).all()
+
+
+def test_orders_reconcile_with_purchase_events(events, orders):
+    purchases = events[events["event_type"] == "purchase"]
+    by_session = purchases.groupby("session_id").agg(items=("price", "size"), amount=("price", "sum"))
+    per_order = orders.set_index("session_id").sort_index()
+    assert per_order.index.equals(by_session.index), "one order per session with a purchase"
+    assert (per_order["num_items"] == by_session["items"]).all()
+    np.testing.assert_allclose(per_order["order_amount"], by_session["amount"], atol=0.005)
+
+    spent = orders.groupby("customer_id")["order_amount"].sum()
+    bought = purchases.groupby("customer_id")["price"].sum()
+    pd.testing.assert_series_equal(spent, bought, check_names=False, atol=0.01)
+    sessions_with_purchase = purchases.groupby("customer_id")["session_id"].nunique()
+    assert (orders.groupby("customer_id").size() == sessions_with_purchase).all()
+    assert orders["order_id"].is_unique
+
+
+def test_computers_convert_better_than_mobile_phones(sessions, orders):
+    converted = sessions["session_id"].isin(orders["session_id"])
+    rate = converted.groupby(sessions["device"]).mean()
+    size = sessions["device"].value_counts()
+    pooled = converted.mean()
+    noise = math.sqrt(pooled * (1 - pooled) * (1 / size["Computer"] + 1 / size["Mobile Phone"]))
+    assert rate["Computer"] - rate["Mobile Phone"] > SIGMAS * noise, rate.to_dict()
+
+
+def test_laptops_cost_more_than_groceries(events):
+    mean_price = events.groupby("category")["price"].mean()
+    assert mean_price["Laptop & Accessory"] > mean_price["Grocery"]
+
+
+def test_weekends_get_more_than_their_share_of_sessions(sessions, customers):
+    zone = sessions["customer_id"].map(customers.set_index("customer_id")["timezone"])
+    weekday = pd.Series(
+        [ts.tz_convert(name).dayofweek for ts, name in zip(sessions["session_start"], zone, strict=True)]
+    )
+    weekend = 2 / 7
+    noise = math.sqrt(weekend * (1 - weekend) / len(sessions))
+    share = (weekday >= 5).mean()
+    assert share - weekend > SIGMAS * noise, f"weekend share {share:.3f}"
+
+
+# --- written files --------------------------------------------------------------------------------------
+
+
+def test_write_lays_out_hive_partitions_by_utc_date(written):
+    assert (written / "customers.parquet").is_file()
+    for folder, key in [("events", "event_date"), ("sessions", "session_date"), ("orders", "order_date")]:
+        names = [
+            p.relative_to(written / folder).as_posix() for p in (written / folder).rglob("*") if p.is_file()
+        ]
+        assert names, folder
+        pattern = re.compile(rf"^{key}=(\d{{4}}-\d{{2}}-\d{{2}})/part-0\.parquet$")
+        assert all(pattern.match(name) for name in names), [n for n in names if not pattern.match(n)][:3]
+
+
+def test_event_partitions_hold_the_events_of_their_utc_day(written, data, tiny_generate_params):
+    first, after = window(tiny_generate_params)
+    rows = 0
+    for path in sorted((written / "events").glob("event_date=*/part-0.parquet")):
+        day = dt.date.fromisoformat(path.parent.name.removeprefix("event_date="))
+        part = pq.read_table(path)
+        rows += part.num_rows
+        text = part["timestamp"].to_pandas()
+        utc = parse_timestamps(text[text.str.match(ISO_UTC)])
+        in_window = utc[(utc >= first) & (utc < after)]  # bad-timestamp faults are filed by their true day
+        assert (in_window.dt.date == day).all(), path
+    assert rows == data.events.num_rows
+
+
+def test_written_events_read_back_in_the_raw_schema(written, data):
+    events = pq.read_table(written / "events")
+    schema.validate(events, schema.RAW_EVENTS, written / "events")
+    assert events.num_rows == data.events.num_rows
