@@ -128,6 +128,13 @@ stages:
       hash: md5
       md5: '44444444444444444444444444444444'
       size: 5
+  report:
+    cmd: cba report
+    outs:
+    - path: report/_book
+      hash: md5
+      md5: 55555555555555555555555555555555.dir
+      size: 70
 """
 
 
@@ -154,7 +161,7 @@ def test_version_stamp_in_git_repo_reads_commit_dirty_and_dvc_lock(tmp_path):
         "datasets/raw/synthetic": "22222222222222222222222222222222.dir",
         "datasets/processed/features.parquet": "33333333333333333333333333333333",
         "metrics/features.json": "44444444444444444444444444444444",
-    }
+    }  # the report stage's own entry describes the previous book, so it is left out
     assert dirty["params"] == {"seed": 7}
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", clean["built_at"])
 

@@ -107,9 +107,14 @@ def _git(root: Path, *args: str) -> str | None:
 
 
 def _dvc_lock_hashes(lock: Mapping[str, Any] | None) -> dict[str, str | None]:
-    """Output path → md5 for every ``outs`` entry of every stage in a parsed ``dvc.lock``."""
+    """Output path → md5 for every ``outs`` entry in a parsed ``dvc.lock``, but the report stage's own.
+
+    While the book is built, the report stage's entry still describes the previous book.
+    """
     hashes: dict[str, str | None] = {}
-    for stage in ((lock or {}).get("stages") or {}).values():
+    stages = dict((lock or {}).get("stages") or {})
+    stages.pop("report", None)
+    for stage in stages.values():
         for out in stage.get("outs") or []:
             md5 = out.get("md5")
             hashes[str(out["path"])] = None if md5 is None else str(md5)
