@@ -1,4 +1,8 @@
-"""The ibis connection that runs the heavy table work: DuckDB, in process, in UTC."""
+"""The ibis connection that runs the heavy table work: DuckDB, in process, in UTC, on one thread.
+
+One thread keeps floating-point sums in a fixed order and output files in a fixed layout, so the same
+input always gives the same bytes (and the same metrics downstream).
+"""
 
 from __future__ import annotations
 
@@ -11,8 +15,8 @@ __all__ = ["connect", "read_parquet"]
 
 
 def connect() -> BaseBackend:
-    """An in-memory DuckDB connection whose session time zone is UTC."""
-    con = ibis.duckdb.connect()
+    """An in-memory DuckDB connection in UTC, deterministic (one thread)."""
+    con = ibis.duckdb.connect(threads=1)
     con.raw_sql("SET TimeZone = 'UTC'")
     return con
 
