@@ -4,10 +4,15 @@
 
 (a) ``cba.generate.generate`` + ``cba.generate.write`` of N events (customers scaled with the ratio in
 ``params.yaml``) into a temporary folder, wall time end to end.
-(b) A straightforward reference: one event at a time with the ``random`` module into Python lists (timestamp
-text, ids, event type, product, category, price, device), then one Parquet file with pyarrow, for M events.
-It injects no faults and writes one unpartitioned file, so it does less work than (a): the ratio is a
-conservative figure.
+(b) A straightforward reference of the same model for M events (customers scaled the same way), from the
+first draw to the files on disk. It does the same work as (a), one item at a time: a loop iteration per
+customer (Kaggle attributes, engagement, decay, churn risk with its intercept found by bisection, churn
+time), per proposed session (thinning by decay, churn fade, weekday weight and activity window), per
+accepted session (device, category, funnel, views) and per event (type, product, price, time, timestamp
+text with ``datetime.strftime``, faults), with the ``random`` module, ``datetime`` and lists and dicts; then
+orders and sessions rows, and ``customers.parquet`` plus ``events/``, ``sessions/`` and ``orders/``
+partitioned by UTC date, written with pyarrow from Python lists. It reuses the library's constants and
+params, not its random streams, so the data match in distribution, not bit for bit.
 
 Writes ``benchmarks/results/generate.json`` and prints a short table. Timings never go to ``metrics/``.
 """
@@ -17,7 +22,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import itertools
 import json
+import math
 import os
 import platform
 import random
@@ -30,16 +37,54 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cba import schema
-from cba.config import load_params
-from cba.generate import generate, write
+from cba.config import FaultRates, GenerateParams, load_params
+from cba.generate import (
+    _BUY_BY_CATEGORY,
+    _BUY_BY_DEVICE,
+    _CART_BY_CATEGORY,
+    _CART_BY_DEVICE,
+    _CATEGORICAL,
+    _CATEGORY_POPULARITY,
+    _COUNTRIES,
+    _DEVICE_GIVEN_LOGIN,
+    _DOW_WEIGHT,
+    _FADE_DAYS,
+    _HOUR_WEIGHT,
+    _MEAN_EVENT_GAP_SECONDS,
+    _MEAN_SESSION_VIEWS,
+    _POPULARITY,
+    _PRICE_MEDIAN,
+    _PRICE_SIGMA,
+    _PRODUCT_PREFIX,
+    _PRODUCTS_PER_CATEGORY,
+    _QUANTILES,
+    _REMOVE_SHARE,
+    DAY,
+    generate,
+    write,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "generate.json"
 TARGET_EVENTS_PER_SECOND = 1_000_000
 TARGET_SPEEDUP = 20.0
 
-_PRODUCT_PREFIX = ("LAP", "MOB", "FAS", "GRO", "OTH")
-_PRICE_MEDIAN = (650.0, 320.0, 35.0, 8.0, 22.0)
+# The library's constants as plain Python values (floats, lists, cumulative weights for random.choices).
+_LEVELS = {
+    name: (list(shares), list(itertools.accumulate(shares.values()))) for name, shares in _CATEGORICAL.items()
+}
+_COUNTRY_CUM = list(itertools.accumulate(c[3] for c in _COUNTRIES))
+_ZONES = [dt.timezone(dt.timedelta(minutes=c[2])) for c in _COUNTRIES]
+_SUFFIXES = [f"{'-' if c[2] < 0 else '+'}{abs(c[2]) // 60:02d}:{abs(c[2]) % 60:02d}" for c in _COUNTRIES]
+_HOUR_CUM = list(itertools.accumulate(float(w) for w in _HOUR_WEIGHT))
+_DOW_ACCEPT = [float(w) / float(max(_DOW_WEIGHT)) for w in _DOW_WEIGHT]
+_CATEGORY_CUM = list(itertools.accumulate(float(w) for w in _CATEGORY_POPULARITY))
+_PRODUCT_CUM = list(itertools.accumulate(float(w) for w in _POPULARITY))
+_MEAN_VIEWS = [float(v) for v in _MEAN_SESSION_VIEWS]
+_CART = [[float(c) * float(d) for d in _CART_BY_DEVICE] for c in _CART_BY_CATEGORY]  # [category][device]
+_BUY = [[min(float(c) * float(d), 0.95) for d in _BUY_BY_DEVICE] for c in _BUY_BY_CATEGORY]
+_TIME = "%Y-%m-%dT%H:%M:%S"
+_FUTURE = dt.timedelta(days=75 * 365)
 
 
 def main() -> None:
@@ -51,19 +96,12 @@ def main() -> None:
     args = parser.parse_args()
 
     params = load_params(ROOT / "params.yaml")
-    customers = max(1, round(args.events * params.generate.num_customers / params.generate.num_events))
-    generate_params = dataclasses.replace(params.generate, num_customers=customers, num_events=args.events)
+    cba_params = scaled(params.generate, args.events)
+    reference_params = scaled(params.generate, args.reference_events)
 
     with tempfile.TemporaryDirectory(prefix="cba-bench-") as tmp:
-        cba_run = time_cba(generate_params, params.seed, Path(tmp) / "cba")
-        reference_run = time_reference(
-            args.reference_events,
-            customers,
-            params.generate.start_date,
-            params.generate.end_date,
-            params.seed,
-            Path(tmp) / "reference",
-        )
+        cba_run = time_cba(cba_params, params.seed, Path(tmp) / "cba")
+        reference_run = time_reference(reference_params, params.seed, Path(tmp) / "reference")
 
     speedup = cba_run["events_per_second"] / reference_run["events_per_second"]
     result = {
@@ -93,7 +131,13 @@ def main() -> None:
     print(f"\nwritten to {RESULTS.relative_to(ROOT)}")
 
 
-def time_cba(generate_params, seed: int, out: Path) -> dict:
+def scaled(params: GenerateParams, events: int) -> GenerateParams:
+    """``params`` for ``events`` events, customers scaled with the ratio in ``params``."""
+    customers = max(1, round(events * params.num_customers / params.num_events))
+    return dataclasses.replace(params, num_customers=customers, num_events=events)
+
+
+def time_cba(generate_params: GenerateParams, seed: int, out: Path) -> dict:
     """Generate and write with the library; wall time of each phase and end to end."""
     started = time.perf_counter()
     data = generate(generate_params, seed)
@@ -113,67 +157,324 @@ def time_cba(generate_params, seed: int, out: Path) -> dict:
     }
 
 
-def time_reference(
-    num_events: int, num_customers: int, start_date: dt.date, end_date: dt.date, seed: int, out: Path
-) -> dict:
-    """The plain-Python reference, from the first draw to the Parquet file on disk."""
+def time_reference(params: GenerateParams, seed: int, out: Path) -> dict:
+    """The plain-Python reference, from the first draw to the last Parquet file on disk."""
     started = time.perf_counter()
-    columns = reference_events(num_events, num_customers, start_date, end_date, seed)
-    out.mkdir(parents=True)
-    table = pa.table(columns, schema=schema.RAW_EVENTS.arrow_schema)
-    pq.write_table(table, out / "events.parquet")
+    rows_written = reference_run(params, seed, out)
     seconds = time.perf_counter() - started
     return {
-        "events": num_events,
+        "events": params.num_events,
+        "customers": params.num_customers,
+        "rows_written": rows_written,
         "seconds": round(seconds, 3),
-        "events_per_second": round(num_events / seconds),
+        "events_per_second": round(params.num_events / seconds),
         "bytes_written": folder_size(out),
     }
 
 
-def reference_events(
-    num_events: int, num_customers: int, start_date: dt.date, end_date: dt.date, seed: int
-) -> dict[str, list]:
-    """Sessions of views, then maybe a cart and a purchase or removal, one event at a time."""
+def reference_run(params: GenerateParams, seed: int, out: Path) -> int:
+    """Generate and write the four tables one item at a time; returns the event rows written."""
     rng = random.Random(seed)
-    start = dt.datetime(start_date.year, start_date.month, start_date.day, tzinfo=dt.UTC)
-    window_seconds = ((end_date - start_date).days + 1) * 86_400
-    columns: dict[str, list] = {name: [] for name in schema.RAW_EVENTS.names}
-    event_id = session_id = 0
-    while event_id < num_events:
-        session_id += 1
-        customer_id = 50_001 + rng.randrange(num_customers)
-        device = rng.choices(schema.DEVICES, weights=(0.6, 0.3, 0.1))[0]
-        category = rng.randrange(len(schema.CATEGORIES))
-        when = start + dt.timedelta(seconds=rng.randrange(window_seconds))
-        kinds = ["view"] * (1 + int(rng.expovariate(0.5)))
-        if rng.random() < 0.5:
-            kinds.append("add_to_cart")
-            roll = rng.random()
-            if roll < 0.7:
-                kinds.append("purchase")
-            elif roll < 0.8:
-                kinds.append("remove_from_cart")
-        product = f"{_PRODUCT_PREFIX[category]}-{rng.randint(1, 40):03d}"
-        price = round(_PRICE_MEDIAN[category] * rng.lognormvariate(0.0, 0.5), 2)
-        for kind in kinds:
-            if event_id == num_events:
-                break
+    start = _epoch_seconds(params.start_date)
+    end = _epoch_seconds(params.end_date) + DAY
+    people = reference_customers(rng, params.num_customers, params.churn_rate, start, end)
+    sessions = reference_sessions(rng, people, params.num_events)
+    events = reference_events(rng, sessions, params.faults, end)
+
+    out.mkdir(parents=True)
+    customers = _columns(schema.CUSTOMERS, reference_customer_rows(rng, people, params.faults))
+    pq.write_table(pa.table(customers, schema=schema.CUSTOMERS.arrow_schema), out / "customers.parquet")
+    write_by_date(events, "event_date", schema.RAW_EVENTS, out / "events")
+    write_by_date(reference_session_rows(sessions), "session_date", schema.SESSIONS, out / "sessions")
+    write_by_date(reference_order_rows(sessions), "order_date", schema.ORDERS, out / "orders")
+    return sum(len(rows) for rows in events.values())
+
+
+def reference_customers(rng: random.Random, n: int, churn_rate: float, start: int, end: int) -> list[dict]:
+    """One dict per customer: attributes, country, signup, engagement, decay, churn and active window."""
+    people = []
+    for i in range(n):
+        person: dict = {"customer_id": 50_001 + i}
+        for name, (levels, cum_weights) in _LEVELS.items():
+            person[name] = rng.choices(levels, cum_weights=cum_weights)[0]
+        for name, quantiles in _QUANTILES.items():
+            value = _interpolate(quantiles, rng.random())
+            person[name] = round(value, 2) if name == "CashbackAmount" else float(math.floor(value + 0.5))
+        person["NumberOfAddress"] = int(person["NumberOfAddress"])
+        person["country"] = rng.choices(range(len(_COUNTRIES)), cum_weights=_COUNTRY_CUM)[0]
+        person["signup"] = end - DAY - math.floor(person["Tenure"] * 30.44 + rng.random() * 30.0) * DAY
+        person["engagement"] = rng.lognormvariate(0.0, 0.45) * math.sqrt(
+            (person["HourSpendOnApp"] + 1.0) / 4.0
+        )
+        person["half_life_days"] = rng.gammavariate(4.0, 90.0)
+        person["buy_propensity"] = rng.lognormvariate(0.0, 0.3)
+        person["risk"] = (
+            1.1 * person["Complain"]
+            + 1.6 * (person["Tenure"] <= 1)
+            - 0.02 * person["Tenure"]
+            + 0.35 * (3 - person["SatisfactionScore"])
+            + 0.025 * (person["WarehouseToHome"] - 14.0)
+            - 0.01 * (person["CashbackAmount"] - 163.0)
+            + 0.8 * (person["MaritalStatus"] == "Single")
+            + 0.4 * (person["CityTier"] == 3)
+            - 0.6 * math.log(person["engagement"])
+            + rng.gauss(0.0, 0.5)
+        )
+        people.append(person)
+
+    intercept = _intercept_for([person["risk"] for person in people], churn_rate)
+    for person in people:
+        person["Churn"] = int(rng.random() < _sigmoid(person["risk"] + intercept))
+        active_from = max(start, person["signup"])
+        churn_at = active_from + (0.1 + 0.9 * rng.random()) * (end - active_from)
+        person["active_from"] = active_from
+        person["active_until"] = churn_at if person["Churn"] else float(end)
+        person["weight"] = person["engagement"] * max(person["active_until"] - active_from, 0.0) / DAY
+    return people
+
+
+def reference_sessions(rng: random.Random, people: list[dict], num_events: int) -> list[dict]:
+    """Thin a Poisson process one proposal at a time until the sessions hold ``num_events`` events.
+
+    A proposal goes to a customer in proportion to engagement times active days; the session that
+    overshoots is cut short and keeps only views. Sessions come back in order of their start.
+    """
+    cum_weights = list(itertools.accumulate(person["weight"] for person in people))
+    sessions: list[dict] = []
+    held = 0
+    while held < num_events:
+        person = rng.choices(people, cum_weights=cum_weights)[0]
+        start = _proposal(rng, person)
+        if start is None:
+            continue
+        session = _session(rng, person, start)
+        if held + session["length"] > num_events:
+            views = num_events - held
+            session.update(views=views, length=views, carted=False, bought=False, removed=False)
+        held += session["length"]
+        sessions.append(session)
+    sessions.sort(key=lambda session: session["start"])
+    return sessions
+
+
+def _proposal(rng: random.Random, person: dict) -> int | None:
+    """A proposed session start (a random local day and hour), or None when thinning rejects it."""
+    active_from, active_until, offset = person["active_from"], person["active_until"], _utc_offset(person)
+    local_day = int((active_from + rng.random() * (active_until - active_from) + offset) // DAY)
+    hour = rng.choices(range(24), cum_weights=_HOUR_CUM)[0]
+    t = local_day * DAY + hour * 3600 + rng.randrange(3600) - offset
+    fade = min(max((active_until - t) / (_FADE_DAYS * DAY), 0.0), 1.0) if person["Churn"] else 1.0
+    decay = 2.0 ** (-(t - active_from) / DAY / person["half_life_days"]) * fade
+    weekday = _DOW_ACCEPT[(local_day + 3) % 7]  # 1970-01-01 was a Thursday
+    accepted = rng.random() < decay and rng.random() < weekday
+    return t if accepted and active_from <= t < active_until else None
+
+
+def _session(rng: random.Random, person: dict, start: int) -> dict:
+    """Device, category, funnel (cart, then purchase or removal) and number of views of one session."""
+    device = rng.choices(
+        range(len(schema.DEVICES)), weights=_DEVICE_GIVEN_LOGIN[person["PreferredLoginDevice"]]
+    )[0]
+    if rng.random() < 0.55:
+        category = schema.CATEGORIES.index(person["PreferedOrderCat"])
+    else:
+        category = rng.choices(range(len(schema.CATEGORIES)), cum_weights=_CATEGORY_CUM)[0]
+    carted = rng.random() < min(_CART[category][device] * person["buy_propensity"], 0.95)
+    bought = carted and rng.random() < _BUY[category][device]
+    removed = carted and not bought and rng.random() < _REMOVE_SHARE
+    views = 1 + int(math.log(1.0 - rng.random()) / math.log(1.0 - 1.0 / _MEAN_VIEWS[device]))  # geometric
+    return {
+        "person": person,
+        "start": start,
+        "device": device,
+        "category": category,
+        "views": views,
+        "carted": carted,
+        "bought": bought,
+        "removed": removed,
+        "length": views + carted + bought + removed,
+    }
+
+
+def reference_events(
+    rng: random.Random, sessions: list[dict], faults: FaultRates, end: int
+) -> dict[dt.date, list[tuple]]:
+    """Raw event rows with faults, by UTC date; records each session's span and purchases on the session."""
+    prices = _product_prices()
+    rows_by_date: dict[dt.date, list[tuple]] = {}
+    event_id = 0
+    for session_id, session in enumerate(sessions, start=1):
+        person, category = session["person"], session["category"]
+        elapsed = [0.0]
+        for _ in range(session["length"] - 1):
+            elapsed.append(elapsed[-1] + rng.expovariate(1.0 / _MEAN_EVENT_GAP_SECONDS))
+        start = min(session["start"], end - 1 - int(elapsed[-1]))  # end the session inside the window
+        session.update(id=session_id, start=start, end=start + int(elapsed[-1]), purchases=[])
+        product = 0
+        for position, gap_sum in enumerate(elapsed):
             event_id += 1
-            if kind == "view":
-                product = f"{_PRODUCT_PREFIX[category]}-{rng.randint(1, 40):03d}"
-                price = round(_PRICE_MEDIAN[category] * rng.lognormvariate(0.0, 0.5), 2)
-            columns["timestamp"].append(when.strftime("%Y-%m-%dT%H:%M:%SZ"))
-            columns["event_id"].append(event_id)
-            columns["customer_id"].append(customer_id)
-            columns["session_id"].append(session_id)
-            columns["event_type"].append(kind)
-            columns["product_id"].append(product)
-            columns["category"].append(schema.CATEGORIES[category])
-            columns["price"].append(price)
-            columns["device"].append(device)
-            when += dt.timedelta(seconds=rng.expovariate(1 / 45))
-    return columns
+            seconds = start + int(gap_sum)
+            if position < session["views"]:
+                kind = "view"
+                product = rng.choices(range(_PRODUCTS_PER_CATEGORY), cum_weights=_PRODUCT_CUM)[0]
+            elif position == session["views"]:
+                kind = "add_to_cart"
+            else:
+                kind = "remove_from_cart" if session["removed"] else "purchase"
+            price = prices[category][product]
+            if kind == "purchase":
+                session["purchases"].append((seconds, price))
+            device = None if rng.random() < faults.missing_rate else schema.DEVICES[session["device"]]
+            when = dt.datetime.fromtimestamp(seconds, dt.UTC)
+            row = (
+                _timestamp_text(rng, when, person["country"], faults),
+                event_id,
+                person["customer_id"],
+                session_id,
+                kind,
+                f"{_PRODUCT_PREFIX[category]}-{product + 1:03d}",
+                schema.CATEGORIES[category],
+                price,
+                device,
+            )
+            rows = rows_by_date.setdefault(when.date(), [])
+            rows.extend([row] * _copies(rng, faults.duplicate_rate))
+    return rows_by_date
+
+
+def _timestamp_text(rng: random.Random, when: dt.datetime, country: int, faults: FaultRates) -> str:
+    """ISO text in UTC with ``Z``; or in the customer's local time with its offset; or a bad timestamp."""
+    if rng.random() < faults.bad_timestamp_rate:
+        kind = rng.randrange(3)
+        if kind == 0:
+            return "not a timestamp"
+        if kind == 1:
+            return (when + _FUTURE).strftime(_TIME) + "Z"
+        return "1970-01-01T00:00:00Z"
+    if rng.random() < faults.mixed_timezone_rate:
+        return when.astimezone(_ZONES[country]).strftime(_TIME) + _SUFFIXES[country]
+    return when.strftime(_TIME) + "Z"
+
+
+def reference_session_rows(sessions: list[dict]) -> dict[dt.date, list[tuple]]:
+    """One sessions row per session, by UTC date of its start."""
+    rows_by_date: dict[dt.date, list[tuple]] = {}
+    for session in sessions:
+        started = dt.datetime.fromtimestamp(session["start"], dt.UTC)
+        ended = dt.datetime.fromtimestamp(session["end"], dt.UTC)
+        row = (
+            session["id"],
+            session["person"]["customer_id"],
+            started,
+            ended,
+            schema.DEVICES[session["device"]],
+            session["length"],
+        )
+        rows_by_date.setdefault(started.date(), []).append(row)
+    return rows_by_date
+
+
+def reference_order_rows(sessions: list[dict]) -> dict[dt.date, list[tuple]]:
+    """One order per session with a purchase, by UTC date of the last purchase."""
+    rows_by_date: dict[dt.date, list[tuple]] = {}
+    order_id = 0
+    for session in sessions:
+        if not session["purchases"]:
+            continue
+        order_id += 1
+        placed = dt.datetime.fromtimestamp(max(seconds for seconds, _ in session["purchases"]), dt.UTC)
+        person = session["person"]
+        row = (
+            order_id,
+            person["customer_id"],
+            session["id"],
+            placed,
+            len(session["purchases"]),
+            round(sum(price for _, price in session["purchases"]), 2),
+            person["PreferredPaymentMode"],
+        )
+        rows_by_date.setdefault(placed.date(), []).append(row)
+    return rows_by_date
+
+
+def reference_customer_rows(rng: random.Random, people: list[dict], faults: FaultRates) -> list[tuple]:
+    """Customers rows with blanks, alias labels and exact duplicates."""
+    rows = []
+    for person in people:
+        row: list = [person["customer_id"], person["Churn"]]
+        for column in schema.KAGGLE_ATTRIBUTES:
+            value = person[column.name]
+            if column.nullable and rng.random() < faults.missing_rate:
+                value = None
+            for alias, canonical in schema.LABEL_ALIASES.get(column.name, {}).items():
+                if value == canonical and rng.random() < faults.label_inconsistency_rate:
+                    value = alias
+            row.append(value)
+        country = _COUNTRIES[person["country"]]
+        row += [dt.datetime.fromtimestamp(person["signup"], dt.UTC).date(), country[0], country[1]]
+        rows.extend([tuple(row)] * _copies(rng, faults.duplicate_rate))
+    return rows
+
+
+def write_by_date(
+    rows_by_date: dict[dt.date, list[tuple]], key: str, table: schema.Table, folder: Path
+) -> None:
+    """One ``folder/key=YYYY-MM-DD/part-0.parquet`` file per UTC day, built from Python lists."""
+    for day, rows in sorted(rows_by_date.items()):
+        path = folder / f"{key}={day.isoformat()}"
+        path.mkdir(parents=True)
+        pq.write_table(pa.table(_columns(table, rows), schema=table.arrow_schema), path / "part-0.parquet")
+
+
+def _columns(table: schema.Table, rows: list[tuple]) -> dict[str, list]:
+    """Rows to columns."""
+    return dict(zip(table.names, map(list, zip(*rows, strict=True)), strict=True))
+
+
+def _product_prices() -> list[list[float]]:
+    """One fixed price per product, log-normal around its category's median (its own seeded stream)."""
+    rng = random.Random(20_240_101)
+    return [
+        [
+            round(float(median) * rng.lognormvariate(0.0, float(sigma)), 2)
+            for _ in range(_PRODUCTS_PER_CATEGORY)
+        ]
+        for median, sigma in zip(_PRICE_MEDIAN, _PRICE_SIGMA, strict=True)
+    ]
+
+
+def _interpolate(quantiles: list[float], u: float) -> float:
+    """Inverse CDF from quantiles at evenly spaced levels, by linear interpolation."""
+    position = u * (len(quantiles) - 1)
+    i = min(int(position), len(quantiles) - 2)
+    return quantiles[i] + (position - i) * (quantiles[i + 1] - quantiles[i])
+
+
+def _intercept_for(risks: list[float], rate: float) -> float:
+    """Intercept that makes the mean churn probability equal ``rate`` (bisection)."""
+    low, high = -20.0, 20.0
+    for _ in range(60):
+        mid = (low + high) / 2.0
+        mean = sum(_sigmoid(risk + mid) for risk in risks) / len(risks)
+        low, high = (mid, high) if mean < rate else (low, mid)
+    return (low + high) / 2.0
+
+
+def _utc_offset(person: dict) -> int:
+    return _COUNTRIES[person["country"]][2] * 60
+
+
+def _copies(rng: random.Random, duplicate_rate: float) -> int:
+    """How often a row is written: twice (an exact duplicate) at ``duplicate_rate``, else once."""
+    return 2 if rng.random() < duplicate_rate else 1
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def _epoch_seconds(day: dt.date) -> int:
+    return (day - dt.date(1970, 1, 1)).days * DAY
 
 
 def folder_size(folder: Path) -> int:

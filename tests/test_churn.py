@@ -41,13 +41,29 @@ def test_feature_columns_split_numeric_and_categorical(customers):
 def test_models_learn_a_real_signal(customers):
     result = churn.train_and_evaluate(customers, PARAMS, seed=1)
     assert set(result.metrics) == set(churn.MODELS)
-    assert len(result.y_test) == round(0.3 * len(customers))
+    assert len(result.y_test) == len(customers) // round(1 / 0.3)  # one fold of three
     for scores in result.metrics.values():
         assert scores["roc_auc"] > 0.7
         assert 0.0 <= scores["brier"] < 0.25
     assert result.best_model in churn.MODELS
     drivers = churn.top_drivers(result, seed=1)
     assert set(drivers["feature"].head(2)) == {"recency_days", "Complain"}
+
+
+def test_near_duplicate_groups_never_straddle_the_split(customers):
+    grouped = customers.assign(duplicate_group=pd.array(np.arange(len(customers)) // 3, dtype="Int64"))
+    grouped.loc[::7, "duplicate_group"] = pd.NA
+    result = churn.train_and_evaluate(grouped, PARAMS, seed=2)
+    test_groups = set(grouped.loc[result.x_test.index, "duplicate_group"].dropna())
+    train_groups = set(grouped.drop(index=result.x_test.index)["duplicate_group"].dropna())
+    assert test_groups and train_groups and not test_groups & train_groups
+    assert "duplicate_group" not in result.features
+
+
+def test_customer_groups_give_loners_a_group_of_their_own():
+    frame = pd.DataFrame({"duplicate_group": pd.array([5, pd.NA, 5, pd.NA], dtype="Int64")})
+    groups = churn.customer_groups(frame)
+    assert groups[0] == groups[2] and len(set(groups)) == 3
 
 
 def test_training_is_deterministic(customers):

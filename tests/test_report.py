@@ -61,7 +61,7 @@ SURVIVAL = {
     "segment": "Complain",
     "n_customers": 10000,
     "n_churned": 1700,
-    "median_lifetime_days": {"overall": 250.0, "0": None, "1": 120.0},
+    "median_lifetime": {"overall": 250.0, "0": None, "1": 120.0},
     "logrank_p_value": 0.0001,
     "churn_rate_by_segment": {"0": 0.11, "1": 0.32},
 }

@@ -10,7 +10,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.inspection import permutation_importance
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, cross_val_predict, train_test_split
+from sklearn.model_selection import StratifiedGroupKFold, cross_val_predict
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from xgboost import XGBClassifier
@@ -19,16 +19,20 @@ from cba import evaluate
 from cba.config import ChurnParams
 
 __all__ = [
+    "GROUP",
     "LABEL",
     "MODELS",
     "ChurnResult",
     "build_model",
+    "customer_groups",
     "feature_columns",
     "top_drivers",
     "train_and_evaluate",
 ]
 
 LABEL = "churn"
+GROUP = "duplicate_group"
+"""Near-duplicate customers share a group; a group never straddles training and test customers."""
 MODELS = ("logistic_regression", "xgboost")
 
 
@@ -48,8 +52,8 @@ class ChurnResult:
 
 
 def feature_columns(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
-    """Numeric and categorical feature columns: everything but the id and the label."""
-    candidates = frame.drop(columns=["customer_id", LABEL])
+    """Numeric and categorical feature columns: everything but the id, the label and the duplicate group."""
+    candidates = frame.drop(columns=[c for c in ("customer_id", LABEL, GROUP) if c in frame.columns])
     numeric = candidates.select_dtypes("number").columns.tolist()
     categorical = [c for c in candidates.columns if c not in numeric]
     return numeric, categorical
@@ -95,7 +99,10 @@ def build_model(
 
 
 def train_and_evaluate(features: pd.DataFrame, params: ChurnParams, seed: int) -> ChurnResult:
-    """Fit every model on a stratified training split and score it on the held-out customers.
+    """Fit every model on a training split and score it on the held-out customers.
+
+    The split is stratified by churn and keeps near-duplicate customers (``duplicate_group``) on one
+    side; its test share is about ``params.test_size`` (one fold of ``round(1 / test_size)``).
 
     Each model's decision threshold maximises F1 on out-of-fold predictions of the training split, so
     the test customers never influence it.
@@ -103,14 +110,15 @@ def train_and_evaluate(features: pd.DataFrame, params: ChurnParams, seed: int) -
     numeric, categorical = feature_columns(features)
     x = features[numeric + categorical]
     y = features[LABEL].to_numpy()
-    x_train, x_test, y_train, y_test = train_test_split(
-        x, y, test_size=params.test_size, stratify=y, random_state=seed
-    )
-    folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=seed)
+    groups = customer_groups(features)
+    train, test = next(_folds(round(1 / params.test_size), seed).split(x, y, groups))
+    x_train, x_test, y_train, y_test = x.iloc[train], x.iloc[test], y[train], y[test]
     models, scores, thresholds, probabilities = {}, {}, {}, {}
     for name in MODELS:
         model = build_model(name, numeric, categorical, params, seed)
-        out_of_fold = cross_val_predict(model, x_train, y_train, cv=folds, method="predict_proba")[:, 1]
+        out_of_fold = cross_val_predict(
+            model, x_train, y_train, groups=groups[train], cv=_folds(3, seed), method="predict_proba"
+        )[:, 1]
         thresholds[name] = evaluate.best_f1_threshold(y_train, out_of_fold)
         models[name] = model.fit(x_train, y_train)
         probabilities[name] = models[name].predict_proba(x_test)[:, 1]
@@ -127,6 +135,19 @@ def train_and_evaluate(features: pd.DataFrame, params: ChurnParams, seed: int) -
         test_probability=probabilities,
         n_train=len(y_train),
     )
+
+
+def customer_groups(features: pd.DataFrame) -> np.ndarray:
+    """A group per customer: its ``duplicate_group`` when it has one, else a group of its own."""
+    own = pd.Series(-np.arange(1, len(features) + 1), index=features.index)
+    if GROUP not in features.columns:
+        return own.to_numpy()
+    return features[GROUP].astype("Int64").fillna(own).to_numpy(dtype=np.int64)
+
+
+def _folds(n_splits: int, seed: int) -> StratifiedGroupKFold:
+    """Folds that keep each group together and the churn rate close to the whole's."""
+    return StratifiedGroupKFold(n_splits=max(n_splits, 2), shuffle=True, random_state=seed)
 
 
 def top_drivers(result: ChurnResult, seed: int, count: int = 10) -> pd.DataFrame:

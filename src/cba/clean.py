@@ -1,7 +1,8 @@
-"""Cleaning rules: every row is either accepted or rejected with the rule that rejected it.
+"""Cleaning rules: every row is accepted or rejected with the rule that rejected it.
 
 Events are cleaned as ibis expressions (they can be large); customers, one row each, with pandas.
-Nothing is dropped silently: ``rows_in == rows_out + rows_rejected`` for every table.
+Nothing is dropped silently: ``rows_in == rows_out + rows_rejected`` for every table, and every
+rejected row is kept with its rule (and, for customers, the offending value).
 """
 
 from __future__ import annotations
@@ -9,77 +10,225 @@ from __future__ import annotations
 import datetime as dt
 
 import ibis
+import numpy as np
 import pandas as pd
 
 from cba import schema
+from cba.eda import near_duplicate_groups
 
 __all__ = [
     "CUSTOMER_RULES",
     "EVENT_RULES",
+    "MISSING_VALUE_RULES",
+    "REJECTION_DETAIL",
     "REJECTION_RULE",
+    "VALID_RANGES",
     "clean_customers",
     "clean_events",
+    "customers_from_events",
     "quality_summary",
 ]
 
 REJECTION_RULE = "rejection_rule"
 """Column of a rejected table that names the rule that rejected the row."""
+REJECTION_DETAIL = "rejection_detail"
+"""Column of rejected customers that names the offending column and value."""
 
 EVENT_RULES = (
     "exact_duplicate",
+    "unparsable_customer_id",
     "unparsable_timestamp",
     "timestamp_before_start",
     "timestamp_in_future",
+    "unknown_event_type",
+    "unparsable_price",
     "negative_price",
 )
-CUSTOMER_RULES = ("exact_duplicate", "negative_tenure")
+"""Event rules in the order they are tried; the first that matches rejects the row."""
+
+CUSTOMER_RULES = (
+    "exact_duplicate",
+    "missing_customer_id",
+    "unparsable_value",
+    "impossible_value",
+    "duplicate_customer_id",
+)
+"""Customer rules in the order they are tried."""
+
+VALID_RANGES: dict[str, tuple[float | None, float | None]] = {
+    "customer_id": (0, None),
+    "Churn": (0, 1),
+    "Tenure": (0, None),
+    "CityTier": (1, 3),
+    "WarehouseToHome": (0, None),
+    "HourSpendOnApp": (0, 24),
+    "NumberOfDeviceRegistered": (0, None),
+    "SatisfactionScore": (1, 5),
+    "NumberOfAddress": (0, None),
+    "Complain": (0, 1),
+    "OrderAmountHikeFromlastYear": (None, None),
+    "CouponUsed": (0, None),
+    "OrderCount": (0, None),
+    "DaySinceLastOrder": (0, None),
+    "CashbackAmount": (0, None),
+}
+"""Numeric customer columns with their possible range (inclusive); values outside are impossible."""
+
+MISSING_VALUE_RULES: dict[str, str] = {
+    **{c.name: "median, with a <column>_missing indicator" for c in schema.KAGGLE_ATTRIBUTES if c.nullable},
+    "device, category, product_id, price (events)": "kept missing: they describe the event, features use known values",
+}
+"""How each column with blanks is treated (shown in the report)."""
 
 
-def clean_events(events: ibis.Table, earliest: dt.date, latest: dt.date) -> tuple[ibis.Table, ibis.Table]:
-    """Split raw events into accepted (typed, UTC) and rejected (raw, with the rule), in that order.
+# --- events ---------------------------------------------------------------------------------------------
 
-    Rules, first match wins: exact duplicate of an earlier row; timestamp that does not parse; timestamp
-    before ``earliest``; timestamp on or after ``latest``; negative price.
+
+def clean_events(
+    events: ibis.Table, earliest: dt.date, latest: dt.date, session_timeout_minutes: int
+) -> tuple[ibis.Table, ibis.Table]:
+    """Split raw events into accepted (typed, UTC, in time order) and rejected (raw, with the rule).
+
+    Text timestamps without an offset are read in the connection's time zone. Without a ``session_id``
+    column, sessions are derived: a gap of more than ``session_timeout_minutes`` starts a new one.
     """
-    columns = schema.RAW_EVENTS.names
-    copy = ibis.row_number().over(group_by=[events[c] for c in columns], order_by=events.event_id)
+    has_sessions = "session_id" in events.columns
+    events = _complete(events)
+    raw_columns = events.columns
+    copy = ibis.row_number().over(group_by=[events[c] for c in raw_columns], order_by=events.event_id)
+    customer = events.customer_id.try_cast("int64")
     parsed = events.timestamp.try_cast("timestamp('UTC')")
+    price = events.price.try_cast("float64")
     start = ibis.timestamp(dt.datetime.combine(earliest, dt.time()), timezone="UTC")
     end = ibis.timestamp(dt.datetime.combine(latest, dt.time()), timezone="UTC")
     rule = ibis.cases(
         (copy > 0, "exact_duplicate"),
+        (customer.isnull(), "unparsable_customer_id"),
         (parsed.isnull(), "unparsable_timestamp"),
         (parsed < start, "timestamp_before_start"),
         (parsed >= end, "timestamp_in_future"),
-        (events.price < 0, "negative_price"),
+        (events.event_type.notin(schema.EVENT_TYPES) | events.event_type.isnull(), "unknown_event_type"),
+        (price.isnull() & events.price.notnull(), "unparsable_price"),
+        (price < 0, "negative_price"),
         else_=ibis.null("string"),
     )
-    judged = events.mutate(parsed_timestamp=parsed, **{REJECTION_RULE: rule})
-    accepted = (
-        judged.filter(judged[REJECTION_RULE].isnull())
-        .mutate(timestamp=judged.parsed_timestamp)
-        .select(schema.EVENTS.names)
-        .order_by(["timestamp", "event_id"])
+    judged = events.mutate(
+        _customer=customer, _timestamp=parsed, _price=price, _session=events.session_id.try_cast("int64")
+    ).mutate(**{REJECTION_RULE: rule})
+    accepted = judged.filter(judged[REJECTION_RULE].isnull()).mutate(
+        customer_id=judged._customer,
+        timestamp=judged._timestamp,
+        price=judged._price,
+        session_id=judged._session,
+        **{c: judged[c].cast("string") for c in ("event_type", "product_id", "category", "device")},
     )
-    rejected = (
-        judged.filter(judged[REJECTION_RULE].notnull()).select(*columns, REJECTION_RULE).order_by("event_id")
-    )
-    return accepted, rejected
+    if not has_sessions:
+        accepted = _derive_sessions(accepted, session_timeout_minutes)
+    accepted = accepted.select(schema.EVENTS.names).order_by(["timestamp", "event_id"])
+    rejected = judged.filter(judged[REJECTION_RULE].notnull()).select(*raw_columns, REJECTION_RULE)
+    return accepted, rejected.order_by("event_id")
+
+
+def _complete(events: ibis.Table) -> ibis.Table:
+    """All raw event columns, in order; the optional ones a source lacks are null."""
+    missing = {
+        c.name: ibis.null(str(c.dtype) if c.name != "price" else "float64")
+        for c in schema.RAW_EVENTS.columns
+        if c.name not in events.columns
+    }
+    return events.mutate(**missing).select(schema.RAW_EVENTS.names)
+
+
+def _derive_sessions(events: ibis.Table, timeout_minutes: int) -> ibis.Table:
+    """Number sessions: per customer in time order, a gap above the timeout starts a new one."""
+    order = ["timestamp", "event_id"]
+    previous = events.timestamp.lag().over(ibis.window(group_by="customer_id", order_by=order))
+    gap = events.timestamp.epoch_seconds() - previous.epoch_seconds()
+    flagged = events.mutate(_new=(gap.isnull() | (gap > timeout_minutes * 60)).cast("int64"))
+    numbered = flagged.mutate(_sequence=flagged._new.cumsum(group_by="customer_id", order_by=order))
+    session = ibis.dense_rank().over(order_by=[numbered.customer_id, numbered._sequence]) + 1
+    return numbered.mutate(session_id=session.cast("int64"))
+
+
+# --- customers ------------------------------------------------------------------------------------------
 
 
 def clean_customers(customers: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split customers into accepted (canonical labels) and rejected (with the rule), in that order.
+    """Split customers into accepted and rejected (with rule and detail), in that order.
 
-    Exact duplicate rows and negative tenure are rejected; Kaggle alias labels ("Phone", "CC", "COD",
-    "Mobile") are mapped to their canonical level.
+    Accepted customers have numeric types, canonical labels ("Phone" -> "Mobile Phone", ...), blanks
+    imputed by :data:`MISSING_VALUE_RULES` with indicator columns, and a ``duplicate_group`` id shared
+    by records identical on every attribute but the id (NA when unique).
     """
-    customers = customers.copy()
-    rule = pd.Series(pd.NA, index=customers.index, dtype="string")
-    rule[customers.duplicated(keep="first")] = "exact_duplicate"
-    rule[rule.isna() & (customers["Tenure"] < 0)] = "negative_tenure"
-    rejected = customers[rule.notna()].assign(**{REJECTION_RULE: rule[rule.notna()]})
-    accepted = customers[rule.isna()].replace(schema.LABEL_ALIASES)
+    frame = customers.copy()
+    rule = pd.Series(pd.NA, index=frame.index, dtype="string")
+    detail = pd.Series(pd.NA, index=frame.index, dtype="string")
+
+    def reject(mask: pd.Series, name: str, why: pd.Series | str | None = None) -> None:
+        mask = mask & rule.isna()
+        rule[mask] = name
+        if why is not None:
+            detail[mask] = why[mask] if isinstance(why, pd.Series) else why
+
+    reject(frame.duplicated(keep="first"), "exact_duplicate")
+    reject(frame["customer_id"].isna(), "missing_customer_id")
+    for column in (c for c in VALID_RANGES if c in frame.columns):
+        raw = frame[column]
+        number = pd.to_numeric(raw, errors="coerce")
+        if column == "customer_id":
+            number = number.where(number % 1 == 0)
+        reject(raw.notna() & number.isna(), "unparsable_value", f"{column}=" + raw.astype("string"))
+        low, high = VALID_RANGES[column]
+        outside = (number < low if low is not None else False) | (
+            number > high if high is not None else False
+        )
+        reject(outside, "impossible_value", f"{column}=" + raw.astype("string"))
+        frame[column] = number
+    reject(frame["customer_id"].duplicated(keep="first"), "duplicate_customer_id")
+
+    rejected = customers[rule.notna()].assign(
+        **{REJECTION_RULE: rule[rule.notna()], REJECTION_DETAIL: detail[rule.notna()]}
+    )
+    accepted = frame[rule.isna()].replace(schema.LABEL_ALIASES)
+    accepted = _with_integer_types(_impute(accepted))
+    attributes = [
+        c for c in accepted.columns if c not in ("customer_id", "Churn") and not c.endswith("_missing")
+    ]
+    accepted["duplicate_group"] = near_duplicate_groups(accepted, columns=attributes)
     return accepted.reset_index(drop=True), rejected.reset_index(drop=True)
+
+
+def _impute(customers: pd.DataFrame) -> pd.DataFrame:
+    """Median for the nullable Kaggle attributes, each with a 0/1 ``<column>_missing`` indicator."""
+    for column in (c.name for c in schema.KAGGLE_ATTRIBUTES if c.nullable and c.name in customers.columns):
+        blank = customers[column].isna()
+        customers[f"{column}_missing"] = blank.astype("int64")
+        customers[column] = customers[column].fillna(customers[column].median())
+    return customers
+
+
+def _with_integer_types(customers: pd.DataFrame) -> pd.DataFrame:
+    """Whole-number schema columns as int64 once they hold no blanks."""
+    for column in schema.CUSTOMERS.columns:
+        if (
+            column.name in customers.columns
+            and str(column.dtype) == "int64"
+            and customers[column.name].notna().all()
+        ):
+            customers[column.name] = customers[column.name].astype(np.int64)
+    return customers
+
+
+def customers_from_events(events: ibis.Table) -> ibis.Table:
+    """One row per customer of an event log: ``customer_id`` and ``signup_date`` (first event, UTC)."""
+    return (
+        events.group_by("customer_id")
+        .aggregate(signup_date=events.timestamp.min().date())
+        .order_by("customer_id")
+    )
+
+
+# --- reconciliation ------------------------------------------------------------------------------------
 
 
 def quality_summary(rows_in: int, rejected_rules: pd.Series, rules: tuple[str, ...]) -> dict:

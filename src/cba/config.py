@@ -10,13 +10,17 @@ import dataclasses
 import datetime as dt
 import re
 import typing
+import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 
+from cba import schema
+
 __all__ = [
+    "EVENT_LOG_COLUMNS",
     "ChurnParams",
     "CleanParams",
     "DataParams",
@@ -76,12 +80,54 @@ class GenerateParams:
             )
 
 
+EVENT_LOG_COLUMNS = (
+    "customer_id",
+    "timestamp",
+    "event_type",
+    "amount",
+    "session_id",
+    "product_id",
+    "category",
+    "device",
+    "order_id",
+)
+"""Columns an own event log can map (``data.columns``); the first two are required."""
+
+
 @dataclass(frozen=True)
 class DataParams:
-    """Which source feeds the pipeline and where it lives."""
+    """Which source feeds the pipeline, where it lives, and how to read it."""
 
-    source: Literal["synthetic"]
+    source: Literal["synthetic", "kaggle", "events"]
     path: str
+    sheet: str
+    columns: dict[str, str]
+    event_types: dict[str, list[str]]
+    session_timeout_minutes: int = _positive()
+    timezone: str
+
+    def check(self, prefix: str) -> None:
+        """Check the column and event-name mappings and the time zone."""
+        unknown = sorted(set(self.columns) - set(EVENT_LOG_COLUMNS))
+        if unknown:
+            raise ParamsError(
+                f"{prefix}.columns.{unknown[0]} is not a mappable column; use {list(EVENT_LOG_COLUMNS)}"
+            )
+        if self.source == "events":
+            for required in EVENT_LOG_COLUMNS[:2]:
+                if required not in self.columns:
+                    raise ParamsError(
+                        f"{prefix}.columns.{required} is required when {prefix}.source is events"
+                    )
+        unknown = sorted(set(self.event_types) - set(schema.EVENT_TYPES))
+        if unknown:
+            raise ParamsError(
+                f"{prefix}.event_types.{unknown[0]} is not an event type; use {list(schema.EVENT_TYPES)}"
+            )
+        try:
+            zoneinfo.ZoneInfo(self.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ParamsError(f"{prefix}.timezone {self.timezone!r} is not an IANA time zone") from None
 
 
 @dataclass(frozen=True)
@@ -168,12 +214,24 @@ class Paths:
         return self.root / "datasets" / "interim"
 
     @property
-    def rejected(self) -> Path:  # noqa: D102
+    def landed(self) -> Path:
+        """Raw tables as the source gave them, in Parquet."""
+        return self.interim / "landed"
+
+    @property
+    def rejected(self) -> Path:
+        """Rows the cleaning rules rejected, with the rule."""
         return self.interim / "rejected"
 
     @property
-    def processed(self) -> Path:  # noqa: D102
+    def processed(self) -> Path:
+        """Clean ``events.parquet`` (when the source has events) and ``customers.parquet``."""
         return self.root / "datasets" / "processed"
+
+    @property
+    def features(self) -> Path:
+        """One row per customer: features and the churn label."""
+        return self.root / "datasets" / "features" / "customers.parquet"
 
     @property
     def metrics(self) -> Path:  # noqa: D102
@@ -241,6 +299,8 @@ def _coerce(hint: Any, value: Any, key: str, limits: typing.Mapping[str, Any]) -
         if value not in choices:
             raise ParamsError(f"{key} must be one of {list(choices)}, got {value!r}")
         return value
+    if typing.get_origin(hint) is dict:
+        return _mapping(typing.get_args(hint)[1], value, key)
     if hint is dt.date:
         if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
             return value
@@ -263,6 +323,21 @@ def _coerce(hint: Any, value: Any, key: str, limits: typing.Mapping[str, Any]) -
     if "max" in limits and value > limits["max"]:
         raise ParamsError(f"{key} must be <= {limits['max']}, got {value!r}")
     return value
+
+
+def _mapping(value_hint: Any, value: Any, key: str) -> dict:
+    """A mapping of text keys to text (or lists of text); ``None`` (an empty YAML section) is empty."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ParamsError(f"{key} must be a mapping, got {value!r}")
+    wants_list = typing.get_origin(value_hint) is list
+    for name, item in value.items():
+        items = item if wants_list and isinstance(item, list) else [item]
+        if wants_list and not isinstance(item, list) or not all(isinstance(i, str) for i in items):
+            expected = "a list of names" if wants_list else "a column name"
+            raise ParamsError(f"{key}.{name} must be {expected}, got {item!r}")
+    return dict(value)
 
 
 def _key(prefix: str, name: str) -> str:

@@ -6,8 +6,10 @@ Each figure has a companion ``*_sentence`` function that states, from the same t
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 import ibis
+import numpy as np
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
@@ -16,24 +18,55 @@ import pyarrow as pa
 from cba import schema
 
 __all__ = [
+    "DEMOGRAPHIC_COLUMNS",
+    "FUNNEL_STEPS",
+    "OVERALL",
+    "churn_by_binned",
     "churn_by_segment",
     "churn_by_segment_figure",
     "churn_by_segment_sentence",
+    "cohort_retention",
+    "cohort_retention_figure",
+    "cohort_retention_sentence",
     "daily_activity",
     "daily_activity_figure",
     "daily_activity_sentence",
+    "demographics",
+    "demographics_figure",
+    "demographics_sentence",
     "funnel",
     "funnel_figure",
     "funnel_sentence",
     "missing_values",
+    "near_duplicate_groups",
+    "near_duplicates",
+    "near_duplicates_sentence",
+    "numeric_distribution_figure",
+    "numeric_outliers",
+    "numeric_outliers_sentence",
     "overview",
     "price_by_category",
     "price_by_category_figure",
     "price_by_category_sentence",
+    "schema_summary",
     "segment_levels",
+    "top_products",
+    "top_products_by_conversion",
+    "top_products_figure",
+    "top_products_sentence",
 ]
 
 FUNNEL_STEPS = ("view", "add_to_cart", "purchase")
+"""Funnel steps, in order."""
+
+OVERALL = "all"
+"""Label of the single row of an overall table (``by=None``); its column is named ``segment``."""
+
+DEMOGRAPHIC_COLUMNS = ("Gender", "MaritalStatus", "CityTier", "PreferredLoginDevice")
+"""Customer attributes described by :func:`demographics` by default."""
+
+_MAD_SCALE = 1.4826
+"""Scales the median absolute deviation to the standard deviation of a normal distribution."""
 
 
 def overview(tables: dict[str, pa.Table]) -> pd.DataFrame:
@@ -104,28 +137,83 @@ def daily_activity_sentence(daily: pd.DataFrame) -> str:
     )
 
 
-def funnel(events: ibis.Table, by: str) -> pd.DataFrame:
+def funnel(events: ibis.Table, by: str | None, window_minutes: int | None = None) -> pd.DataFrame:
     """Sessions that reached each funnel step, per level of ``by`` (e.g. device, category).
 
-    A session reaches a step when it holds at least one event of that type.
+    Parameters
+    ----------
+    events
+        Landed events with ``session_id``, ``event_type`` and, when ``window_minutes`` is set,
+        ``timestamp`` (text).
+    by
+        Column to split the funnel by; ``None`` gives the overall funnel, a single row whose
+        ``segment`` column holds :data:`OVERALL`.
+    window_minutes
+        ``None`` (default): a session reaches a step when it holds at least one event of that type.
+        Otherwise a conversion window: a session (within one level of ``by``) reaches a step only when
+        an event of that type happens no later than ``window_minutes`` after the session's first view
+        (and not before it). Timestamps are parsed as in :func:`daily_activity`; events whose timestamp
+        does not parse are left out, and sessions without a parsable view are not counted.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per level of ``by`` (blank levels left out, sorted): the sessions at each of
+        :data:`FUNNEL_STEPS` and ``conversion``, purchases per view. Empty when a column it needs
+        (``session_id``, ``by``) is not in ``events``.
     """
-    steps = events.group_by(["session_id", by]).aggregate(
-        **{step: (events.event_type == step).any() for step in FUNNEL_STEPS}
-    )
+    if by is None:
+        by = "segment"
+        events = events.mutate(segment=ibis.literal(OVERALL))
+    needed = {"session_id", "event_type", by} | ({"timestamp"} if window_minutes is not None else set())
+    if not needed <= set(events.columns):
+        columns = {by: "object"} | dict.fromkeys(FUNNEL_STEPS, "int64") | {"conversion": "float64"}
+        return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in columns.items()})
+    keys = ["session_id", by]
+    if window_minutes is None:
+        steps = events.group_by(keys).aggregate(
+            **{step: (events.event_type == step).any() for step in FUNNEL_STEPS}
+        )
+    else:
+        at = events.timestamp.try_cast("timestamp('UTC')")
+        parsed = events.mutate(at=at)
+        parsed = parsed.filter(parsed.at.notnull() & parsed[by].notnull())
+        views = parsed.filter(parsed.event_type == "view")
+        first_views = views.group_by(keys).aggregate(first_view=views.at.min())
+        timed = parsed.inner_join(first_views, keys)
+        deadline = timed.first_view + ibis.interval(minutes=window_minutes)
+        in_window = timed.at.between(timed.first_view, deadline)
+        steps = timed.group_by(keys).aggregate(
+            **{step: ((timed.event_type == step) & in_window).any() for step in FUNNEL_STEPS}
+        )
     counts = steps.group_by(by).aggregate(**{step: steps[step].sum() for step in FUNNEL_STEPS})
     frame = counts.to_pandas().dropna(subset=[by]).sort_values(by, ignore_index=True)
     frame["conversion"] = (frame["purchase"] / frame["view"]).round(4)
     return frame
 
 
-def funnel_figure(table: pd.DataFrame, by: str) -> go.Figure:
-    """Sessions at each funnel step, grouped by ``by``."""
-    long = table.melt(id_vars=by, value_vars=list(FUNNEL_STEPS), var_name="step", value_name="sessions")
+def funnel_figure(table: pd.DataFrame, by: str | None) -> go.Figure:
+    """Sessions at each funnel step, grouped by ``by`` (``None``: the overall funnel)."""
+    column = by or "segment"
+    long = table.melt(id_vars=column, value_vars=list(FUNNEL_STEPS), var_name="step", value_name="sessions")
+    if by is None:
+        return px.funnel(long, x="sessions", y="step", title="Funnel: sessions at each step")
     return px.bar(long, x="step", y="sessions", color=by, barmode="group", title=f"Funnel by {by}")
 
 
-def funnel_sentence(table: pd.DataFrame, by: str) -> str:
-    """Which level converts best and worst."""
+def funnel_sentence(table: pd.DataFrame, by: str | None) -> str:
+    """Which level converts best and worst; for the overall funnel, the share reaching each step."""
+    if table.empty:
+        return "No session reached the funnel."
+    if by is None:
+        row = table.iloc[0]
+        views = int(row["view"])
+        if views == 0:
+            return "No session holds a product view."
+        return (
+            f"Of {views:,} sessions with a view, {row['add_to_cart'] / views:.1%} add to the cart and "
+            f"{row['purchase'] / views:.1%} purchase."
+        )
     best = table.loc[table["conversion"].idxmax()]
     worst = table.loc[table["conversion"].idxmin()]
     return (
@@ -134,8 +222,13 @@ def funnel_sentence(table: pd.DataFrame, by: str) -> str:
     )
 
 
+_PRICE_COLUMNS = {"category": "object", "p25": "float64", "median": "float64", "p75": "float64"}
+
+
 def price_by_category(events: ibis.Table) -> pd.DataFrame:
-    """Price quartiles and median per category, over viewed products."""
+    """Price quartiles and median per category, over viewed products (empty without those columns)."""
+    if not {"category", "price"} <= set(events.columns):
+        return pd.DataFrame({name: pd.Series(dtype=d) for name, d in _PRICE_COLUMNS.items()})
     views = events.filter((events.event_type == "view") & events.category.notnull())
     table = views.group_by("category").aggregate(
         p25=views.price.quantile(0.25), median=views.price.median(), p75=views.price.quantile(0.75)
@@ -192,3 +285,584 @@ def churn_by_segment_sentence(table: pd.DataFrame, segment: str) -> str:
         f"By {segment}, churn is highest for {high[segment]} ({high['churn_rate']:.1%} of "
         f"{high['customers']:,} customers) and lowest for {low[segment]} ({low['churn_rate']:.1%})."
     )
+
+
+def churn_by_binned(
+    customers: pd.DataFrame, column: str, bins: int = 5, label: str = "Churn"
+) -> pd.DataFrame:
+    """Customers and churn rate per quantile bin of the numeric ``column``.
+
+    Bins come from :func:`pandas.qcut` over the non-blank values, with repeated edges dropped, so a
+    skewed column may give fewer than ``bins`` bins (a constant one gives a single level). Levels read
+    ``[low, high]`` for the first bin and ``(low, high]`` after it (edges to two decimals); blanks form
+    a last ``"missing"`` level. For a column with few distinct values (flags, scores) prefer
+    :func:`churn_by_segment`. The table has the shape of :func:`churn_by_segment`'s, so its figure
+    and sentence apply.
+
+    Parameters
+    ----------
+    customers
+        One row per customer.
+    column
+        A numeric column, e.g. ``Tenure`` or ``CashbackAmount``.
+    bins
+        Number of quantile bins asked for.
+    label
+        The churn label column (1 churned, 0 stayed).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``column`` (bin level as text, in bin order), ``customers`` and ``churn_rate``; empty when
+        ``column`` or ``label`` is not in ``customers``.
+
+    Raises
+    ------
+    TypeError
+        When ``column`` is present but not numeric.
+    """
+    empty = pd.DataFrame({column: pd.Series(dtype="string"), "customers": [], "churn_rate": []})
+    if column not in customers.columns or label not in customers.columns:
+        return empty.astype({"customers": "int64", "churn_rate": "float64"})
+    values = customers[column]
+    if not _is_number(values):
+        raise TypeError(f"{column!r} of the customers table is not numeric; use churn_by_segment")
+    present = values.dropna().astype("float64")
+    codes = pd.Series(np.nan, index=values.index)
+    levels: list[str] = []
+    if len(present):
+        edges = pd.qcut(present, q=bins, retbins=True, duplicates="drop")[1]
+        if len(edges) < 2:
+            levels = [_number(edges[0])]
+            codes[values.notna()] = 0
+        else:
+            levels = [f"[{_number(edges[0])}, {_number(edges[1])}]"] + [
+                f"({_number(low)}, {_number(high)}]" for low, high in zip(edges[1:-1], edges[2:], strict=True)
+            ]
+            codes = pd.Series(
+                pd.cut(values.astype("float64"), edges, labels=False, include_lowest=True),
+                index=values.index,
+            )
+    codes = codes.fillna(len(levels)).astype("int64")
+    table = customers.groupby(codes.to_numpy())[label].agg(customers="size", churn_rate="mean")
+    names = [*levels, "missing"]
+    table.index = pd.Index([names[code] for code in table.index], dtype="string", name=column)
+    return table.round(4).reset_index()
+
+
+def _number(value: float) -> str:
+    """A bin edge as short text: at most two decimals, no trailing zeros."""
+    text = f"{value:.2f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+# --- data quality -------------------------------------------------------------------------------------
+
+
+def schema_summary(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per column: its type, how full it is, how many distinct values, and its range or mode.
+
+    Parameters
+    ----------
+    frame
+        Any table, e.g. the landed customers.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``column``, ``dtype``, ``non_null`` (count), ``missing_share`` (of rows, 4 decimals),
+        ``distinct`` (non-blank values), ``min`` and ``max`` (numeric and datetime columns, else blank)
+        and ``top`` (the most frequent value of any other column, ties broken by the smallest value as
+        text; blank for numeric columns).
+    """
+    rows = []
+    for column in frame.columns:
+        values = frame[column]
+        present = values.dropna()
+        ordered = (
+            pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+        ) or pd.api.types.is_datetime64_any_dtype(values)
+        low = high = top = None
+        if len(present) and ordered:
+            low, high = present.min(), present.max()
+        elif len(present):
+            counts = present.value_counts(sort=False)
+            top = min(counts.index[counts == counts.max()], key=str)
+        rows.append(
+            {
+                "column": column,
+                "dtype": str(values.dtype),
+                "non_null": len(present),
+                "missing_share": round(1 - len(present) / len(frame), 4) if len(frame) else 0.0,
+                "distinct": present.nunique(),
+                "min": _scalar(low),
+                "max": _scalar(high),
+                "top": _scalar(top),
+            }
+        )
+    columns = ["column", "dtype", "non_null", "missing_share", "distinct", "min", "max", "top"]
+    summary = {name: pd.Series([row[name] for row in rows], dtype=object) for name in columns}
+    return pd.DataFrame(summary).astype(
+        {"non_null": "int64", "missing_share": "float64", "distinct": "int64"}
+    )
+
+
+def _scalar(value: object) -> object:
+    """A NumPy scalar as the matching Python scalar (other values unchanged)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _fences(values: pd.Series, threshold: float, iqr_multiplier: float) -> tuple[str, float, float]:
+    """Robust outlier fences of non-blank numbers: median ± threshold × scaled MAD, or IQR fences."""
+    median = values.median()
+    mad = (values - median).abs().median()
+    if mad > 0:
+        spread = threshold * _MAD_SCALE * mad
+        return "mad", median - spread, median + spread
+    q1, q3 = values.quantile(0.25), values.quantile(0.75)
+    iqr = q3 - q1
+    return "iqr", q1 - iqr_multiplier * iqr, q3 + iqr_multiplier * iqr
+
+
+def _is_number(values: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+
+
+def _numeric_columns(frame: pd.DataFrame) -> list[str]:
+    """Numeric columns worth checking: not boolean, not identifiers (``*_id``), not 0/1-like flags."""
+    return [
+        column
+        for column in frame.columns
+        if _is_number(frame[column]) and not str(column).endswith("_id") and frame[column].nunique() > 2
+    ]
+
+
+def numeric_outliers(
+    frame: pd.DataFrame,
+    columns: Sequence[str] | None = None,
+    *,
+    threshold: float = 3.5,
+    iqr_multiplier: float = 1.5,
+) -> pd.DataFrame:
+    """Robust outliers per numeric column.
+
+    A value is an outlier when it falls outside ``median ± threshold × 1.4826 × MAD`` (the median
+    absolute deviation scaled to a normal standard deviation). When the MAD is 0 (more than half the
+    values equal), the fences are Tukey's instead: ``Q1 - iqr_multiplier × IQR`` and
+    ``Q3 + iqr_multiplier × IQR``. Blanks are ignored.
+
+    Parameters
+    ----------
+    frame
+        Any table.
+    columns
+        Columns to check; by default every numeric, non-boolean column not named ``*_id`` and with
+        more than two distinct values (0/1 flags and labels have no outliers to speak of). Columns
+        absent from ``frame`` or not numeric are skipped.
+    threshold
+        Scaled MADs from the median to a fence.
+    iqr_multiplier
+        Interquartile ranges beyond the quartiles to a fence, when the MAD is 0.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``column``, ``method`` (``"mad"`` or ``"iqr"``), ``lower`` and ``upper`` (fences, 4 decimals),
+        ``outliers`` (count) and ``share`` (of the column's non-blank values, 4 decimals). Columns
+        with no values are left out.
+    """
+    if columns is None:
+        columns = _numeric_columns(frame)
+    rows = []
+    for column in (c for c in columns if c in frame.columns and _is_number(frame[c])):
+        values = frame[column].dropna().astype("float64")
+        if values.empty:
+            continue
+        method, lower, upper = _fences(values, threshold, iqr_multiplier)
+        outliers = int(((values < lower) | (values > upper)).sum())
+        rows.append(
+            {
+                "column": column,
+                "method": method,
+                "lower": round(lower, 4),
+                "upper": round(upper, 4),
+                "outliers": outliers,
+                "share": round(outliers / len(values), 4),
+            }
+        )
+    names = ["column", "method", "lower", "upper", "outliers", "share"]
+    table = pd.DataFrame(rows, columns=names)
+    return table.astype({"lower": "float64", "upper": "float64", "outliers": "int64", "share": "float64"})
+
+
+def numeric_outliers_sentence(table: pd.DataFrame) -> str:
+    """How many columns have outliers, and which has the largest share."""
+    flagged = table[table["outliers"] > 0]
+    if flagged.empty:
+        return f"None of the {len(table)} numeric columns has values beyond its robust fences."
+    worst = flagged.loc[flagged["share"].idxmax()]
+    return (
+        f"{len(flagged)} of {len(table)} numeric columns have values beyond their robust fences; "
+        f"{worst['column']} has the largest share ({worst['share']:.1%} of its values, "
+        f"{_count(worst['outliers'], 'outlier')})."
+    )
+
+
+def numeric_distribution_figure(
+    frame: pd.DataFrame, column: str, *, threshold: float = 3.5, iqr_multiplier: float = 1.5
+) -> go.Figure:
+    """Histogram of a numeric column, with the outlier fences of :func:`numeric_outliers` drawn in."""
+    figure = px.histogram(frame, x=column, title=f"Distribution of {column} (dashed: outlier fences)")
+    values = frame[column].dropna().astype("float64")
+    if len(values):
+        _, lower, upper = _fences(values, threshold, iqr_multiplier)
+        for fence in (lower, upper):
+            if values.min() <= fence <= values.max():
+                figure.add_vline(x=fence, line_dash="dash")
+    return figure
+
+
+def near_duplicate_groups(
+    customers: pd.DataFrame, id_column: str = "customer_id", columns: Sequence[str] | None = None
+) -> pd.Series:
+    """The near-duplicate group of each record: records equal on every attribute but their id.
+
+    Records that hold the same value in every compared column (blanks count as equal values) form a
+    group; the id is not compared, so the same customer entered twice under two ids is found, and so
+    are exact duplicate rows. Found by hashing the attribute tuple (one ``groupby``), fast on 100k rows.
+
+    Parameters
+    ----------
+    customers
+        One row per record.
+    id_column
+        The identifier, left out of the comparison (ignored when absent).
+    columns
+        Attributes to compare; by default every column but ``id_column``. Pass a subset to match on
+        "most" attributes (e.g. leave out free-text or event-derived ones). Absent names are skipped.
+
+    Returns
+    -------
+    pandas.Series
+        ``duplicate_group`` (nullable integer, same index as ``customers``): groups numbered from 0 in
+        the order of their first row; NA for records in no group, and for every record when there is
+        no attribute to compare.
+    """
+    attributes = [
+        c
+        for c in (customers.columns if columns is None else columns)
+        if c in customers.columns and c != id_column
+    ]
+    groups = np.full(len(customers), -1, dtype="int64")
+    if attributes and len(customers):
+        key = customers.groupby(attributes, dropna=False, sort=False).ngroup().to_numpy()
+        sizes = np.bincount(key)
+        repeated = sizes[key] > 1
+        groups[repeated] = pd.factorize(key[repeated])[0]
+    result = pd.Series(groups, index=customers.index, name="duplicate_group").astype("Int64")
+    return result.mask(result < 0)
+
+
+def near_duplicates(
+    customers: pd.DataFrame, id_column: str = "customer_id", columns: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """Groups of records equal on every attribute but their id (see :func:`near_duplicate_groups`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``duplicate_group``, ``size`` (records) and ``ids`` (their ids, sorted; the row labels when
+        ``id_column`` is absent), one row per group in group order; empty when no group exists.
+    """
+    groups = near_duplicate_groups(customers, id_column, columns)
+    ids = customers[id_column] if id_column in customers.columns else customers.index.to_series()
+    members = pd.DataFrame({"duplicate_group": groups.to_numpy(), "id": ids.to_numpy()}).dropna(
+        subset=["duplicate_group"]
+    )
+    table = members.groupby("duplicate_group").agg(
+        size=("id", "size"), ids=("id", lambda s: sorted(s.tolist()))
+    )
+    table = table.reset_index().astype({"duplicate_group": "int64", "size": "int64"})
+    return table[["duplicate_group", "size", "ids"]]
+
+
+def near_duplicates_sentence(groups: pd.DataFrame) -> str:
+    """How many groups, how many records they hold, and the largest group."""
+    if groups.empty:
+        return "No two records share every attribute but their id."
+    return (
+        f"{len(groups):,} groups of records share every attribute but their id, "
+        f"{groups['size'].sum():,} records in all (the largest group holds {groups['size'].max():,})."
+    )
+
+
+# --- retention ----------------------------------------------------------------------------------------
+
+
+def cohort_retention(events: ibis.Table, first_day: dt.date, last_day: dt.date) -> pd.DataFrame:
+    """Share of each monthly acquisition cohort active in each month since its acquisition.
+
+    A customer's cohort is the UTC month of their first event in ``[first_day, last_day]`` whose
+    timestamp parses (activity before ``first_day`` is not seen, so the first cohort also holds earlier
+    customers). A customer is active in a month when they have any event in it.
+
+    Parameters
+    ----------
+    events
+        Landed events with ``customer_id`` and ``timestamp`` (text).
+    first_day, last_day
+        The UTC days to read.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``cohort`` (``"YYYY-MM"``), one column per month since acquisition (``0, 1, ...``; column
+        0 is always 1.0): share of the cohort active, 4 decimals. Months after the last month with
+        events are blank; the last month may be partial. Empty when no event parses, or when
+        ``events`` has no ``customer_id``.
+    """
+    if not {"customer_id", "timestamp"} <= set(events.columns):
+        return _empty_retention()
+    at = events.timestamp.try_cast("timestamp('UTC')")
+    parsed = events.mutate(day=at.date())
+    parsed = parsed.filter(parsed.customer_id.notnull() & parsed.day.between(first_day, last_day))
+    monthly = parsed.select("customer_id", month=parsed.day.year() * 12 + parsed.day.month() - 1).distinct()
+    firsts = monthly.group_by("customer_id").aggregate(cohort=monthly.month.min())
+    joined = monthly.inner_join(firsts, "customer_id")
+    counts = (
+        joined.group_by(["cohort", (joined.month - joined.cohort).name("months_since")])
+        .aggregate(customers=joined.count())
+        .to_pandas()
+    )
+    if counts.empty:
+        return _empty_retention()
+    counts = counts.astype("int64")
+    last_month = int((counts["cohort"] + counts["months_since"]).max())
+    cohorts = sorted(counts["cohort"].unique())
+    wide = counts.pivot(index="cohort", columns="months_since", values="customers")
+    wide = wide.reindex(index=cohorts, columns=range(last_month - cohorts[0] + 1)).astype("float64")
+    shares = wide.div(wide[0], axis=0)
+    observed = np.subtract.outer(np.array(cohorts), -np.arange(shares.shape[1])) <= last_month
+    shares = shares.fillna(0.0).where(observed).round(4)
+    shares.index = pd.Index([f"{c // 12}-{c % 12 + 1:02d}" for c in cohorts], name="cohort")
+    shares.columns = pd.Index(list(shares.columns), dtype="int64", name="months_since")
+    return shares
+
+
+def _empty_retention() -> pd.DataFrame:
+    empty = pd.DataFrame(index=pd.Index([], dtype="object", name="cohort"), dtype="float64")
+    empty.columns.name = "months_since"
+    return empty
+
+
+def cohort_retention_figure(matrix: pd.DataFrame) -> go.Figure:
+    """Heatmap of the cohort retention matrix."""
+    return px.imshow(
+        matrix,
+        text_auto=".0%",
+        aspect="auto",
+        color_continuous_scale="Blues",
+        labels={"x": "Months since first activity", "y": "Cohort", "color": "Active share"},
+        title="Share of each monthly cohort active in later months",
+    )
+
+
+def cohort_retention_sentence(matrix: pd.DataFrame) -> str:
+    """Month-1 retention averaged over cohorts (unweighted), and the best and worst cohort."""
+    if matrix.empty:
+        return "No event timestamp parses inside the window, so there are no cohorts."
+    if 1 not in matrix.columns or matrix[1].isna().all():
+        return f"All {len(matrix)} cohorts are too recent to show a month after their first."
+    month_one = matrix[1].dropna()
+    text = (
+        f"On average over {len(month_one)} monthly cohorts, {month_one.mean():.1%} of a cohort's "
+        f"customers are active again the month after their first"
+    )
+    if len(month_one) == 1:
+        return text + "."
+    return (
+        f"{text}; the {month_one.idxmax()} cohort keeps the most ({month_one.max():.1%}) and the "
+        f"{month_one.idxmin()} cohort the fewest ({month_one.min():.1%})."
+    )
+
+
+# --- products -----------------------------------------------------------------------------------------
+
+_ITEM_WORDS = {"product_id": "products", "category": "categories"}
+
+
+def _item_activity(events: ibis.Table, by: str) -> ibis.Table:
+    """Views, carts, purchases, revenue and conversion per non-blank level of ``by``."""
+    items = events.filter(events[by].notnull())
+    kind = items.event_type
+    table = items.group_by(by).aggregate(
+        views=(kind == "view").sum(),
+        carts=(kind == "add_to_cart").sum(),
+        purchases=(kind == "purchase").sum(),
+        revenue=(
+            items.price.sum(where=kind == "purchase").fill_null(0.0)
+            if "price" in items.columns
+            else ibis.null("float64")
+        ),
+    )
+    return table.mutate(conversion=table.purchases / table.views.nullif(0))
+
+
+def _empty_items(by: str) -> pd.DataFrame:
+    columns = {by: "object", "views": "int64", "carts": "int64", "purchases": "int64"}
+    columns |= {"revenue": "float64", "conversion": "float64"}
+    return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in columns.items()})
+
+
+def _finish_items(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.astype({"views": "int64", "carts": "int64", "purchases": "int64"})
+    return (
+        frame.astype({"revenue": "float64", "conversion": "float64"})
+        .round({"revenue": 2, "conversion": 4})
+        .reset_index(drop=True)
+    )
+
+
+def top_products(events: ibis.Table, by: str = "product_id", top_n: int = 10) -> pd.DataFrame:
+    """The ``top_n`` products (or categories) by revenue.
+
+    Counts every landed event (timestamps are not needed); blank levels of ``by`` are left out.
+
+    Parameters
+    ----------
+    events
+        Landed events with ``event_type``, ``price`` and ``by``.
+    by
+        ``"product_id"`` or ``"category"`` (any event column works).
+    top_n
+        Rows kept.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``by``, ``views``, ``carts`` (add-to-cart events), ``purchases`` (purchase events), ``revenue``
+        (sum of purchase prices; blank when ``events`` has no ``price``) and ``conversion`` (purchases
+        per view, blank without views), by revenue, then purchases, then ``by``; empty when ``by`` is
+        not a column of ``events``.
+    """
+    if by not in events.columns:
+        return _empty_items(by)
+    table = _item_activity(events, by)
+    return _finish_items(
+        table.order_by([ibis.desc("revenue"), ibis.desc("purchases"), by]).limit(top_n).to_pandas()
+    )
+
+
+def top_products_by_conversion(
+    events: ibis.Table, by: str = "product_id", top_n: int = 10, min_views: int = 50
+) -> pd.DataFrame:
+    """The ``top_n`` products (or categories) by conversion, among those with ``min_views`` views or more.
+
+    Same columns as :func:`top_products`, ordered by conversion, then views (more first), then ``by``.
+    """
+    if by not in events.columns:
+        return _empty_items(by)
+    table = _item_activity(events, by)
+    table = table.filter(table.views >= max(min_views, 1))
+    ordered = table.order_by([ibis.desc("conversion"), ibis.desc("views"), by]).limit(top_n)
+    return _finish_items(ordered.to_pandas())
+
+
+def top_products_figure(table: pd.DataFrame, by: str = "product_id", measure: str = "revenue") -> go.Figure:
+    """Horizontal bars of ``measure`` (``"revenue"`` or ``"conversion"``), the first row on top."""
+    words = _ITEM_WORDS.get(by, f"{by} levels")
+    figure = px.bar(
+        table.astype({by: "string"}),
+        x=measure,
+        y=by,
+        orientation="h",
+        title=f"Top {len(table)} {words} by {measure}",
+    )
+    figure.update_yaxes(autorange="reversed", type="category")
+    return figure
+
+
+def top_products_sentence(table: pd.DataFrame, by: str = "product_id", measure: str = "revenue") -> str:
+    """The leader of a top-products table and how the rest compare (``measure`` as in the figure)."""
+    words = _ITEM_WORDS.get(by, f"{by} levels")
+    if table.empty:
+        return f"No {words} to rank."
+    first, last = table.iloc[0], table.iloc[-1]
+    if measure == "conversion":
+        text = (
+            f"{first[by]} converts best ({first['conversion']:.1%} of its "
+            f"{_count(first['views'], 'view')} end in a purchase)"
+        )
+        if len(table) == 1:
+            return text + "."
+        return f"{text}; {last[by]}, last of the top {len(table)} {words}, converts {last['conversion']:.1%}."
+    return (
+        f"{first[by]} earns the most ({first['revenue']:,.2f} from "
+        f"{_count(first['purchases'], 'purchase')}); the top {len(table)} {words} together earn "
+        f"{table['revenue'].sum():,.2f}."
+    )
+
+
+def _count(number: int, noun: str) -> str:
+    """``"1 view"``, ``"2,000 views"``."""
+    return f"{number:,} {noun}" if number == 1 else f"{number:,} {noun}s"
+
+
+# --- customers ----------------------------------------------------------------------------------------
+
+
+def demographics(customers: pd.DataFrame, columns: Sequence[str] = DEMOGRAPHIC_COLUMNS) -> pd.DataFrame:
+    """Customers per level of each demographic attribute, as a long table.
+
+    Parameters
+    ----------
+    customers
+        One row per customer.
+    columns
+        Attributes to describe; those absent from ``customers`` are skipped.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``column``, ``level`` (as text, see :func:`segment_levels`; blanks as ``"missing"``),
+        ``customers`` and ``share`` (of all customers, 4 decimals); within a column, the largest level
+        first (ties by level). Empty when no column is present.
+    """
+    parts = []
+    for column in (c for c in columns if c in customers.columns):
+        counts = segment_levels(customers[column]).value_counts(sort=False)
+        part = pd.DataFrame(
+            {"column": column, "level": counts.index.astype(str), "customers": counts.to_numpy()}
+        )
+        parts.append(part.sort_values(["customers", "level"], ascending=[False, True]))
+    if not parts:
+        parts = [pd.DataFrame({"column": [], "level": [], "customers": []})]
+    table = pd.concat(parts, ignore_index=True).astype(
+        {"column": object, "level": object, "customers": "int64"}
+    )
+    table["share"] = (table["customers"] / len(customers)).round(4) if len(customers) else 0.0
+    return table
+
+
+def demographics_figure(table: pd.DataFrame) -> go.Figure:
+    """Share of customers per level, one panel per attribute."""
+    figure = px.bar(
+        table,
+        x="level",
+        y="share",
+        facet_col="column",
+        facet_col_wrap=2,
+        title="Customers by demographic attribute",
+    )
+    figure.update_xaxes(matches=None, showticklabels=True, type="category")
+    figure.for_each_annotation(lambda annotation: annotation.update(text=annotation.text.split("=")[-1]))
+    return figure
+
+
+def demographics_sentence(table: pd.DataFrame) -> str:
+    """The most common level of each attribute."""
+    if table.empty:
+        return "The customers table holds none of the demographic attributes."
+    leaders = table.loc[table.groupby("column", sort=False)["customers"].idxmax()]
+    parts = [f"{row.column} {row.level} ({row.share:.1%})" for row in leaders.itertuples()]
+    return f"The most common levels are: {', '.join(parts)}."

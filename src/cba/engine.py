@@ -14,10 +14,13 @@ from ibis.backends import BaseBackend
 __all__ = ["connect", "read_parquet"]
 
 
-def connect() -> BaseBackend:
-    """An in-memory DuckDB connection in UTC, deterministic (one thread)."""
+def connect(timezone: str = "UTC") -> BaseBackend:
+    """An in-memory DuckDB connection, deterministic (one thread).
+
+    ``timezone`` is the session time zone: text timestamps without an offset are read in it.
+    """
     con = ibis.duckdb.connect(threads=1)
-    con.raw_sql("SET TimeZone = 'UTC'")
+    con.raw_sql(f"SET TimeZone = '{timezone}'")
     return con
 
 

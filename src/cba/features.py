@@ -13,7 +13,7 @@ import pandas as pd
 
 from cba import schema
 
-__all__ = ["PROFILE_EXCLUDED", "churn_cutoff", "customer_features", "with_profile"]
+__all__ = ["PROFILE_EXCLUDED", "churn_cutoff", "customer_features", "from_snapshot", "with_profile"]
 
 PROFILE_EXCLUDED = ("Churn", "signup_date")
 """Profile columns never used as features: the dataset's own label, and a date that Tenure encodes."""
@@ -73,6 +73,12 @@ def customer_features(events: ibis.Table, cutoff: dt.datetime, horizon_days: int
         ),
         churn=(1 - joined.bought_after.fill_null(0)).cast("int64"),
     ).order_by("customer_id")
+
+
+def from_snapshot(customers: pd.DataFrame) -> pd.DataFrame:
+    """Features of a customer snapshot without events (the Kaggle file): its attributes, its own label."""
+    table = customers.drop(columns=[c for c in PROFILE_EXCLUDED if c in customers.columns and c != "Churn"])
+    return table.rename(columns={"Churn": "churn"})[[c for c in table.columns if c != "Churn"] + ["churn"]]
 
 
 def with_profile(features: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame:

@@ -218,8 +218,8 @@ def _level(segment: str, level: str) -> str:
     return f"{segment} = {level}"
 
 
-def _days(value: float | None) -> str:
-    return "not reached" if value is None else f"{value:,.0f} days"
+def _lifetime(value: float | None, unit: str) -> str:
+    return "not reached" if value is None else f"{value:,.0f} {unit}"
 
 
 def _label_facts(features: Mapping[str, Any]) -> dict[str, Any]:
@@ -247,12 +247,13 @@ def _model_facts(churn: Mapping[str, Any]) -> dict[str, Any]:
 
 def _segment_facts(survival: Mapping[str, Any]) -> dict[str, Any]:
     rates = survival["churn_rate_by_segment"]
-    medians = survival["median_lifetime_days"]
+    medians = survival["median_lifetime"]
     highest = max(rates, key=rates.__getitem__)
     lowest = min(rates, key=rates.__getitem__)
     return {
         "segment": survival["segment"],
         "duration": survival["duration"],
+        "unit": survival["duration"].split()[0],
         "n_customers": survival["n_customers"],
         "n_churned": survival["n_churned"],
         "p_value": survival["logrank_p_value"],
@@ -280,14 +281,19 @@ def _quality_facts(data_quality: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _label_section(label: Mapping[str, Any]) -> str:
+    if label["cutoff"] is None:
+        definition = "The label is the data set's own churn flag: a snapshot without events has no cutoff."
+    else:
+        definition = (
+            f"A customer active before the cutoff of {label['cutoff']} counts as churned when they make no "
+            f"purchase in the {label['horizon_days']:,} days that follow it; everything the models see comes "
+            "from before the cutoff."
+        )
     return "\n".join(
         [
             "## Churn",
             "",
-            f"Of {label['customers']:,} customers, **{label['churn_rate']:.1%} churned**. A customer "
-            f"active before the cutoff of {label['cutoff']} counts as churned when they make no purchase "
-            f"in the {label['horizon_days']:,} days that follow it; everything the models see comes from "
-            "before the cutoff.",
+            f"Of {label['customers']:,} customers, **{label['churn_rate']:.1%} churned**. {definition}",
         ]
     )
 
@@ -353,10 +359,10 @@ def _survival_section(segment: Mapping[str, Any]) -> str:
             "",
             f"Lifetime is measured in {segment['duration']}; {segment['n_churned']:,} of "
             f"{segment['n_customers']:,} customers churned, and the median lifetime overall is "
-            f"{_days(segment['overall_median'])}. Split by {name}, customers with "
-            f"{_level(name, high)} churn most ({high_rate:.1%}, median lifetime {_days(high_median)}) "
+            f"{_lifetime(segment['overall_median'], segment['unit'])}. Split by {name}, customers with "
+            f"{_level(name, high)} churn most ({high_rate:.1%}, median lifetime {_lifetime(high_median, segment['unit'])}) "
             f"and those with {_level(name, low)} least ({low_rate:.1%}, median lifetime "
-            f"{_days(low_median)}). The survival curves of the {segment['n_levels']} groups {verdict} at "
+            f"{_lifetime(low_median, segment['unit'])}). The survival curves of the {segment['n_levels']} groups {verdict} at "
             f"the {_SIGNIFICANCE:.0%} level (log-rank p = {p_value:.2g}).",
             "",
             'A median lifetime that is "not reached" means more than half of the group was still '
@@ -408,7 +414,9 @@ def _recommendations_section(
     bullets = []
 
     driver = f"`{model['drivers'][0][0]}`" if model["drivers"] else "the model's scores"
-    lifetime = f" (median lifetime {_days(high_median)})" if high_median is not None else ""
+    lifetime = (
+        f" (median lifetime {_lifetime(high_median, segment['unit'])})" if high_median is not None else ""
+    )
     bullets.append(
         f"Focus retention on customers with {_level(name, high)}: they churn at {high_rate:.1%}"
         f"{lifetime}, against {low_rate:.1%} for {_level(name, low)}. Start from the model's strongest "

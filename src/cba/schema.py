@@ -22,6 +22,7 @@ __all__ = [
     "EVENT_TYPES",
     "FEATURES",
     "KAGGLE_ATTRIBUTES",
+    "KAGGLE_CUSTOMERS",
     "LABEL_ALIASES",
     "ORDERS",
     "RAW_EVENTS",
@@ -138,13 +139,19 @@ KAGGLE_ATTRIBUTES = (
 )
 """The 18 customer attributes of the Kaggle "E Commerce Dataset", same names and meanings."""
 
-CUSTOMERS = Table(
-    "customers",
+KAGGLE_CUSTOMERS = Table(
+    "Kaggle customers",
     (
-        Column("customer_id", pa.int64(), "Unique id of the customer"),
+        Column("customer_id", pa.int64(), "Unique id of the customer (CustomerID in the Kaggle file)"),
         Column("Churn", pa.int64(), "1 if the customer churned (the dataset's own label)"),
     )
-    + KAGGLE_ATTRIBUTES
+    + KAGGLE_ATTRIBUTES,
+)
+"""The customers table of the Kaggle file."""
+
+CUSTOMERS = Table(
+    "customers",
+    KAGGLE_CUSTOMERS.columns
     + (
         Column("signup_date", pa.date32(), "Day the customer signed up"),
         Column("country", pa.string(), "Country of residence"),

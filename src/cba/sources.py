@@ -1,28 +1,58 @@
-"""Loaders and writers at the edge of the pipeline: raw sources in, landed Parquet out."""
+"""Loaders and writers at the edge of the pipeline: raw sources in, landed Parquet out.
+
+Three sources (``data.source``): the generator's output (customers, events, sessions, orders), the Kaggle
+"E Commerce Dataset" (customers only, .xlsx or .csv), and a user's own event log (events only, .csv or
+.parquet, one file or a folder) read through the column and event-name mappings in ``params.yaml``.
+Loaders check names and shapes and fail with the file, the column and the params key to fix; values are
+landed as received (text stays text) so that cleaning can reject what does not parse, with a reason.
+"""
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from cba import schema
+from cba.config import DataParams
 
-__all__ = ["RAW_TABLES", "SourceError", "land", "load_synthetic", "read_landed"]
+__all__ = [
+    "SYNTHETIC_TABLES",
+    "SourceError",
+    "land",
+    "load",
+    "load_event_log",
+    "load_kaggle",
+    "load_synthetic",
+    "read_landed",
+]
 
-RAW_TABLES: dict[str, schema.Table] = {
+SYNTHETIC_TABLES: dict[str, schema.Table] = {
     "customers": schema.CUSTOMERS,
     "events": schema.RAW_EVENTS,
     "sessions": schema.SESSIONS,
     "orders": schema.ORDERS,
 }
-"""Every table a synthetic source holds, with the schema it is validated against."""
+"""Every table the generator writes, with the schema it is validated against."""
 
 
-class SourceError(FileNotFoundError):
-    """A source file or folder is missing; the message names it and the params key to fix."""
+class SourceError(ValueError):
+    """A source cannot be read as configured; the message names the file, the column and the params key."""
+
+
+def load(data: DataParams) -> dict[str, pa.Table]:
+    """Read the source ``data.source`` at ``data.path``: a mapping of table name to raw table."""
+    if data.source == "synthetic":
+        return load_synthetic(data.path)
+    if data.source == "kaggle":
+        return {"customers": load_kaggle(data.path, data.sheet)}
+    return {"events": load_event_log(data.path, data.columns, data.event_types)}
 
 
 def load_synthetic(path: str | Path) -> dict[str, pa.Table]:
@@ -32,14 +62,97 @@ def load_synthetic(path: str | Path) -> dict[str, pa.Table]:
     """
     path = Path(path)
     tables = {}
-    for name, table_schema in RAW_TABLES.items():
+    for name, table_schema in SYNTHETIC_TABLES.items():
         location = path / f"{name}.parquet" if name == "customers" else path / name
-        if not location.exists():
-            raise SourceError(f"{location}: not found; run `cba generate` or fix data.path in params.yaml")
+        _require(location, "run `cba generate`, or fix")
         table = ds.dataset(location, format="parquet", partitioning="hive").to_table()
         schema.validate(table, table_schema, location)
         tables[name] = table.select(table_schema.names).cast(table_schema.arrow_schema)
     return tables
+
+
+def load_kaggle(path: str | Path, sheet: str) -> pa.Table:
+    """Read the Kaggle customers (.xlsx sheet ``sheet``, or .csv) with ``CustomerID`` as ``customer_id``.
+
+    Every column of :data:`cba.schema.KAGGLE_CUSTOMERS` must be present; values are kept as read (a
+    column with text among its numbers stays text, for cleaning to reject the text with a reason).
+    """
+    path = Path(path)
+    _require(path, "download the Kaggle file there, or fix")
+    if path.suffix.lower() in (".xlsx", ".xls"):
+        with pd.ExcelFile(path) as workbook:
+            if sheet not in workbook.sheet_names:
+                raise SourceError(
+                    f"{path}: no sheet {sheet!r} (the workbook has {workbook.sheet_names}); fix data.sheet in params.yaml"
+                )
+            frame = workbook.parse(sheet)
+    elif path.suffix.lower() == ".csv":
+        frame = pd.read_csv(path)
+    else:
+        raise SourceError(f"{path}: expected an .xlsx or .csv file; fix data.path in params.yaml")
+    frame = frame.rename(columns={"CustomerID": "customer_id"})
+    if frame.empty:
+        raise SourceError(f"{path}: no rows; fix data.path in params.yaml")
+    missing = [c for c in schema.KAGGLE_CUSTOMERS.names if c not in frame.columns]
+    if missing:
+        raise SourceError(
+            f"{path}: missing column {missing[0]!r} of the Kaggle customers table; fix data.path in params.yaml"
+        )
+    frame = frame[schema.KAGGLE_CUSTOMERS.names]
+    mixed = [c for c in frame.columns if frame[c].dtype == object]
+    frame[mixed] = frame[mixed].astype("string")  # text with numbers in it stays text
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def load_event_log(path: str | Path, columns: dict[str, str], event_types: dict[str, list[str]]) -> pa.Table:
+    """Read an event log (.csv or .parquet, one file or a folder) into the raw event columns.
+
+    Mapped columns are renamed to their canonical names (``data.columns``); raw event names are mapped
+    to canonical types (``data.event_types``; unmapped names are kept, for cleaning to reject); without
+    an event-type column every row is a purchase; ``amount`` becomes ``price``. CSV values are read as
+    text. Columns that are not mapped are left out; ``event_id`` numbers the rows in file order.
+    """
+    path = Path(path)
+    _require(path, "put the event log there, or fix")
+    files = sorted(path.rglob("*")) if path.is_dir() else [path]
+    files = [f for f in files if f.suffix.lower() in (".csv", ".parquet")]
+    if not files:
+        raise SourceError(f"{path}: no .csv or .parquet file; fix data.path in params.yaml")
+    table = pa.concat_tables([_read_log_file(f) for f in files], promote_options="permissive")
+    if table.num_rows == 0:
+        raise SourceError(f"{path}: no rows; fix data.path in params.yaml")
+    for canonical, raw in columns.items():
+        if raw not in table.column_names:
+            raise SourceError(
+                f"{path}: no column {raw!r} (mapped as {canonical}); the log has {table.column_names}; "
+                f"fix data.columns.{canonical} in params.yaml"
+            )
+    mapped = {canonical: table[raw] for canonical, raw in columns.items()}
+    if "event_type" in mapped:
+        lookup = {raw: canonical for canonical, raws in event_types.items() for raw in raws}
+        raw_types = mapped["event_type"].cast(pa.string())
+        position = pc.index_in(raw_types, pa.array(list(lookup), pa.string()))
+        mapped["event_type"] = pc.coalesce(
+            pa.array(list(lookup.values()), pa.string()).take(position), raw_types
+        )
+    else:
+        mapped["event_type"] = pa.repeat("purchase", table.num_rows)
+    if "amount" in mapped:
+        mapped["price"] = mapped.pop("amount")
+    mapped.pop("order_id", None)
+    mapped["event_id"] = pa.array(range(1, table.num_rows + 1), pa.int64())
+    order = [
+        "timestamp",
+        "event_id",
+        "customer_id",
+        "session_id",
+        "event_type",
+        "product_id",
+        "category",
+        "price",
+        "device",
+    ]
+    return pa.table({name: mapped[name] for name in order if name in mapped})
 
 
 def land(tables: dict[str, pa.Table], folder: str | Path) -> dict[str, Path]:
@@ -53,11 +166,21 @@ def land(tables: dict[str, pa.Table], folder: str | Path) -> dict[str, Path]:
     return paths
 
 
-def read_landed(folder: str | Path, name: str, table_schema: schema.Table) -> pa.Table:
-    """Read ``folder/<name>.parquet`` and check it against ``table_schema``."""
+def read_landed(folder: str | Path, name: str) -> pa.Table | None:
+    """Read ``folder/<name>.parquet``, or None when the source has no such table."""
     path = Path(folder) / f"{name}.parquet"
+    return pq.read_table(path) if path.exists() else None
+
+
+def _read_log_file(path: Path) -> pa.Table:
+    if path.suffix.lower() == ".parquet":
+        return pq.read_table(path)
+    with path.open(newline="") as handle:
+        header = next(csv.reader(handle), [])
+    as_text = pacsv.ConvertOptions(column_types=dict.fromkeys(header, pa.string()), strings_can_be_null=True)
+    return pacsv.read_csv(path, convert_options=as_text)
+
+
+def _require(path: Path, hint: str) -> None:
     if not path.exists():
-        raise SourceError(f"{path}: not found; run the stage that writes it (`dvc repro`)")
-    table = pq.read_table(path)
-    schema.validate(table, table_schema, path)
-    return table
+        raise SourceError(f"{path}: not found; {hint} data.path in params.yaml")
