@@ -192,7 +192,10 @@ def test_customers_are_derived_from_events():
     )
     derived = engine.connect().execute(clean.customers_from_events(ibis.memtable(events)))
     assert derived["customer_id"].tolist() == [1, 2]
-    assert pd.to_datetime(derived["signup_date"]).dt.strftime("%Y-%m-%d").tolist() == ["2024-03-05", "2024-03-01"]
+    assert pd.to_datetime(derived["signup_date"]).dt.strftime("%Y-%m-%d").tolist() == [
+        "2024-03-05",
+        "2024-03-01",
+    ]
 
 
 def test_quality_summary_reconciles():

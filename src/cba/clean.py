@@ -76,7 +76,7 @@ VALID_RANGES: dict[str, tuple[float | None, float | None]] = {
 
 MISSING_VALUE_RULES: dict[str, str] = {
     **{c.name: "median, with a <column>_missing indicator" for c in schema.KAGGLE_ATTRIBUTES if c.nullable},
-    "device, category, product_id, price (events)": "kept missing: they describe the event, features use known values",
+    "device, category, product_id, price (events)": "kept missing: features use the known values",
 }
 """How each column with blanks is treated (shown in the report)."""
 

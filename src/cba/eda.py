@@ -18,6 +18,7 @@ import pyarrow as pa
 from cba import schema
 
 __all__ = [
+    "numeric_prices",
     "DEMOGRAPHIC_COLUMNS",
     "FUNNEL_STEPS",
     "OVERALL",
@@ -99,6 +100,14 @@ def missing_values(frame: pd.DataFrame) -> pd.DataFrame:
     ).reset_index(drop=True)
 
 
+def numeric_prices(events: ibis.Table) -> ibis.Table:
+    """Landed events with ``price`` as a number; text that does not parse shows as blank.
+
+    Cleaning rejects such rows with a reason; exploration only needs to see them as missing.
+    """
+    return events.mutate(price=events.price.try_cast("float64")) if "price" in events.columns else events
+
+
 def daily_activity(events: ibis.Table, first_day: dt.date, last_day: dt.date) -> pd.DataFrame:
     """Per UTC day in ``[first_day, last_day]``: events, sessions, orders (sessions with a purchase), revenue.
 
@@ -107,33 +116,39 @@ def daily_activity(events: ibis.Table, first_day: dt.date, last_day: dt.date) ->
     at = events.timestamp.try_cast("timestamp('UTC')")
     parsed = events.mutate(at=at).filter(at.date().between(first_day, last_day))
     purchase = parsed.event_type == "purchase"
-    daily = parsed.group_by(date=parsed.at.date()).aggregate(
-        events=parsed.count(),
-        sessions=parsed.session_id.nunique(),
-        orders=parsed.session_id.nunique(where=purchase),
-        revenue=parsed.price.sum(where=purchase).fill_null(0.0),
+    if "session_id" in parsed.columns:
+        counts = {
+            "sessions": parsed.session_id.nunique(),
+            "orders": parsed.session_id.nunique(where=purchase),
+        }
+    else:  # a transaction log without sessions: every purchase row is an order
+        counts = {"sessions": ibis.null("int64"), "orders": purchase.sum()}
+    revenue = (
+        parsed.price.sum(where=purchase).fill_null(0.0) if "price" in parsed.columns else ibis.null("float64")
     )
+    daily = parsed.group_by(date=parsed.at.date()).aggregate(events=parsed.count(), **counts, revenue=revenue)
     frame = daily.order_by("date").to_pandas()
     frame["date"] = pd.to_datetime(frame["date"])
     return frame
 
 
 def daily_activity_figure(daily: pd.DataFrame) -> go.Figure:
-    """Sessions and orders per day."""
-    long = daily.melt(
-        id_vars="date", value_vars=["sessions", "orders"], var_name="measure", value_name="count"
-    )
-    return px.line(long, x="date", y="count", color="measure", title="Sessions and orders per day (UTC)")
+    """Sessions (when the log has them) and orders per day."""
+    measures = [m for m in ("sessions", "orders") if daily[m].notna().any()]
+    long = daily.melt(id_vars="date", value_vars=measures, var_name="measure", value_name="count")
+    title = " and ".join(measures).capitalize() + " per day (UTC)"
+    return px.line(long, x="date", y="count", color="measure", title=title)
 
 
 def daily_activity_sentence(daily: pd.DataFrame) -> str:
     """Busiest weekday, and revenue over the period."""
-    weekday = daily.groupby(daily["date"].dt.day_name())["sessions"].mean()
+    measure = "sessions" if daily["sessions"].notna().any() else "orders"
+    weekday = daily.groupby(daily["date"].dt.day_name())[measure].mean()
+    sessions = f"{int(daily['sessions'].sum()):,} sessions and " if measure == "sessions" else ""
     return (
-        f"Over {len(daily)} days the shop saw {daily['sessions'].sum():,} sessions and "
-        f"{daily['orders'].sum():,} orders worth {daily['revenue'].sum():,.0f} in revenue; "
-        f"{weekday.idxmax()} is the busiest weekday ({weekday.max():,.0f} sessions on average against "
-        f"{weekday.min():,.0f} on {weekday.idxmin()})."
+        f"Over {len(daily)} days the shop saw {sessions}{daily['orders'].sum():,} orders worth "
+        f"{daily['revenue'].sum():,.0f} in revenue; {weekday.idxmax()} is the busiest weekday "
+        f"({weekday.max():,.0f} {measure} on average against {weekday.min():,.0f} on {weekday.idxmin()})."
     )
 
 

@@ -349,21 +349,29 @@ def _model_section(model: Mapping[str, Any]) -> str:
 
 
 def _survival_section(segment: Mapping[str, Any]) -> str:
-    name = segment["segment"]
+    name, unit, p_value = segment["segment"], segment["unit"], segment["p_value"]
     (high, high_rate, high_median), (low, low_rate, low_median) = segment["highest"], segment["lowest"]
-    p_value = segment["p_value"]
-    verdict = "differ significantly" if p_value < _SIGNIFICANCE else "do not differ significantly"
+    overall = (
+        f"Lifetime is measured in {segment['duration']}; {segment['n_churned']:,} of "
+        f"{segment['n_customers']:,} customers churned, and the median lifetime overall is "
+        f"{_lifetime(segment['overall_median'], unit)}."
+    )
+    if name is None:
+        split = "The data carry no customer attribute to split the curves by."
+    else:
+        verdict = "differ significantly" if p_value < _SIGNIFICANCE else "do not differ significantly"
+        split = (
+            f"Split by {name}, customers with {_level(name, high)} churn most ({high_rate:.1%}, median "
+            f"lifetime {_lifetime(high_median, unit)}) and those with {_level(name, low)} least "
+            f"({low_rate:.1%}, median lifetime {_lifetime(low_median, unit)}). The survival curves of the "
+            f"{segment['n_levels']} groups {verdict} at the {_SIGNIFICANCE:.0%} level "
+            f"(log-rank p = {p_value:.2g})."
+        )
     return "\n".join(
         [
             "## Customer lifetime",
             "",
-            f"Lifetime is measured in {segment['duration']}; {segment['n_churned']:,} of "
-            f"{segment['n_customers']:,} customers churned, and the median lifetime overall is "
-            f"{_lifetime(segment['overall_median'], segment['unit'])}. Split by {name}, customers with "
-            f"{_level(name, high)} churn most ({high_rate:.1%}, median lifetime {_lifetime(high_median, segment['unit'])}) "
-            f"and those with {_level(name, low)} least ({low_rate:.1%}, median lifetime "
-            f"{_lifetime(low_median, segment['unit'])}). The survival curves of the {segment['n_levels']} groups {verdict} at "
-            f"the {_SIGNIFICANCE:.0%} level (log-rank p = {p_value:.2g}).",
+            f"{overall} {split}",
             "",
             'A median lifetime that is "not reached" means more than half of the group was still '
             "active when observation ended.",
@@ -417,11 +425,17 @@ def _recommendations_section(
     lifetime = (
         f" (median lifetime {_lifetime(high_median, segment['unit'])})" if high_median is not None else ""
     )
-    bullets.append(
-        f"Focus retention on customers with {_level(name, high)}: they churn at {high_rate:.1%}"
-        f"{lifetime}, against {low_rate:.1%} for {_level(name, low)}. Start from the model's strongest "
-        f"driver, {driver}, when choosing what to offer them."
-    )
+    if name is None:
+        bullets.append(
+            f"Target retention by the model's churn scores, starting from its strongest driver, {driver}: "
+            "the data carry no customer segment to single out."
+        )
+    else:
+        bullets.append(
+            f"Focus retention on customers with {_level(name, high)}: they churn at {high_rate:.1%}"
+            f"{lifetime}, against {low_rate:.1%} for {_level(name, low)}. Start from the model's strongest "
+            f"driver, {driver}, when choosing what to offer them."
+        )
 
     best, rival, gain = model["best_model"], model["rival"], model["roc_auc_gain"]
     if rival is not None and (best == _BASELINE or gain < _MIN_ROC_AUC_GAIN):
@@ -452,7 +466,7 @@ def _recommendations_section(
             parts.append(f"{', '.join(unbalanced)} do not reconcile (rows in ≠ rows out + rejected)")
         bullets.append(f"Fix the data feed first: {'; '.join(parts)}.")
 
-    if segment["p_value"] >= _SIGNIFICANCE:
+    if name is not None and segment["p_value"] >= _SIGNIFICANCE:
         bullets.append(
             f"Treat the {name} split with caution: the survival curves do not differ significantly "
             f"(log-rank p = {segment['p_value']:.2g}), so confirm the difference on more data before "

@@ -83,7 +83,8 @@ def load_kaggle(path: str | Path, sheet: str) -> pa.Table:
         with pd.ExcelFile(path) as workbook:
             if sheet not in workbook.sheet_names:
                 raise SourceError(
-                    f"{path}: no sheet {sheet!r} (the workbook has {workbook.sheet_names}); fix data.sheet in params.yaml"
+                    f"{path}: no sheet {sheet!r} (the workbook has {workbook.sheet_names}); "
+                    "fix data.sheet in params.yaml"
                 )
             frame = workbook.parse(sheet)
     elif path.suffix.lower() == ".csv":
@@ -96,7 +97,8 @@ def load_kaggle(path: str | Path, sheet: str) -> pa.Table:
     missing = [c for c in schema.KAGGLE_CUSTOMERS.names if c not in frame.columns]
     if missing:
         raise SourceError(
-            f"{path}: missing column {missing[0]!r} of the Kaggle customers table; fix data.path in params.yaml"
+            f"{path}: missing column {missing[0]!r} of the Kaggle customers table; "
+            "fix data.path in params.yaml"
         )
     frame = frame[schema.KAGGLE_CUSTOMERS.names]
     mixed = [c for c in frame.columns if frame[c].dtype == object]

@@ -19,27 +19,31 @@ from cba.eda import segment_levels
 __all__ = ["kaplan_meier", "lifetimes", "lifetimes_from_tenure", "survival_figure"]
 
 
-def lifetimes(events: ibis.Table, customers: pd.DataFrame, horizon_days: int, segment: str) -> pd.DataFrame:
+def lifetimes(
+    events: ibis.Table, customers: pd.DataFrame, horizon_days: int, segment: str | None
+) -> pd.DataFrame:
     """One row per customer with events: ``entry`` and ``duration`` in days, ``churned``, the segment.
 
     Observation runs from the first to the last event of the log; a customer who signed up before it
-    enters late (``entry``).
+    enters late (``entry``). Without a ``segment`` every customer is in the segment "all".
     """
-    _require_segment(customers, segment)
+    if segment is not None:
+        _require_segment(customers, segment)
     last = (
         events.group_by("customer_id")
         .aggregate(first_event=events.timestamp.min(), last_event=events.timestamp.max())
         .to_pandas()
     )
     data_start, data_end = last["first_event"].min(), last["last_event"].max()
-    frame = customers[["customer_id", "signup_date", segment]].merge(last, on="customer_id", how="inner")
+    profile = customers[["customer_id", "signup_date"] + ([segment] if segment else [])]
+    frame = profile.merge(last, on="customer_id", how="inner")
     signup = pd.to_datetime(frame["signup_date"]).dt.tz_localize("UTC")
     churned = frame["last_event"] < data_end - pd.Timedelta(days=horizon_days)
     observed_until = frame["last_event"].where(churned, data_end)
     return pd.DataFrame(
         {
             "customer_id": frame["customer_id"],
-            "segment": segment_levels(frame[segment]),
+            "segment": segment_levels(frame[segment]) if segment else "all",
             "entry": ((data_start - signup).dt.total_seconds() / 86_400).clip(lower=0.0),
             "duration": (observed_until - signup).dt.total_seconds() / 86_400,
             "churned": churned.astype(int),
@@ -62,7 +66,10 @@ def lifetimes_from_tenure(customers: pd.DataFrame, segment: str) -> pd.DataFrame
 
 
 def kaplan_meier(lives: pd.DataFrame, step: float) -> tuple[pd.DataFrame, dict]:
-    """Survival curves overall and per segment on a grid of ``step``, plus medians and a log-rank test."""
+    """Survival curves overall and per segment on a grid of ``step``, plus medians and a log-rank test.
+
+    The log-rank p-value is None when there is a single segment.
+    """
     grid = np.arange(0, float(lives["duration"].max()) + step, step)
     curves = pd.DataFrame({"time": grid})
     medians = {}
@@ -74,12 +81,15 @@ def kaplan_meier(lives: pd.DataFrame, step: float) -> tuple[pd.DataFrame, dict]:
         curves[label] = fitter.survival_function_at_times(grid).to_numpy().round(4)
         median = fitter.median_survival_time_
         medians[label] = None if not np.isfinite(median) else round(float(median), 1)
-    test = multivariate_logrank_test(lives["duration"], lives["segment"], lives["churned"])
+    several = lives["segment"].nunique() > 1
+    test = (
+        multivariate_logrank_test(lives["duration"], lives["segment"], lives["churned"]) if several else None
+    )
     summary = {
         "n_customers": len(lives),
         "n_churned": int(lives["churned"].sum()),
         "median_lifetime": medians,
-        "logrank_p_value": float(test.p_value),
+        "logrank_p_value": float(test.p_value) if test else None,
         "churn_rate_by_segment": lives.groupby("segment")["churned"].mean().round(4).to_dict(),
     }
     return curves, summary
