@@ -142,6 +142,8 @@ class EdaParams:
     """Knobs of the exploratory analysis."""
 
     top_n: int = _positive()
+    conversion_window_minutes: int = _positive()
+    min_views: int = _positive()
 
 
 @dataclass(frozen=True)
