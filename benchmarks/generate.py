@@ -46,20 +46,26 @@ from cba.generate import (
     _CATEGORICAL,
     _CATEGORY_POPULARITY,
     _COUNTRIES,
+    _DAYS_PER_MONTH,
     _DEVICE_GIVEN_LOGIN,
     _DOW_WEIGHT,
     _FADE_DAYS,
     _HOUR_WEIGHT,
+    _MAX_STEP_RATE,
     _MEAN_EVENT_GAP_SECONDS,
     _MEAN_SESSION_VIEWS,
     _POPULARITY,
+    _PREFERRED_CATEGORY_SHARE,
     _PRICE_MEDIAN,
+    _PRICE_SEED,
     _PRICE_SIGMA,
     _PRODUCT_PREFIX,
     _PRODUCTS_PER_CATEGORY,
     _QUANTILES,
     _REMOVE_SHARE,
+    _RISK_NOISE,
     DAY,
+    churn_risk,
     generate,
     write,
 )
@@ -82,7 +88,7 @@ _CATEGORY_CUM = list(itertools.accumulate(float(w) for w in _CATEGORY_POPULARITY
 _PRODUCT_CUM = list(itertools.accumulate(float(w) for w in _POPULARITY))
 _MEAN_VIEWS = [float(v) for v in _MEAN_SESSION_VIEWS]
 _CART = [[float(c) * float(d) for d in _CART_BY_DEVICE] for c in _CART_BY_CATEGORY]  # [category][device]
-_BUY = [[min(float(c) * float(d), 0.95) for d in _BUY_BY_DEVICE] for c in _BUY_BY_CATEGORY]
+_BUY = [[min(float(c) * float(d), _MAX_STEP_RATE) for d in _BUY_BY_DEVICE] for c in _BUY_BY_CATEGORY]
 _TIME = "%Y-%m-%dT%H:%M:%S"
 _FUTURE = dt.timedelta(days=75 * 365)
 
@@ -202,24 +208,15 @@ def reference_customers(rng: random.Random, n: int, churn_rate: float, start: in
             person[name] = round(value, 2) if name == "CashbackAmount" else float(math.floor(value + 0.5))
         person["NumberOfAddress"] = int(person["NumberOfAddress"])
         person["country"] = rng.choices(range(len(_COUNTRIES)), cum_weights=_COUNTRY_CUM)[0]
-        person["signup"] = end - DAY - math.floor(person["Tenure"] * 30.44 + rng.random() * 30.0) * DAY
+        person["signup"] = (
+            end - DAY - math.floor(person["Tenure"] * _DAYS_PER_MONTH + rng.random() * 30.0) * DAY
+        )
         person["engagement"] = rng.lognormvariate(0.0, 0.45) * math.sqrt(
             (person["HourSpendOnApp"] + 1.0) / 4.0
         )
         person["half_life_days"] = rng.gammavariate(4.0, 90.0)
         person["buy_propensity"] = rng.lognormvariate(0.0, 0.3)
-        person["risk"] = (
-            1.1 * person["Complain"]
-            + 1.6 * (person["Tenure"] <= 1)
-            - 0.02 * person["Tenure"]
-            + 0.35 * (3 - person["SatisfactionScore"])
-            + 0.025 * (person["WarehouseToHome"] - 14.0)
-            - 0.01 * (person["CashbackAmount"] - 163.0)
-            + 0.8 * (person["MaritalStatus"] == "Single")
-            + 0.4 * (person["CityTier"] == 3)
-            - 0.6 * math.log(person["engagement"])
-            + rng.gauss(0.0, 0.5)
-        )
+        person["risk"] = float(churn_risk(person)) + rng.gauss(0.0, _RISK_NOISE)
         people.append(person)
 
     intercept = _intercept_for([person["risk"] for person in people], churn_rate)
@@ -275,11 +272,11 @@ def _session(rng: random.Random, person: dict, start: int) -> dict:
     device = rng.choices(
         range(len(schema.DEVICES)), weights=_DEVICE_GIVEN_LOGIN[person["PreferredLoginDevice"]]
     )[0]
-    if rng.random() < 0.55:
+    if rng.random() < _PREFERRED_CATEGORY_SHARE:
         category = schema.CATEGORIES.index(person["PreferedOrderCat"])
     else:
         category = rng.choices(range(len(schema.CATEGORIES)), cum_weights=_CATEGORY_CUM)[0]
-    carted = rng.random() < min(_CART[category][device] * person["buy_propensity"], 0.95)
+    carted = rng.random() < min(_CART[category][device] * person["buy_propensity"], _MAX_STEP_RATE)
     bought = carted and rng.random() < _BUY[category][device]
     removed = carted and not bought and rng.random() < _REMOVE_SHARE
     views = 1 + int(math.log(1.0 - rng.random()) / math.log(1.0 - 1.0 / _MEAN_VIEWS[device]))  # geometric
@@ -433,7 +430,7 @@ def _columns(table: schema.Table, rows: list[tuple]) -> dict[str, list]:
 
 def _product_prices() -> list[list[float]]:
     """One fixed price per product, log-normal around its category's median (its own seeded stream)."""
-    rng = random.Random(20_240_101)
+    rng = random.Random(_PRICE_SEED)
     return [
         [
             round(float(median) * rng.lognormvariate(0.0, float(sigma)), 2)

@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 from cba import schema
 from cba.config import FaultRates, GenerateParams
 
-__all__ = ["SyntheticData", "generate", "write"]
+__all__ = ["SyntheticData", "churn_risk", "generate", "write"]
 
 DAY = 86_400
 
@@ -182,6 +182,11 @@ _POPULARITY_TABLE = np.minimum(  # inverse CDF on a fine grid: one integer draw 
 ).astype(np.int64)
 _MEAN_EVENT_GAP_SECONDS = 45.0
 _FADE_DAYS = 45.0  # engagement fades to zero over this many days before churn
+_RISK_NOISE = 0.5  # standard deviation of the unexplained part of churn risk
+_DAYS_PER_MONTH = 30.44
+_PREFERRED_CATEGORY_SHARE = 0.55  # sessions in the customer's preferred order category
+_MAX_STEP_RATE = 0.95  # cap on cart and purchase probabilities
+_PRICE_SEED = 20_240_101  # product prices are fixed: their own stream, independent of the run's seed
 
 
 @dataclass(frozen=True)
@@ -253,7 +258,7 @@ def _customers(rng: np.random.Generator, n: int, churn_rate: float, end: int) ->
     country = rng.choice(len(_COUNTRIES), size=n, p=_normalised(c[3] for c in _COUNTRIES))
     people["country_index"] = country
     people["utc_offset"] = np.array([c[2] for c in _COUNTRIES], dtype=np.int64)[country] * 60
-    signup_days = np.floor(people["Tenure"] * 30.44 + rng.random(n) * 30.0).astype(np.int64)
+    signup_days = np.floor(people["Tenure"] * _DAYS_PER_MONTH + rng.random(n) * 30.0).astype(np.int64)
     people["signup"] = end - DAY - signup_days * DAY
 
     # Engagement: relative session rate, higher for customers who spend more time on the app.
@@ -261,20 +266,28 @@ def _customers(rng: np.random.Generator, n: int, churn_rate: float, end: int) ->
     people["half_life_days"] = rng.gamma(4.0, 90.0, n)
     people["buy_propensity"] = rng.lognormal(0.0, 0.3, n)
 
-    risk = (
-        1.1 * people["Complain"]
-        + 1.6 * (people["Tenure"] <= 1)
-        - 0.02 * people["Tenure"]
-        + 0.35 * (3 - people["SatisfactionScore"])
-        + 0.025 * (people["WarehouseToHome"] - 14.0)
-        - 0.01 * (people["CashbackAmount"] - 163.0)
-        + 0.8 * (people["MaritalStatus"] == "Single")
-        + 0.4 * (people["CityTier"] == 3)
-        - 0.6 * np.log(people["engagement"])
-        + rng.normal(0.0, 0.5, n)
-    )
+    risk = churn_risk(people) + rng.normal(0.0, _RISK_NOISE, n)
     people["Churn"] = (rng.random(n) < _sigmoid(risk + _intercept_for(risk, churn_rate))).astype(np.int64)
     return people
+
+
+def churn_risk(person: dict) -> np.ndarray:
+    """The churn log-odds a customer's attributes and engagement explain (before the intercept and noise).
+
+    Complaints, a first month, low satisfaction, a long way from the warehouse, little cashback, being
+    single, a tier-3 city and low engagement raise it. Works on arrays (all customers) and on scalars.
+    """
+    return (
+        1.1 * person["Complain"]
+        + 1.6 * (person["Tenure"] <= 1)
+        - 0.02 * person["Tenure"]
+        + 0.35 * (3 - person["SatisfactionScore"])
+        + 0.025 * (person["WarehouseToHome"] - 14.0)
+        - 0.01 * (person["CashbackAmount"] - 163.0)
+        + 0.8 * (person["MaritalStatus"] == "Single")
+        + 0.4 * (person["CityTier"] == 3)
+        - 0.6 * np.log(person["engagement"])
+    )
 
 
 def _intercept_for(risk: np.ndarray, rate: float) -> float:
@@ -329,15 +342,16 @@ def _sessions(
         customer, t = customer[keep], t[keep]
         device = _choose_rows(rng, device_shares[customer])
         category = np.where(
-            rng.random(len(customer)) < 0.55,
+            rng.random(len(customer)) < _PREFERRED_CATEGORY_SHARE,
             preferred_category[customer],
             rng.choice(len(schema.CATEGORIES), len(customer), p=_CATEGORY_POPULARITY),
         )
         # The funnel is decided per session: a cart, then either a purchase or (sometimes) a removal.
         p_cart = _CART_BY_CATEGORY[category] * _CART_BY_DEVICE[device] * people["buy_propensity"][customer]
-        carted = rng.random(len(customer)) < np.minimum(p_cart, 0.95)
+        carted = rng.random(len(customer)) < np.minimum(p_cart, _MAX_STEP_RATE)
         bought = carted & (
-            rng.random(len(customer)) < np.minimum(_BUY_BY_CATEGORY[category] * _BUY_BY_DEVICE[device], 0.95)
+            rng.random(len(customer))
+            < np.minimum(_BUY_BY_CATEGORY[category] * _BUY_BY_DEVICE[device], _MAX_STEP_RATE)
         )
         removed = carted & ~bought & (rng.random(len(customer)) < _REMOVE_SHARE)
         views = rng.geometric(1.0 / _MEAN_SESSION_VIEWS[device])
@@ -420,7 +434,7 @@ def _events(
 
 def _product_prices() -> np.ndarray:
     """One fixed price per product, log-normal around its category's median (its own seeded stream)."""
-    rng = np.random.default_rng(20_240_101)
+    rng = np.random.default_rng(_PRICE_SEED)
     category = np.repeat(np.arange(len(schema.CATEGORIES)), _PRODUCTS_PER_CATEGORY)
     return np.round(_PRICE_MEDIAN[category] * rng.lognormal(0.0, _PRICE_SIGMA[category]), 2)
 
