@@ -162,7 +162,22 @@ def test_customers_carry_the_18_kaggle_attributes(data):
 
 def test_customer_ids_are_unique_once_exact_duplicates_are_dropped(customers, tiny_generate_params):
     assert customers["customer_id"].is_unique
-    assert len(customers) == tiny_generate_params.num_customers
+    originals = customers["customer_id"] < 50_001 + tiny_generate_params.num_customers
+    assert originals.sum() == tiny_generate_params.num_customers
+
+
+def test_reregistered_customers_copy_an_original_under_a_new_id(customers, tiny_generate_params):
+    new_id = customers["customer_id"] >= 50_001 + tiny_generate_params.num_customers
+    attributes = customers.columns.drop("customer_id").tolist()
+    originals = customers[~new_id]
+    copies = customers[new_id].merge(originals, on=attributes, how="left", indicator=True)
+    assert (copies["_merge"] == "both").all(), "a re-registered customer matches no original"
+    assert_share_near(
+        int(new_id.sum()),
+        int((~new_id).sum()),
+        tiny_generate_params.faults.near_duplicate_rate,
+        "re-registered",
+    )
 
 
 def test_exactly_num_events_distinct_event_ids(data, tiny_generate_params):

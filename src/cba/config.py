@@ -55,6 +55,7 @@ class FaultRates:
     """Data-quality faults the generator injects, each as a share of rows."""
 
     duplicate_rate: float = _rate()
+    near_duplicate_rate: float = _rate()
     missing_rate: float = _rate()
     bad_timestamp_rate: float = _rate()
     label_inconsistency_rate: float = _rate()

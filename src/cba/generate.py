@@ -510,7 +510,16 @@ def _faulty_customers(
     columns["country"] = np.array([c[0] for c in _COUNTRIES])[people["country_index"]]
     columns["timezone"] = np.array([c[1] for c in _COUNTRIES])[people["country_index"]]
     table = pa.table(columns, schema=schema.CUSTOMERS.arrow_schema)
-    return table.take(np.repeat(np.arange(n), _duplicate_repeats(rng, n, faults.duplicate_rate)))
+    table = table.take(np.repeat(np.arange(n), _duplicate_repeats(rng, n, faults.duplicate_rate)))
+    return pa.concat_tables([table, _reregistered(rng, table, faults.near_duplicate_rate)])
+
+
+def _reregistered(rng: np.random.Generator, customers: pa.Table, rate: float) -> pa.Table:
+    """Copies of a ``rate`` share of customers under new ids (the same person signing up again)."""
+    copies = customers.filter(pa.array(rng.random(customers.num_rows) < rate))
+    first_new_id = int(pc.max(customers["customer_id"]).as_py()) + 1
+    new_ids = pa.array(np.arange(first_new_id, first_new_id + copies.num_rows, dtype=np.int64))
+    return copies.set_column(0, customers.schema.field("customer_id"), new_ids)
 
 
 def _faulty_events(
