@@ -393,7 +393,7 @@ def _events(
 ) -> dict[str, np.ndarray]:
     """Events of every session, in session order; sessions are shifted to end before ``end``."""
     length = sessions["length"]
-    per_event = functools.partial(np.repeat, repeats=length)
+    per_event = functools.partial(np.take, indices=np.repeat(np.arange(len(length)), length))
     first = np.cumsum(length) - length
     position = np.arange(num_events, dtype=np.int64) - per_event(first)
     views = length - sessions["carted"] - sessions["bought"] - sessions["removed"]
@@ -530,7 +530,8 @@ def _faulty_events(
     bad = rng.random(n) < faults.bad_timestamp_rate
     bad_kind = rng.integers(0, 3, n)
     no_device = rng.random(n) < faults.missing_rate
-    per_row = functools.partial(np.repeat, repeats=_duplicate_repeats(rng, n, faults.duplicate_rate))
+    rows = np.repeat(np.arange(n), _duplicate_repeats(rng, n, faults.duplicate_rate))
+    per_row = functools.partial(np.take, indices=rows)
 
     seconds, customer, bad_kind = per_row(events["timestamp"]), per_row(events["customer"]), per_row(bad_kind)
     bad_rows = np.flatnonzero(per_row(bad))
