@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 import yaml
+from papermill.exceptions import PapermillExecutionError
 
 from cba import generate as generator
 from cba import notebooks
@@ -31,10 +32,12 @@ def generate(
     """Generate synthetic customers, sessions, events and orders."""
     loaded = _load(params)
     overrides = {"num_customers": num_customers, "num_events": num_events}
-    settings = dataclasses.replace(loaded.generate, **{k: v for k, v in overrides.items() if v is not None})
     for key, value in overrides.items():
         if value is not None and value < 1:
             _fail(f"--{key.replace('_', '-')} must be >= 1, got {value}")
+    if seed is not None and seed < 0:
+        _fail(f"--seed must be >= 0, got {seed}")
+    settings = dataclasses.replace(loaded.generate, **{k: v for k, v in overrides.items() if v is not None})
     data = generator.generate(settings, loaded.seed if seed is None else seed)
     generator.write(data, out)
     typer.echo(
@@ -49,8 +52,15 @@ def stage(
     params: ParamsOption = Path("params.yaml"),
 ) -> None:
     """Execute a stage notebook with papermill into report/chapters/."""
+    if name not in notebooks.STAGES:
+        _fail(f"unknown stage {name!r}; expected one of {', '.join(notebooks.STAGES)}")
     _load(params)
-    output = notebooks.run_stage(name, yaml.safe_load(params.read_text()), Path.cwd())
+    try:
+        output = notebooks.run_stage(name, yaml.safe_load(params.read_text()), Path.cwd())
+    except PapermillExecutionError as err:
+        typer.echo(f"error: stage {name} failed: {err.ename}: {err.evalue}", err=True)
+        typer.echo(f"(the executed notebook with the full traceback: report/chapters/{name}.ipynb)", err=True)
+        raise typer.Exit(code=1) from None
     typer.echo(f"executed stages/{name}.ipynb -> {output}")
 
 

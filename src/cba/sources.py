@@ -66,7 +66,12 @@ def load_synthetic(path: str | Path) -> dict[str, pa.Table]:
         location = path / f"{name}.parquet" if name == "customers" else path / name
         _require(location, "run `cba generate`, or fix")
         table = ds.dataset(location, format="parquet", partitioning="hive").to_table()
-        schema.validate(table, table_schema, location)
+        try:
+            schema.validate(table, table_schema, location)
+        except schema.SchemaError as err:
+            raise schema.SchemaError(
+                f"{err}; regenerate with `cba generate` or fix data.path in params.yaml"
+            ) from None
         tables[name] = table.select(table_schema.names).cast(table_schema.arrow_schema)
     return tables
 
