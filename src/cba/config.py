@@ -25,6 +25,7 @@ __all__ = [
     "CleanParams",
     "DataParams",
     "EdaParams",
+    "EngineParams",
     "FaultRates",
     "GenerateParams",
     "IngestParams",
@@ -139,6 +140,14 @@ class IngestParams:
 
 
 @dataclass(frozen=True)
+class EngineParams:
+    """Where the ibis expressions over events run."""
+
+    name: Literal["duckdb", "spark"]
+    spark_master: str
+
+
+@dataclass(frozen=True)
 class EdaParams:
     """Knobs of the exploratory analysis."""
 
@@ -196,6 +205,7 @@ class Params:
     data: DataParams
     generate: GenerateParams
     ingest: IngestParams
+    engine: EngineParams
     eda: EdaParams
     clean: CleanParams
     churn: ChurnParams

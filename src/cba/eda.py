@@ -122,12 +122,14 @@ def daily_activity(events: ibis.Table, first_day: dt.date, last_day: dt.date) ->
             "orders": parsed.session_id.nunique(where=purchase),
         }
     else:  # a transaction log without sessions: every purchase row is an order
-        counts = {"sessions": ibis.null("int64"), "orders": purchase.sum()}
+        counts = {"orders": purchase.sum()}
     revenue = (
         parsed.price.sum(where=purchase).fill_null(0.0) if "price" in parsed.columns else ibis.null("float64")
     )
     daily = parsed.group_by(date=parsed.at.date()).aggregate(events=parsed.count(), **counts, revenue=revenue)
     frame = daily.order_by("date").to_pandas()
+    if "sessions" not in frame.columns:  # blank, the same on every engine
+        frame.insert(2, "sessions", pd.Series([None] * len(frame), index=frame.index, dtype="object"))
     frame["date"] = pd.to_datetime(frame["date"])
     return frame
 

@@ -1,31 +1,136 @@
-"""The ibis connection that runs the heavy table work: DuckDB, in process, in UTC, on one thread.
+"""The ibis connection that runs the heavy table work: DuckDB (the default) or PySpark, chosen by params.
 
-One thread keeps floating-point sums in a fixed order and output files in a fixed layout, so the same
-input always gives the same bytes (and the same metrics downstream).
+The same ibis expressions (:mod:`cba.clean`, :mod:`cba.features`, the event tables of :mod:`cba.eda`) run
+on either backend and give the same results.
+
+- **DuckDB** runs in process, on one thread: one thread keeps floating-point sums in a fixed order and
+  output files in a fixed layout, so the same input always gives the same bytes (and the same metrics
+  downstream).
+- **Spark** (``engine.name: spark``, ``pip install '.[spark]'``) runs on ``engine.spark_master``: ``local[2]``
+  on a laptop, or any cluster master. There is one Spark session per process, so one time zone at a time.
+
+Both read text timestamps without an offset in the session time zone (``timezone``).
 """
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import ibis
+import pandas as pd
 from ibis.backends import BaseBackend
 
-__all__ = ["connect", "read_parquet"]
+if TYPE_CHECKING:
+    from cba.config import EngineParams
+
+__all__ = ["SPARK_CONF", "connect", "is_spark", "read_parquet"]
+
+SPARK_CONF: dict[str, str] = {
+    "spark.ui.enabled": "false",
+    "spark.driver.host": "127.0.0.1",
+    "spark.driver.bindAddress": "127.0.0.1",
+    "spark.sql.shuffle.partitions": "4",
+    # Parquet timestamps as INT64 microseconds marked UTC (not legacy INT96), as DuckDB writes them.
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    # Spark 4 turns ANSI mode on by default; the expressions expect the lenient (DuckDB-like) semantics.
+    "spark.sql.ansi.enabled": "false",
+}
+"""Settings of the Spark session :func:`connect` builds (besides master, app name and time zone)."""
 
 
-def connect(timezone: str = "UTC") -> BaseBackend:
-    """An in-memory DuckDB connection, deterministic (one thread).
+def connect(timezone: str = "UTC", engine: EngineParams | None = None) -> BaseBackend:
+    """An ibis connection: in-memory DuckDB (default, one thread) or PySpark (``engine.name == "spark"``).
 
     ``timezone`` is the session time zone: text timestamps without an offset are read in it.
     """
-    con = ibis.duckdb.connect(threads=1)
-    con.raw_sql(f"SET TimeZone = '{timezone}'")
-    return con
+    if engine is None or engine.name == "duckdb":
+        con = ibis.duckdb.connect(threads=1)
+        con.raw_sql(f"SET TimeZone = '{timezone}'")
+        return con
+    if engine.name == "spark":
+        return _connect_spark(timezone, engine.spark_master)
+    raise ValueError(f"unknown engine {engine.name!r}; use duckdb or spark")
+
+
+def _connect_spark(timezone: str, master: str) -> BaseBackend:
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise ImportError(
+            "engine.name is spark but pyspark is not installed: "
+            "pip install 'customer-behaviour-analysis[spark]'"
+        ) from None
+    settings = {**SPARK_CONF, "spark.sql.session.timeZone": timezone}
+    builder = SparkSession.builder.master(master).appName("cba")
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    # ibis sets the session time zone to UTC on connect, then applies these (an existing session keeps
+    # its master and driver settings, but takes the SQL ones).
+    ibis.pyspark  # noqa: B018 (loads the backend, which registers its options)
+    return _spark_backend_class()().connect(
+        session, **{k: v for k, v in settings.items() if k.startswith("spark.sql.")}
+    )
+
+
+@functools.cache
+def _spark_backend_class() -> type:
+    """Built on first use: pyspark is an optional dependency."""
+    from ibis.backends.pyspark import Backend
+    from ibis.backends.pyspark.converter import PySparkPandasData
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import TimestampType
+
+    class SparkBackend(Backend):
+        """ibis's PySpark backend, with results that keep the instant of every timestamp.
+
+        ibis collects with ``toPandas``, which writes Spark timestamps as wall-clock times in the session
+        time zone, and then reads them as UTC: wrong in any other session time zone. Here they travel as
+        microseconds since the epoch instead, so results match DuckDB in every time zone.
+        """
+
+        def execute(self, expr, /, *, params=None, limit=None, **kwargs):  # noqa: D102
+            self._run_pre_execute_hooks(expr)
+            table = expr.as_table()
+            schema = table.schema()
+            frame = self.raw_sql(self.compile(table, params=params, limit=limit, **kwargs))
+            instants = [f.name for f in frame.schema.fields if isinstance(f.dataType, TimestampType)]
+            frame = frame.withColumns({name: F.unix_micros(frame[name]) for name in instants})
+            result = frame.toPandas()
+            for name in instants:
+                utc = pd.to_datetime(result[name], unit="us", utc=True)
+                result[name] = utc if schema[name].timezone is not None else utc.dt.tz_localize(None)
+            result = PySparkPandasData.convert_table(result, schema)
+            for name in instants:  # microseconds, as DuckDB gives them (and as Spark reads Parquet)
+                result[name] = result[name].dt.as_unit("us")
+            return expr.__pandas_result__(result)
+
+    return SparkBackend
+
+
+def is_spark(con: BaseBackend) -> bool:
+    """Whether ``con`` runs on Spark."""
+    return con.name == "pyspark"
 
 
 def read_parquet(con: BaseBackend, path: str | Path) -> ibis.Table:
-    """A lazy ibis table over one Parquet file or a folder of them."""
+    """A lazy ibis table over one Parquet file or a folder of them (as Spark writes them).
+
+    Timestamps stored as instants (UTC) are ``timestamp('UTC', 6)`` columns on both engines.
+    """
     path = Path(path)
-    pattern = str(path / "**" / "*.parquet") if path.is_dir() else str(path)
-    return con.read_parquet(pattern)
+    if not is_spark(con):
+        return con.read_parquet(str(path / "**" / "*.parquet") if path.is_dir() else str(path))
+    table = con.read_parquet(str(path))
+    # Spark's TIMESTAMP is an instant in microseconds, but ibis types it without a zone or scale; DuckDB
+    # reads the same file as TIMESTAMPTZ (microseconds).
+    from pyspark.sql.types import TimestampType
+
+    instants = [
+        f.name
+        for f in con.raw_sql(f"SELECT * FROM `{table.get_name()}`").schema.fields
+        if isinstance(f.dataType, TimestampType)
+    ]
+    return table.cast(dict.fromkeys(instants, "timestamp('UTC', 6)")) if instants else table

@@ -21,8 +21,9 @@ PROFILE_EXCLUDED = ("Churn", "signup_date")
 
 def churn_cutoff(events: ibis.Table, horizon_days: int) -> dt.datetime:
     """The last event time minus the horizon: the latest cutoff whose label window is fully observed."""
-    last = events.timestamp.max().execute()
-    return pd.Timestamp(last).to_pydatetime() - dt.timedelta(days=horizon_days)
+    last = pd.Timestamp(events.timestamp.max().execute())
+    last = last.tz_localize("UTC") if last.tzinfo is None else last.tz_convert("UTC")  # naive: UTC
+    return last.to_pydatetime() - dt.timedelta(days=horizon_days)
 
 
 def customer_features(events: ibis.Table, cutoff: dt.datetime, horizon_days: int) -> ibis.Table:

@@ -1,0 +1,533 @@
+"""Ingest, clean and the EDA event tables on DuckDB (cba), against a pandas reference in the same run.
+
+    python benchmarks/clean_eda.py [--events N]
+
+The data: ``cba.generate.generate`` + ``cba.generate.write`` of N events (customers scaled with the ratio
+in ``params.yaml``) into a temporary folder, in a subprocess of its own; not timed.
+
+(a) cba, in a fresh subprocess: ingest (``sources.load_synthetic`` + ``sources.land``); clean
+(``clean.clean_events`` on a DuckDB connection from ``engine.connect``, accepted and rejected written with
+``con.to_parquet``; ``clean.clean_customers`` on the landed customers, both parts written); then the EDA
+tables on the landed events (``eda.numeric_prices``): daily activity, the funnel by device and by
+category, price quartiles by category, top products by revenue and cohort retention.
+(b) A straightforward pandas reference of the same tables from the same files, in a fresh subprocess of
+its own: the four raw tables read with ``pd.read_parquet`` and landed with ``DataFrame.to_parquet``;
+events judged by the same rules in the same order, vectorised (``duplicated``, ``pd.to_numeric``,
+``pd.to_datetime(..., utc=True, format="ISO8601", errors="coerce")``, ``np.select``), accepted and
+rejected written to Parquet; customers through ``cba.clean.clean_customers``, which is already pandas;
+then the same EDA tables with ``groupby``, reusing the landed frame and its parsed timestamps as an
+in-memory pandas pipeline would (an advantage the cba run, which reads the landed file, does not take).
+
+Each run's peak memory is the peak resident set of its own process (``os.wait4``), which is why this
+parent imports nothing heavy before the runs end. DuckDB runs on one thread (``engine.connect``), as
+pandas does. The parent then checks that both runs produced the same tables (rows per rejection rule,
+daily totals, funnels, prices, top products, retention).
+
+Writes ``benchmarks/results/clean_eda.json`` and prints a short table. Timings never go to ``metrics/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "clean_eda.json"
+TARGET_SPEEDUP = 3.0
+TARGET_PEAK_RSS_MB = 4096
+EDA_TABLES = ("daily_activity", "funnel_device", "funnel_category", "price_by_category")
+EDA_TABLES += ("top_products", "cohort_retention")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=10_000_000, help="events generated (clean ones)")
+    parser.add_argument("--child", choices=("generate", "cba", "pandas"), help=argparse.SUPPRESS)
+    parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        {"generate": child_generate, "cba": child_cba, "pandas": child_pandas}[args.child](args)
+        return
+
+    with tempfile.TemporaryDirectory(prefix="cba-bench-") as tmp:
+        data, tmp = Path(tmp) / "raw", Path(tmp)
+        generated = spawn("generate", args.events, data, tmp / "generate")
+        cba_run = spawn("cba", args.events, data, tmp / "cba")
+        pandas_run = spawn("pandas", args.events, data, tmp / "pandas")
+        agreement = compare(tmp / "cba", tmp / "pandas")
+        data_info = json.loads((tmp / "generate" / "run.json").read_text())
+        data_info["bytes"] = folder_size(data)
+
+    speedup = pandas_run["seconds"] / cba_run["seconds"]
+    result = {
+        "benchmark": "clean_eda",
+        "data": data_info | {"generate_process_seconds": generated["process_seconds"]},
+        "cba": cba_run,
+        "pandas_reference": pandas_run,
+        "speedup_vs_pandas": round(speedup, 2),
+        "outputs_agree": all(agreement["checks"].values()),
+        "agreement": agreement,
+        "targets": {"speedup_vs_pandas": TARGET_SPEEDUP, "peak_rss_mb": TARGET_PEAK_RSS_MB},
+        "met": {
+            "speedup_vs_pandas": speedup >= TARGET_SPEEDUP,
+            "peak_rss_mb": cba_run["peak_rss_mb"] < TARGET_PEAK_RSS_MB,
+        },
+        "environment": environment(),
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print_table(result)
+    print(f"\nwritten to {RESULTS.relative_to(ROOT)}")
+
+
+# --- the parent: subprocesses, peak memory, comparison --------------------------------------------------
+
+
+def spawn(kind: str, events: int, data: Path, work: Path) -> dict:
+    """Run this script as child ``kind``; its own timings plus its process wall time and peak RSS."""
+    work.mkdir(parents=True)
+    command = [sys.executable, __file__, "--child", kind, "--events", str(events)]
+    command += ["--data", str(data), "--work", str(work)]
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=ROOT)
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    seconds = time.perf_counter() - started
+    if process.returncode != 0:
+        raise SystemExit(f"the {kind} run failed with exit code {process.returncode}")
+    run = json.loads((work / "run.json").read_text())
+    run["process_seconds"] = round(seconds, 3)
+    run["peak_rss_mb"] = round(usage.ru_maxrss / 1024, 1)  # ru_maxrss is in KiB on Linux
+    return run
+
+
+def compare(cba_work: Path, pandas_work: Path) -> dict:
+    """Whether the two runs made the same tables; a check per table and where they differ."""
+    import numpy as np
+    import pandas as pd
+
+    ours = pd.read_pickle(cba_work / "tables.pkl")
+    theirs = pd.read_pickle(pandas_work / "tables.pkl")
+    checks, differences = {}, []
+
+    def check(name: str, equal: bool, detail: str) -> None:
+        checks[name] = bool(equal)
+        if not equal:
+            differences.append(f"{name}: {detail}")
+
+    for table in ("event_rules", "customer_rules"):
+        check(table, ours[table] == theirs[table], f"cba {ours[table]} vs pandas {theirs[table]}")
+
+    a, b = ours["daily_activity"], theirs["daily_activity"]
+    same_days = len(a) == len(b) and (a["date"].to_numpy() == b["date"].to_numpy()).all()
+    counts = ["events", "sessions", "orders"]
+    equal = same_days and (a[counts].to_numpy() == b[counts].to_numpy()).all()
+    check("daily_activity_counts", equal, _first_difference(a, b, "date", counts))
+    equal = same_days and np.allclose(a["revenue"], b["revenue"], rtol=1e-9, atol=1e-6)
+    check("daily_activity_revenue", equal, _first_difference(a, b, "date", ["revenue"]))
+
+    for table, key in (("funnel_device", "device"), ("funnel_category", "category")):
+        a, b = ours[table], theirs[table]
+        steps = ["view", "add_to_cart", "purchase"]
+        equal = a[key].astype(str).tolist() == b[key].astype(str).tolist()
+        equal = equal and (a[steps].to_numpy() == b[steps].to_numpy()).all()
+        check(table, equal, _first_difference(a, b, key, steps))
+
+    a, b = ours["price_by_category"], theirs["price_by_category"]
+    quartiles = ["p25", "median", "p75"]
+    equal = a["category"].astype(str).tolist() == b["category"].astype(str).tolist()
+    equal = equal and np.allclose(a[quartiles], b[quartiles], atol=0.011)
+    check("price_by_category", equal, _first_difference(a, b, "category", quartiles))
+
+    a, b = ours["top_products"], theirs["top_products"]
+    items = ["views", "carts", "purchases"]
+    equal = a["product_id"].astype(str).tolist() == b["product_id"].astype(str).tolist()
+    equal = equal and (a[items].to_numpy() == b[items].to_numpy()).all()
+    equal = equal and np.allclose(a["revenue"], b["revenue"], atol=0.011)
+    check("top_products", equal, _first_difference(a, b, "product_id", [*items, "revenue"]))
+
+    a, b = ours["cohort_retention"], theirs["cohort_retention"]
+    equal = a.shape == b.shape and list(a.index) == list(b.index)
+    equal = equal and np.allclose(a.to_numpy(), b.to_numpy(), atol=1e-4, equal_nan=True)
+    check("cohort_retention", equal, f"shapes {a.shape} vs {b.shape}" if a.shape != b.shape else "values")
+    return {"checks": checks, "differences": differences}
+
+
+def _first_difference(a, b, key: str, columns: list[str]) -> str:
+    """The first row (by ``key``) where two tables differ, as text."""
+    if len(a) != len(b):
+        return f"{len(a)} rows (cba) vs {len(b)} rows (pandas)"
+    for (_, x), (_, y) in zip(a.iterrows(), b.iterrows(), strict=True):
+        if str(x[key]) != str(y[key]) or any(str(x[c]) != str(y[c]) for c in columns):
+            return f"cba {x[[key, *columns]].to_dict()} vs pandas {y[[key, *columns]].to_dict()}"
+    return "within rounding"
+
+
+def folder_size(folder: Path) -> int:
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+
+
+def environment() -> dict:
+    """Versions and machine, read in a subprocess so that this process stays small until the end."""
+    code = (
+        "import json, duckdb, ibis, numpy, pandas, pyarrow; print(json.dumps({'duckdb': duckdb.__version__,"
+        " 'ibis': ibis.__version__, 'pandas': pandas.__version__, 'numpy': numpy.__version__,"
+        " 'pyarrow': pyarrow.__version__}))"
+    )
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True)
+    versions = json.loads(found.stdout)
+    return {
+        "python": platform.python_version(),
+        **versions,
+        "duckdb_threads": 1,
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+    }
+
+
+# --- the children: each writes run.json (and its tables) into its work folder ---------------------------
+
+
+class Phases:
+    """Wall time of each phase and the peak RSS of this process when the phase ends."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.peak_rss_mb: dict[str, float] = {}
+        self.started = self.last = time.perf_counter()
+
+    def done(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = round(now - self.last, 3)
+        self.peak_rss_mb[name] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        self.last = now
+
+    def report(self, eda: dict[str, float], extra: dict) -> dict:
+        return {
+            "phases_seconds": self.seconds,
+            "eda_tables_seconds": eda,
+            "seconds": round(self.last - self.started, 3),
+            "peak_rss_mb_after_phase": self.peak_rss_mb,
+            **extra,
+        }
+
+
+def _params(events: int):
+    import dataclasses
+
+    from cba.config import load_params
+
+    params = load_params(ROOT / "params.yaml")
+    customers = max(1, round(events * params.generate.num_customers / params.generate.num_events))
+    generate = dataclasses.replace(params.generate, num_customers=customers, num_events=events)
+    return dataclasses.replace(params, generate=generate)
+
+
+def child_generate(args: argparse.Namespace) -> None:
+    from cba.generate import generate, write
+
+    params = _params(args.events)
+    started = time.perf_counter()
+    data = generate(params.generate, params.seed)
+    rows = {"event_rows": data.events.num_rows, "customer_rows": data.customers.num_rows}
+    write(data, args.data)
+    info = {"events": args.events, "customers": params.generate.num_customers, **rows}
+    info["generate_seconds"] = round(time.perf_counter() - started, 3)
+    (args.work / "run.json").write_text(json.dumps(info))
+
+
+def child_cba(args: argparse.Namespace) -> None:
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from cba import clean, eda, engine, sources
+
+    params = _params(args.events)
+    landed, processed, rejected_dir = (args.work / name for name in ("landed", "processed", "rejected"))
+    processed.mkdir()
+    rejected_dir.mkdir()
+    first_day = params.clean.earliest_timestamp
+    last_day = params.clean.latest_timestamp - dt.timedelta(days=1)
+
+    phases = Phases()
+    tables = sources.load_synthetic(args.data)
+    sources.land(tables, landed)
+    del tables
+    phases.done("ingest")
+
+    con = engine.connect(params.data.timezone)
+    events = engine.read_parquet(con, landed / "events.parquet")
+    accepted, rejected = clean.clean_events(
+        events,
+        params.clean.earliest_timestamp,
+        params.clean.latest_timestamp,
+        params.data.session_timeout_minutes,
+    )
+    con.to_parquet(accepted, processed / "events.parquet")
+    con.to_parquet(rejected, rejected_dir / "events.parquet")
+    phases.done("clean_events")
+
+    customers = sources.read_landed(landed, "customers").to_pandas()
+    accepted_customers, rejected_customers = clean.clean_customers(customers)
+    accepted_customers.to_parquet(processed / "customers.parquet", index=False)
+    rejected_customers.to_parquet(rejected_dir / "customers.parquet", index=False)
+    phases.done("clean_customers")
+
+    events = eda.numeric_prices(engine.read_parquet(con, landed / "events.parquet"))
+    steps = {
+        "daily_activity": lambda: eda.daily_activity(events, first_day, last_day),
+        "funnel_device": lambda: eda.funnel(events, "device"),
+        "funnel_category": lambda: eda.funnel(events, "category"),
+        "price_by_category": lambda: eda.price_by_category(events),
+        "top_products": lambda: eda.top_products(events, "product_id", params.eda.top_n),
+        "cohort_retention": lambda: eda.cohort_retention(events, first_day, last_day),
+    }
+    outputs, eda_seconds = _timed_tables(steps)
+    phases.done("eda")
+
+    # Outside the timing: what the comparison needs.
+    rules = pq.read_table(rejected_dir / "events.parquet", columns=[clean.REJECTION_RULE])
+    counts = pc.value_counts(rules[clean.REJECTION_RULE]).to_pylist()
+    outputs["event_rules"] = {r: 0 for r in clean.EVENT_RULES} | {c["values"]: c["counts"] for c in counts}
+    outputs["event_rules"]["accepted"] = pq.read_metadata(processed / "events.parquet").num_rows
+    outputs["customer_rules"] = _customer_rules(accepted_customers, rejected_customers)
+    _save(args.work, phases.report(eda_seconds, {}), outputs)
+
+
+def child_pandas(args: argparse.Namespace) -> None:
+    import numpy as np
+    import pandas as pd
+
+    from cba import clean, schema
+
+    params = _params(args.events)
+    landed, processed, rejected_dir = (args.work / name for name in ("landed", "processed", "rejected"))
+    for folder in (landed, processed, rejected_dir):
+        folder.mkdir()
+    start = pd.Timestamp(params.clean.earliest_timestamp, tz="UTC")
+    end = pd.Timestamp(params.clean.latest_timestamp, tz="UTC")
+
+    phases = Phases()
+    frames = {}
+    for name, table in (
+        ("customers", schema.CUSTOMERS),
+        ("events", schema.RAW_EVENTS),
+        ("sessions", schema.SESSIONS),
+        ("orders", schema.ORDERS),
+    ):
+        location = args.data / (f"{name}.parquet" if name == "customers" else name)
+        frames[name] = pd.read_parquet(location)[table.names]  # the date partition key left out
+        frames[name].to_parquet(landed / f"{name}.parquet", index=False)
+    raw, customers = frames.pop("events"), frames.pop("customers")
+    del frames
+    phases.done("ingest")
+
+    # Events: every rule as a vectorised mask; the first that matches names the row's rule.
+    customer = pd.to_numeric(raw["customer_id"], errors="coerce")
+    at = pd.to_datetime(raw["timestamp"], utc=True, format="ISO8601", errors="coerce")
+    price = pd.to_numeric(raw["price"], errors="coerce")
+    masks = [
+        raw.duplicated(keep="first"),
+        customer.isna(),
+        at.isna(),
+        at < start,
+        at >= end,
+        ~raw["event_type"].isin(schema.EVENT_TYPES),
+        price.isna() & raw["price"].notna(),
+        price < 0,
+    ]
+    rule = pd.Series(np.select(masks, list(clean.EVENT_RULES), default=""), index=raw.index)
+    ok = (rule == "").to_numpy()
+    accepted = raw[ok].assign(
+        timestamp=at[ok],
+        customer_id=customer[ok].astype("int64"),
+        price=price[ok],
+        session_id=pd.to_numeric(raw["session_id"][ok], errors="coerce").astype("Int64"),
+    )
+    accepted = accepted.sort_values(["timestamp", "event_id"])[schema.EVENTS.names]
+    accepted.to_parquet(processed / "events.parquet", index=False)
+    rejected = raw[~ok].assign(**{clean.REJECTION_RULE: rule[~ok]}).sort_values("event_id")
+    rejected.to_parquet(rejected_dir / "events.parquet", index=False)
+    event_rules = {r: 0 for r in clean.EVENT_RULES} | rejected[clean.REJECTION_RULE].value_counts().to_dict()
+    event_rules["accepted"] = len(accepted)
+    del accepted, rejected, masks, rule, customer
+    phases.done("clean_events")
+
+    accepted_customers, rejected_customers = clean.clean_customers(customers)
+    accepted_customers.to_parquet(processed / "customers.parquet", index=False)
+    rejected_customers.to_parquet(rejected_dir / "customers.parquet", index=False)
+    phases.done("clean_customers")
+
+    # EDA on the landed events, with the timestamps and prices parsed above.
+    raw["price"] = price
+    in_days = (at >= start) & (at < end)
+    steps = {
+        "daily_activity": lambda: _pd_daily(raw, at, in_days),
+        "funnel_device": lambda: _pd_funnel(raw, "device"),
+        "funnel_category": lambda: _pd_funnel(raw, "category"),
+        "price_by_category": lambda: _pd_prices(raw),
+        "top_products": lambda: _pd_top_products(raw, "product_id", params.eda.top_n),
+        "cohort_retention": lambda: _pd_retention(raw, at, in_days),
+    }
+    outputs, eda_seconds = _timed_tables(steps)
+    phases.done("eda")
+
+    outputs["event_rules"] = {k: int(v) for k, v in event_rules.items()}
+    outputs["customer_rules"] = _customer_rules(accepted_customers, rejected_customers)
+    _save(args.work, phases.report(eda_seconds, {}), outputs)
+
+
+def _pd_daily(raw, at, in_days):
+    import pandas as pd
+
+    purchase = raw["event_type"] == "purchase"
+    frame = pd.DataFrame({"date": at.dt.floor("D"), "session_id": raw["session_id"], "purchase": purchase})
+    frame = frame[in_days]
+    grouped = frame.groupby("date")
+    daily = pd.DataFrame(
+        {
+            "events": grouped.size(),
+            "sessions": grouped["session_id"].nunique(),
+            "orders": frame[frame["purchase"]].groupby("date")["session_id"].nunique(),
+            "revenue": raw["price"].where(purchase)[in_days].groupby(frame["date"]).sum(),
+        }
+    )
+    daily["orders"] = daily["orders"].fillna(0).astype("int64")
+    daily = daily.reset_index()
+    daily["date"] = daily["date"].dt.tz_localize(None)
+    return daily
+
+
+def _pd_funnel(raw, by: str):
+    import pandas as pd
+
+    from cba.eda import FUNNEL_STEPS
+
+    steps = raw.loc[raw["event_type"].isin(FUNNEL_STEPS) & raw[by].notna(), ["session_id", by, "event_type"]]
+    reached = steps.drop_duplicates()
+    counts = reached.groupby([by, "event_type"], observed=True).size().unstack(fill_value=0)
+    table = counts.reindex(columns=list(FUNNEL_STEPS), fill_value=0).reset_index()
+    table.columns.name = None
+    table[by] = table[by].astype(str)
+    table = table.sort_values(by, ignore_index=True)
+    table["conversion"] = (table["purchase"] / table["view"]).round(4)
+    return pd.DataFrame(table)
+
+
+def _pd_prices(raw):
+    views = raw[(raw["event_type"] == "view") & raw["category"].notna()]
+    grouped = views.groupby("category", observed=True)["price"]
+    table = grouped.quantile([0.25, 0.5, 0.75]).unstack()
+    table.columns = ["p25", "median", "p75"]
+    table = table.reset_index().sort_values("median", ascending=False, ignore_index=True)
+    return table.round(2)
+
+
+def _pd_top_products(raw, by: str, top_n: int):
+    import pandas as pd
+
+    items = raw[raw[by].notna()]
+    kind = items["event_type"]
+    table = (
+        pd.DataFrame(
+            {
+                by: items[by],
+                "views": kind == "view",
+                "carts": kind == "add_to_cart",
+                "purchases": kind == "purchase",
+                "revenue": items["price"].where(kind == "purchase"),
+            }
+        )
+        .groupby(by, observed=True)
+        .sum()
+        .reset_index()
+    )
+    table["conversion"] = table["purchases"] / table["views"].where(table["views"] > 0)
+    table[by] = table[by].astype(str)
+    table = table.sort_values(["revenue", "purchases", by], ascending=[False, False, True]).head(top_n)
+    return table.round({"revenue": 2, "conversion": 4}).reset_index(drop=True)
+
+
+def _pd_retention(raw, at, in_days):
+    import numpy as np
+    import pandas as pd
+
+    keep = in_days & raw["customer_id"].notna()
+    kept = at[keep]
+    monthly = pd.DataFrame(
+        {"customer_id": raw["customer_id"][keep], "month": kept.dt.year * 12 + kept.dt.month - 1}
+    ).drop_duplicates()
+    monthly["cohort"] = monthly.groupby("customer_id")["month"].transform("min")
+    counts = monthly.groupby(["cohort", monthly["month"] - monthly["cohort"]]).size()
+    wide = counts.unstack().astype("float64")
+    cohorts = list(wide.index)
+    last_month = int(max(cohort + since for cohort, since in counts.index))
+    wide = wide.reindex(columns=range(last_month - cohorts[0] + 1))
+    shares = wide.div(wide[0], axis=0)
+    observed = np.subtract.outer(np.array(cohorts), -np.arange(shares.shape[1])) <= last_month
+    shares = shares.fillna(0.0).where(observed).round(4)
+    shares.index = pd.Index([f"{c // 12}-{c % 12 + 1:02d}" for c in cohorts], name="cohort")
+    return shares
+
+
+def _timed_tables(steps: dict) -> tuple[dict, dict]:
+    outputs, seconds = {}, {}
+    for name, make in steps.items():
+        started = time.perf_counter()
+        outputs[name] = make()
+        seconds[name] = round(time.perf_counter() - started, 3)
+    return outputs, seconds
+
+
+def _customer_rules(accepted, rejected) -> dict:
+    from cba import clean
+
+    counts = rejected[clean.REJECTION_RULE].value_counts().to_dict()
+    return {"accepted": len(accepted)} | {r: int(counts.get(r, 0)) for r in clean.CUSTOMER_RULES}
+
+
+def _save(work: Path, run: dict, outputs: dict) -> None:
+    import pandas as pd
+
+    pd.to_pickle(outputs, work / "tables.pkl")
+    (work / "run.json").write_text(json.dumps(run))
+
+
+# --- the table ------------------------------------------------------------------------------------------
+
+
+def print_table(result: dict) -> None:
+    runs = {"cba (DuckDB)": result["cba"], "pandas reference": result["pandas_reference"]}
+    phases = list(result["cba"]["phases_seconds"])
+    print(f"{result['data']['event_rows']:,} event rows, {result['data']['customers']:,} customers")
+    print(f"{'run':<18}" + "".join(f"{p:>16}" for p in phases) + f"{'total s':>10}{'peak MB':>10}")
+    for name, run in runs.items():
+        cells = "".join(f"{run['phases_seconds'][p]:>16.2f}" for p in phases)
+        print(f"{name:<18}{cells}{run['seconds']:>10.2f}{run['peak_rss_mb']:>10,.0f}")
+    print(f"\n{'EDA table':<20}{'cba s':>10}{'pandas s':>10}")
+    for table in EDA_TABLES:
+        ours, theirs = result["cba"]["eda_tables_seconds"][table], result["pandas_reference"]
+        print(f"{table:<20}{ours:>10.2f}{theirs['eda_tables_seconds'][table]:>10.2f}")
+    met = result["met"]
+    print(
+        f"\nspeedup {result['speedup_vs_pandas']:.2f}x >= {TARGET_SPEEDUP:.0f}x: "
+        f"{'met' if met['speedup_vs_pandas'] else 'NOT met'}"
+        f"\ncba peak {result['cba']['peak_rss_mb']:,.0f} MB < {TARGET_PEAK_RSS_MB:,} MB: "
+        f"{'met' if met['peak_rss_mb'] else 'NOT met'}"
+        f"\noutputs agree: {result['outputs_agree']}"
+        + "".join(f"\n  {d}" for d in result["agreement"]["differences"])
+    )
+
+
+if __name__ == "__main__":
+    main()
