@@ -18,7 +18,8 @@ def raw_events(rows: list[tuple]) -> pd.DataFrame:
 
 def run(frame: pd.DataFrame, timezone: str = "UTC", timeout: int = 30) -> tuple[pd.DataFrame, pd.DataFrame]:
     con = engine.connect(timezone)
-    accepted, rejected = clean.clean_events(ibis.memtable(frame), EARLIEST, LATEST, timeout)
+    raw = con.create_table("raw_events", frame)
+    accepted, rejected = clean.clean_events(raw, EARLIEST, LATEST, timeout)
     return con.execute(accepted), con.execute(rejected)
 
 
@@ -65,6 +66,16 @@ def test_exact_duplicates_keep_one_copy_and_reject_the_rest():
     assert rejected[clean.REJECTION_RULE].tolist() == ["exact_duplicate", "exact_duplicate"]
 
 
+def test_a_resent_row_of_an_own_log_is_a_duplicate_despite_its_new_row_number():
+    frame = raw_events([(1, "2024-05-01T10:00:00Z", 5.0), (2, "2024-05-01T10:00:00Z", 5.0)])
+    con = engine.connect()
+    raw = con.create_table("log", frame)
+    _, as_log = clean.clean_events(raw, EARLIEST, LATEST, 30, ids_are_row_numbers=True)
+    _, with_ids = clean.clean_events(raw, EARLIEST, LATEST, 30)
+    assert con.execute(as_log)[["event_id", clean.REJECTION_RULE]].values.tolist() == [[2, "exact_duplicate"]]
+    assert con.execute(with_ids).empty  # distinct ids: two events that look alike
+
+
 def test_local_offsets_become_utc():
     accepted, _ = run(raw_events([(1, "2024-05-01T15:30:00+05:30", 5.0), (2, "2024-05-01T10:00:01Z", 5.0)]))
     assert accepted["timestamp"].tolist() == [
@@ -102,7 +113,8 @@ def test_sessions_are_derived_with_the_inactivity_timeout():
         }
     )
     con = engine.connect()
-    accepted, _ = clean.clean_events(ibis.memtable(log), EARLIEST, LATEST, session_timeout_minutes=30)
+    raw = con.create_table("raw_events", log)
+    accepted, _ = clean.clean_events(raw, EARLIEST, LATEST, session_timeout_minutes=30)
     sessions = con.execute(accepted).set_index("event_id")["session_id"]
     # customer 1: 10:00 and 10:20 together, 11:00 after a 40-minute gap; customer 2: one session
     assert sessions.loc[1] == sessions.loc[2] != sessions.loc[3]

@@ -85,17 +85,25 @@ MISSING_VALUE_RULES: dict[str, str] = {
 
 
 def clean_events(
-    events: ibis.Table, earliest: dt.date, latest: dt.date, session_timeout_minutes: int
+    events: ibis.Table,
+    earliest: dt.date,
+    latest: dt.date,
+    session_timeout_minutes: int,
+    ids_are_row_numbers: bool = False,
 ) -> tuple[ibis.Table, ibis.Table]:
     """Split raw events into accepted (typed, UTC, in time order) and rejected (raw, with the rule).
 
-    Text timestamps without an offset are read in the connection's time zone. Without a ``session_id``
-    column, sessions are derived: a gap of more than ``session_timeout_minutes`` starts a new one.
+    An exact duplicate is identical to an earlier row; when ``ids_are_row_numbers`` (an own log, whose
+    event ids the loader numbered) the id is left out of the comparison, since a resent row got a new
+    one. Text timestamps without an offset are read in the connection's time zone. Without a
+    ``session_id`` column, sessions are derived: a gap of more than ``session_timeout_minutes`` starts
+    a new one.
     """
     has_sessions = "session_id" in events.columns
     events = _complete(events)
     raw_columns = events.columns
-    copy = ibis.row_number().over(group_by=[events[c] for c in raw_columns], order_by=events.event_id)
+    compared = [events[c] for c in raw_columns if not (ids_are_row_numbers and c == "event_id")]
+    copy = ibis.row_number().over(group_by=compared, order_by=events.event_id)
     customer = events.customer_id.try_cast("int64")
     parsed = events.timestamp.try_cast("timestamp('UTC')")
     price = events.price.try_cast("float64")
