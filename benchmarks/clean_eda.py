@@ -1,27 +1,36 @@
-"""Ingest, clean and the EDA event tables on DuckDB (cba), against a pandas reference in the same run.
+"""Ingest, EDA and clean on DuckDB (cba), one process per stage as in the pipeline, against pandas.
 
     python benchmarks/clean_eda.py [--events N]
 
 The data: ``cba.generate.generate`` + ``cba.generate.write`` of N events (customers scaled with the ratio
 in ``params.yaml``) into a temporary folder, in a subprocess of its own; not timed.
 
-(a) cba, in a fresh subprocess: ingest (``sources.load_synthetic`` + ``sources.land``); clean
-(``clean.clean_events`` on a DuckDB connection from ``engine.connect``, accepted and rejected written with
-``con.to_parquet``; ``clean.clean_customers`` on the landed customers, both parts written); then the EDA
-tables on the landed events (``eda.numeric_prices``): daily activity, the funnel by device and by
-category, price quartiles by category, top products by revenue and cohort retention.
-(b) A straightforward pandas reference of the same tables from the same files, in a fresh subprocess of
-its own: the four raw tables read with ``pd.read_parquet`` and landed with ``DataFrame.to_parquet``;
-events judged by the same rules in the same order, vectorised (``duplicated``, ``pd.to_numeric``,
-``pd.to_datetime(..., utc=True, format="ISO8601", errors="coerce")``, ``np.select``), accepted and
-rejected written to Parquet; customers through ``cba.clean.clean_customers``, which is already pandas;
-then the same EDA tables with ``groupby``, reusing the landed frame and its parsed timestamps as an
-in-memory pandas pipeline would (an advantage the cba run, which reads the landed file, does not take).
+Each side runs three stages in the pipeline's order, ingest → eda → clean, each in a fresh subprocess
+that reads what the stage before it wrote: that is how ``dvc repro`` runs them (``cba stage <name>``, one
+process per stage, handing over Parquet files), so a stage never reuses another's memory or parsed
+columns, and the pipeline's peak memory is the largest peak of any one stage, since stages never run
+together.
 
-Each run's peak memory is the peak resident set of its own process (``os.wait4``), which is why this
-parent imports nothing heavy before the runs end. DuckDB runs on one thread (``engine.connect``), as
-pandas does. The parent then checks that both runs produced the same tables (rows per rejection rule,
-daily totals, funnels, prices, top products, retention).
+(a) cba, as ``stages/ingest.ipynb``, ``stages/eda.ipynb`` and ``stages/clean.ipynb`` do it. ingest:
+``sources.load_synthetic`` + ``sources.land``. eda: ``eda.numeric_prices`` on the landed events
+(``engine.read_parquet`` on a connection from ``engine.connect``), then the EDA tables: daily activity,
+the funnel by device and by category (no conversion window), price quartiles by category, top products
+by revenue and cohort retention. clean: ``clean.clean_events(..., ids_are_row_numbers=False)`` on the
+landed events, accepted and rejected written with ``con.to_parquet``; ``clean.clean_customers`` on the
+landed customers, both parts written.
+(b) A straightforward pandas reference of the same stages from the same files. ingest: the four raw
+tables read with ``pd.read_parquet`` and landed with ``DataFrame.to_parquet``. eda: the landed events
+read with ``pd.read_parquet``, timestamps and prices parsed (``pd.to_datetime(..., utc=True,
+format="ISO8601", errors="coerce")``, ``pd.to_numeric``), then the same tables with ``groupby``. clean:
+the landed events read again and judged by the same rules in the same order, vectorised
+(``duplicated``, ``pd.to_numeric``, ``pd.to_datetime``, ``np.select``), accepted and rejected written to
+Parquet; the landed customers through ``cba.clean.clean_customers``, which is already pandas.
+
+Each stage's peak memory is the peak resident set of its own process (``os.wait4``), which is why this
+parent imports nothing heavy before the runs end; a side's total time is the sum of its stages' and its
+peak the largest of theirs. DuckDB runs on one thread (``engine.connect``), as pandas does. The parent
+then checks that both sides produced the same tables (rows per rejection rule, daily totals, funnels,
+prices, top products, retention).
 
 Writes ``benchmarks/results/clean_eda.json`` and prints a short table. Timings never go to ``metrics/``.
 """
@@ -48,24 +57,31 @@ EDA_TABLES = ("daily_activity", "funnel_device", "funnel_category", "price_by_ca
 EDA_TABLES += ("top_products", "cohort_retention")
 
 
+STAGES = ("ingest", "eda", "clean")  # the pipeline's order (dvc.yaml)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=10_000_000, help="events generated (clean ones)")
     parser.add_argument("--child", choices=("generate", "cba", "pandas"), help=argparse.SUPPRESS)
+    parser.add_argument("--stage", choices=STAGES, help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child == "generate":
+        child_generate(args)
+        return
     if args.child:
-        {"generate": child_generate, "cba": child_cba, "pandas": child_pandas}[args.child](args)
+        CHILDREN[args.child][args.stage](args)
         return
 
     with tempfile.TemporaryDirectory(prefix="cba-bench-") as tmp:
         data, tmp = Path(tmp) / "raw", Path(tmp)
-        generated = spawn("generate", args.events, data, tmp / "generate")
-        cba_run = spawn("cba", args.events, data, tmp / "cba")
-        pandas_run = spawn("pandas", args.events, data, tmp / "pandas")
+        generated = spawn("generate", None, args.events, data, tmp / "generate")
+        cba_run = run_stages("cba", args.events, data, tmp / "cba")
+        pandas_run = run_stages("pandas", args.events, data, tmp / "pandas")
         agreement = compare(tmp / "cba", tmp / "pandas")
-        data_info = json.loads((tmp / "generate" / "run.json").read_text())
+        data_info = json.loads((tmp / "generate" / "generate.json").read_text())
         data_info["bytes"] = folder_size(data)
 
     speedup = pandas_run["seconds"] / cba_run["seconds"]
@@ -93,19 +109,40 @@ def main() -> None:
 # --- the parent: subprocesses, peak memory, comparison --------------------------------------------------
 
 
-def spawn(kind: str, events: int, data: Path, work: Path) -> dict:
-    """Run this script as child ``kind``; its own timings plus its process wall time and peak RSS."""
+def run_stages(kind: str, events: int, data: Path, work: Path) -> dict:
+    """The stages of side ``kind``, one subprocess each in the pipeline's order, sharing ``work``.
+
+    Total seconds are the sum of the stages' own timings; the peak is the largest stage's, as stages
+    never run together.
+    """
     work.mkdir(parents=True)
+    stages = {stage: spawn(kind, stage, events, data, work) for stage in STAGES}
+    return {
+        "phases_seconds": {k: v for run in stages.values() for k, v in run["phases_seconds"].items()},
+        "eda_tables_seconds": stages["eda"]["eda_tables_seconds"],
+        "stages_seconds": {stage: run["seconds"] for stage, run in stages.items()},
+        "stages_peak_rss_mb": {stage: run["peak_rss_mb"] for stage, run in stages.items()},
+        "stages_process_seconds": {stage: run["process_seconds"] for stage, run in stages.items()},
+        "seconds": round(sum(run["seconds"] for run in stages.values()), 3),
+        "process_seconds": round(sum(run["process_seconds"] for run in stages.values()), 3),
+        "peak_rss_mb": max(run["peak_rss_mb"] for run in stages.values()),
+    }
+
+
+def spawn(kind: str, stage: str | None, events: int, data: Path, work: Path) -> dict:
+    """Run this script as child ``kind`` (stage ``stage``); its timings, process wall time and peak RSS."""
+    work.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, __file__, "--child", kind, "--events", str(events)]
-    command += ["--data", str(data), "--work", str(work)]
+    command += ["--data", str(data), "--work", str(work)] + (["--stage", stage] if stage else [])
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=ROOT)
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.perf_counter() - started
+    name = stage or kind
     if process.returncode != 0:
-        raise SystemExit(f"the {kind} run failed with exit code {process.returncode}")
-    run = json.loads((work / "run.json").read_text())
+        raise SystemExit(f"the {kind} {name} run failed with exit code {process.returncode}")
+    run = json.loads((work / f"{name}.json").read_text())
     run["process_seconds"] = round(seconds, 3)
     run["peak_rss_mb"] = round(usage.ru_maxrss / 1024, 1)  # ru_maxrss is in KiB on Linux
     return run
@@ -116,8 +153,8 @@ def compare(cba_work: Path, pandas_work: Path) -> dict:
     import numpy as np
     import pandas as pd
 
-    ours = pd.read_pickle(cba_work / "tables.pkl")
-    theirs = pd.read_pickle(pandas_work / "tables.pkl")
+    ours = pd.read_pickle(cba_work / "eda.pkl") | pd.read_pickle(cba_work / "clean.pkl")
+    theirs = pd.read_pickle(pandas_work / "eda.pkl") | pd.read_pickle(pandas_work / "clean.pkl")
     checks, differences = {}, []
 
     def check(name: str, equal: bool, detail: str) -> None:
@@ -195,7 +232,7 @@ def environment() -> dict:
     }
 
 
-# --- the children: each writes run.json (and its tables) into its work folder ---------------------------
+# --- the children: each stage writes <stage>.json (and its tables) into its work folder -----------------
 
 
 class Phases:
@@ -212,10 +249,9 @@ class Phases:
         self.peak_rss_mb[name] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
         self.last = now
 
-    def report(self, eda: dict[str, float], extra: dict) -> dict:
+    def report(self, **extra) -> dict:
         return {
             "phases_seconds": self.seconds,
-            "eda_tables_seconds": eda,
             "seconds": round(self.last - self.started, 3),
             "peak_rss_mb_after_phase": self.peak_rss_mb,
             **extra,
@@ -243,47 +279,36 @@ def child_generate(args: argparse.Namespace) -> None:
     write(data, args.data)
     info = {"events": args.events, "customers": params.generate.num_customers, **rows}
     info["generate_seconds"] = round(time.perf_counter() - started, 3)
-    (args.work / "run.json").write_text(json.dumps(info))
+    (args.work / "generate.json").write_text(json.dumps(info))
 
 
-def child_cba(args: argparse.Namespace) -> None:
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
+def _folders(work: Path) -> tuple[Path, Path, Path]:
+    return work / "landed", work / "processed", work / "rejected"
 
-    from cba import clean, eda, engine, sources
+
+def cba_ingest(args: argparse.Namespace) -> None:
+    from cba import sources
+
+    landed, _, _ = _folders(args.work)
+    phases = Phases()
+    tables = sources.load_synthetic(args.data)
+    sources.land(tables, landed)
+    phases.done("ingest")
+    _save(args.work, "ingest", phases.report(), None)
+
+
+def cba_eda(args: argparse.Namespace) -> None:
+    from cba import eda, engine
 
     params = _params(args.events)
-    landed, processed, rejected_dir = (args.work / name for name in ("landed", "processed", "rejected"))
-    processed.mkdir()
-    rejected_dir.mkdir()
+    landed, _, _ = _folders(args.work)
     first_day = params.clean.earliest_timestamp
     last_day = params.clean.latest_timestamp - dt.timedelta(days=1)
 
     phases = Phases()
-    tables = sources.load_synthetic(args.data)
-    sources.land(tables, landed)
-    del tables
-    phases.done("ingest")
-
-    con = engine.connect(params.data.timezone)
-    events = engine.read_parquet(con, landed / "events.parquet")
-    accepted, rejected = clean.clean_events(
-        events,
-        params.clean.earliest_timestamp,
-        params.clean.latest_timestamp,
-        params.data.session_timeout_minutes,
-    )
-    con.to_parquet(accepted, processed / "events.parquet")
-    con.to_parquet(rejected, rejected_dir / "events.parquet")
-    phases.done("clean_events")
-
-    customers = sources.read_landed(landed, "customers").to_pandas()
-    accepted_customers, rejected_customers = clean.clean_customers(customers)
-    accepted_customers.to_parquet(processed / "customers.parquet", index=False)
-    rejected_customers.to_parquet(rejected_dir / "customers.parquet", index=False)
-    phases.done("clean_customers")
-
+    con = engine.connect(params.data.timezone, params.engine)
     events = eda.numeric_prices(engine.read_parquet(con, landed / "events.parquet"))
+    phases.done("eda_load")
     steps = {
         "daily_activity": lambda: eda.daily_activity(events, first_day, last_day),
         "funnel_device": lambda: eda.funnel(events, "device"),
@@ -293,32 +318,59 @@ def child_cba(args: argparse.Namespace) -> None:
         "cohort_retention": lambda: eda.cohort_retention(events, first_day, last_day),
     }
     outputs, eda_seconds = _timed_tables(steps)
-    phases.done("eda")
+    phases.done("eda_tables")
+    _save(args.work, "eda", phases.report(eda_tables_seconds=eda_seconds), outputs)
+
+
+def cba_clean(args: argparse.Namespace) -> None:
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from cba import clean, engine, sources
+
+    params = _params(args.events)
+    landed, processed, rejected_dir = _folders(args.work)
+
+    phases = Phases()
+    con = engine.connect(params.data.timezone, params.engine)
+    processed.mkdir(parents=True, exist_ok=True)
+    rejected_dir.mkdir(parents=True, exist_ok=True)
+    landed_customers = sources.read_landed(landed, "customers")
+    events = engine.read_parquet(con, landed / "events.parquet")
+    accepted, rejected = clean.clean_events(
+        events,
+        params.clean.earliest_timestamp,
+        params.clean.latest_timestamp,
+        params.data.session_timeout_minutes,
+        ids_are_row_numbers=False,  # the synthetic source (data.source != "events")
+    )
+    con.to_parquet(accepted, processed / "events.parquet")
+    con.to_parquet(rejected, rejected_dir / "events.parquet")
+    phases.done("clean_events")
+
+    customers = landed_customers.to_pandas()
+    accepted_customers, rejected_customers = clean.clean_customers(customers)
+    rejected_customers.to_parquet(rejected_dir / "customers.parquet", index=False)
+    accepted_customers.to_parquet(processed / "customers.parquet", index=False)
+    phases.done("clean_customers")
 
     # Outside the timing: what the comparison needs.
     rules = pq.read_table(rejected_dir / "events.parquet", columns=[clean.REJECTION_RULE])
     counts = pc.value_counts(rules[clean.REJECTION_RULE]).to_pylist()
-    outputs["event_rules"] = {r: 0 for r in clean.EVENT_RULES} | {c["values"]: c["counts"] for c in counts}
+    outputs = {"event_rules": {r: 0 for r in clean.EVENT_RULES} | {c["values"]: c["counts"] for c in counts}}
     outputs["event_rules"]["accepted"] = pq.read_metadata(processed / "events.parquet").num_rows
     outputs["customer_rules"] = _customer_rules(accepted_customers, rejected_customers)
-    _save(args.work, phases.report(eda_seconds, {}), outputs)
+    _save(args.work, "clean", phases.report(), outputs)
 
 
-def child_pandas(args: argparse.Namespace) -> None:
-    import numpy as np
+def pandas_ingest(args: argparse.Namespace) -> None:
     import pandas as pd
 
-    from cba import clean, schema
+    from cba import schema
 
-    params = _params(args.events)
-    landed, processed, rejected_dir = (args.work / name for name in ("landed", "processed", "rejected"))
-    for folder in (landed, processed, rejected_dir):
-        folder.mkdir()
-    start = pd.Timestamp(params.clean.earliest_timestamp, tz="UTC")
-    end = pd.Timestamp(params.clean.latest_timestamp, tz="UTC")
-
+    landed, _, _ = _folders(args.work)
+    landed.mkdir(parents=True, exist_ok=True)
     phases = Phases()
-    frames = {}
     for name, table in (
         ("customers", schema.CUSTOMERS),
         ("events", schema.RAW_EVENTS),
@@ -326,12 +378,56 @@ def child_pandas(args: argparse.Namespace) -> None:
         ("orders", schema.ORDERS),
     ):
         location = args.data / (f"{name}.parquet" if name == "customers" else name)
-        frames[name] = pd.read_parquet(location)[table.names]  # the date partition key left out
-        frames[name].to_parquet(landed / f"{name}.parquet", index=False)
-    raw, customers = frames.pop("events"), frames.pop("customers")
-    del frames
+        frame = pd.read_parquet(location)[table.names]  # the date partition key left out
+        frame.to_parquet(landed / f"{name}.parquet", index=False)
+        del frame
     phases.done("ingest")
+    _save(args.work, "ingest", phases.report(), None)
 
+
+def pandas_eda(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    params = _params(args.events)
+    landed, _, _ = _folders(args.work)
+    start = pd.Timestamp(params.clean.earliest_timestamp, tz="UTC")
+    end = pd.Timestamp(params.clean.latest_timestamp, tz="UTC")
+
+    # The landed events, with timestamps and prices parsed here, as cba's eda stage parses its own.
+    phases = Phases()
+    raw = pd.read_parquet(landed / "events.parquet")
+    at = pd.to_datetime(raw["timestamp"], utc=True, format="ISO8601", errors="coerce")
+    raw["price"] = pd.to_numeric(raw["price"], errors="coerce")
+    in_days = (at >= start) & (at < end)
+    phases.done("eda_load")
+    steps = {
+        "daily_activity": lambda: _pd_daily(raw, at, in_days),
+        "funnel_device": lambda: _pd_funnel(raw, "device"),
+        "funnel_category": lambda: _pd_funnel(raw, "category"),
+        "price_by_category": lambda: _pd_prices(raw),
+        "top_products": lambda: _pd_top_products(raw, "product_id", params.eda.top_n),
+        "cohort_retention": lambda: _pd_retention(raw, at, in_days),
+    }
+    outputs, eda_seconds = _timed_tables(steps)
+    phases.done("eda_tables")
+    _save(args.work, "eda", phases.report(eda_tables_seconds=eda_seconds), outputs)
+
+
+def pandas_clean(args: argparse.Namespace) -> None:
+    import numpy as np
+    import pandas as pd
+
+    from cba import clean, schema
+
+    params = _params(args.events)
+    landed, processed, rejected_dir = _folders(args.work)
+    start = pd.Timestamp(params.clean.earliest_timestamp, tz="UTC")
+    end = pd.Timestamp(params.clean.latest_timestamp, tz="UTC")
+
+    phases = Phases()
+    processed.mkdir(parents=True, exist_ok=True)
+    rejected_dir.mkdir(parents=True, exist_ok=True)
+    raw = pd.read_parquet(landed / "events.parquet")
     # Events: every rule as a vectorised mask; the first that matches names the row's rule.
     customer = pd.to_numeric(raw["customer_id"], errors="coerce")
     at = pd.to_datetime(raw["timestamp"], utc=True, format="ISO8601", errors="coerce")
@@ -360,31 +456,18 @@ def child_pandas(args: argparse.Namespace) -> None:
     rejected.to_parquet(rejected_dir / "events.parquet", index=False)
     event_rules = {r: 0 for r in clean.EVENT_RULES} | rejected[clean.REJECTION_RULE].value_counts().to_dict()
     event_rules["accepted"] = len(accepted)
-    del accepted, rejected, masks, rule, customer
+    del raw, accepted, rejected, masks, rule, customer, at, price
     phases.done("clean_events")
 
+    customers = pd.read_parquet(landed / "customers.parquet")
     accepted_customers, rejected_customers = clean.clean_customers(customers)
-    accepted_customers.to_parquet(processed / "customers.parquet", index=False)
     rejected_customers.to_parquet(rejected_dir / "customers.parquet", index=False)
+    accepted_customers.to_parquet(processed / "customers.parquet", index=False)
     phases.done("clean_customers")
 
-    # EDA on the landed events, with the timestamps and prices parsed above.
-    raw["price"] = price
-    in_days = (at >= start) & (at < end)
-    steps = {
-        "daily_activity": lambda: _pd_daily(raw, at, in_days),
-        "funnel_device": lambda: _pd_funnel(raw, "device"),
-        "funnel_category": lambda: _pd_funnel(raw, "category"),
-        "price_by_category": lambda: _pd_prices(raw),
-        "top_products": lambda: _pd_top_products(raw, "product_id", params.eda.top_n),
-        "cohort_retention": lambda: _pd_retention(raw, at, in_days),
-    }
-    outputs, eda_seconds = _timed_tables(steps)
-    phases.done("eda")
-
-    outputs["event_rules"] = {k: int(v) for k, v in event_rules.items()}
+    outputs = {"event_rules": {k: int(v) for k, v in event_rules.items()}}
     outputs["customer_rules"] = _customer_rules(accepted_customers, rejected_customers)
-    _save(args.work, phases.report(eda_seconds, {}), outputs)
+    _save(args.work, "clean", phases.report(), outputs)
 
 
 def _pd_daily(raw, at, in_days):
@@ -496,11 +579,19 @@ def _customer_rules(accepted, rejected) -> dict:
     return {"accepted": len(accepted)} | {r: int(counts.get(r, 0)) for r in clean.CUSTOMER_RULES}
 
 
-def _save(work: Path, run: dict, outputs: dict) -> None:
-    import pandas as pd
+def _save(work: Path, stage: str, run: dict, outputs: dict | None) -> None:
+    """A stage's timings as ``<stage>.json`` and, outside its timing, its tables as ``<stage>.pkl``."""
+    if outputs is not None:
+        import pandas as pd
 
-    pd.to_pickle(outputs, work / "tables.pkl")
-    (work / "run.json").write_text(json.dumps(run))
+        pd.to_pickle(outputs, work / f"{stage}.pkl")
+    (work / f"{stage}.json").write_text(json.dumps(run))
+
+
+CHILDREN = {
+    "cba": {"ingest": cba_ingest, "eda": cba_eda, "clean": cba_clean},
+    "pandas": {"ingest": pandas_ingest, "eda": pandas_eda, "clean": pandas_clean},
+}
 
 
 # --- the table ------------------------------------------------------------------------------------------
@@ -508,12 +599,22 @@ def _save(work: Path, run: dict, outputs: dict) -> None:
 
 def print_table(result: dict) -> None:
     runs = {"cba (DuckDB)": result["cba"], "pandas reference": result["pandas_reference"]}
-    phases = list(result["cba"]["phases_seconds"])
     print(f"{result['data']['event_rows']:,} event rows, {result['data']['customers']:,} customers")
-    print(f"{'run':<18}" + "".join(f"{p:>16}" for p in phases) + f"{'total s':>10}{'peak MB':>10}")
+    print(
+        f"{'run':<18}"
+        + "".join(f"{s + ' s':>10}" for s in STAGES)
+        + f"{'total s':>10}"
+        + "".join(f"{s + ' MB':>11}" for s in STAGES)
+        + f"{'peak MB':>10}"
+    )
     for name, run in runs.items():
-        cells = "".join(f"{run['phases_seconds'][p]:>16.2f}" for p in phases)
-        print(f"{name:<18}{cells}{run['seconds']:>10.2f}{run['peak_rss_mb']:>10,.0f}")
+        seconds = "".join(f"{run['stages_seconds'][s]:>10.2f}" for s in STAGES)
+        peaks = "".join(f"{run['stages_peak_rss_mb'][s]:>11,.0f}" for s in STAGES)
+        print(f"{name:<18}{seconds}{run['seconds']:>10.2f}{peaks}{run['peak_rss_mb']:>10,.0f}")
+    print(f"\n{'phase':<20}{'cba s':>10}{'pandas s':>10}")
+    for phase in result["cba"]["phases_seconds"]:
+        ours, theirs = result["cba"]["phases_seconds"][phase], result["pandas_reference"]
+        print(f"{phase:<20}{ours:>10.2f}{theirs['phases_seconds'][phase]:>10.2f}")
     print(f"\n{'EDA table':<20}{'cba s':>10}{'pandas s':>10}")
     for table in EDA_TABLES:
         ours, theirs = result["cba"]["eda_tables_seconds"][table], result["pandas_reference"]

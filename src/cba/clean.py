@@ -134,7 +134,7 @@ def clean_events(
         accepted = _derive_sessions(accepted, session_timeout_minutes)
     accepted = accepted.select(schema.EVENTS.names).order_by(["timestamp", "event_id"])
     rejected = judged.filter(judged[REJECTION_RULE].notnull()).select(*raw_columns, REJECTION_RULE)
-    return accepted, rejected.order_by("event_id")
+    return accepted, rejected.order_by(["event_id", REJECTION_RULE])
 
 
 def _complete(events: ibis.Table) -> ibis.Table:

@@ -3,9 +3,8 @@
 The same ibis expressions (:mod:`cba.clean`, :mod:`cba.features`, the event tables of :mod:`cba.eda`) run
 on either backend and give the same results.
 
-- **DuckDB** runs in process, on one thread: one thread keeps floating-point sums in a fixed order and
-  output files in a fixed layout, so the same input always gives the same bytes (and the same metrics
-  downstream).
+- **DuckDB** runs in process on every core. Outputs are ordered and sums that feed them are exact
+  (whole seconds, whole cents), so parallel work still gives the same bytes and the same metrics.
 - **Spark** (``engine.name: spark``, ``pip install '.[spark]'``) runs on ``engine.spark_master``: ``local[2]``
   on a laptop, or any cluster master. There is one Spark session per process, so one time zone at a time.
 
@@ -41,12 +40,12 @@ SPARK_CONF: dict[str, str] = {
 
 
 def connect(timezone: str = "UTC", engine: EngineParams | None = None) -> BaseBackend:
-    """An ibis connection: in-memory DuckDB (default, one thread) or PySpark (``engine.name == "spark"``).
+    """An ibis connection: in-memory DuckDB (the default) or PySpark (``engine.name == "spark"``).
 
     ``timezone`` is the session time zone: text timestamps without an offset are read in it.
     """
     if engine is None or engine.name == "duckdb":
-        con = ibis.duckdb.connect(threads=1)
+        con = ibis.duckdb.connect()
         con.raw_sql(f"SET TimeZone = '{timezone}'")
         return con
     if engine.name == "spark":

@@ -36,18 +36,18 @@ def customer_features(events: ibis.Table, cutoff: dt.datetime, horizon_days: int
     per_session = before.group_by(["customer_id", "session_id"]).aggregate(
         first=before.timestamp.min(), last=before.timestamp.max(), events=before.count()
     )
+    # Sums are of whole seconds and whole cents: exact, so parallel engines give the same bytes.
+    seconds = (per_session["last"].epoch_seconds() - per_session["first"].epoch_seconds()).cast("int64")
     sessions = per_session.group_by("customer_id").aggregate(
         num_sessions=per_session.count(),
-        avg_session_length=(
-            (per_session["last"].epoch_seconds() - per_session["first"].epoch_seconds()) / 60.0
-        ).mean(),
-        events_per_session=per_session.events.mean(),
+        avg_session_length=seconds.sum() / per_session.count() / 60.0,
+        events_per_session=per_session.events.sum() / per_session.count(),
     )
     activity = before.group_by("customer_id").aggregate(
         last_event=before.timestamp.max(),
         last_purchase=before.timestamp.max(where=purchase),
         frequency=before.session_id.nunique(where=purchase),
-        monetary=before.price.sum(where=purchase).fill_null(0.0),
+        monetary=(before.price * 100).round().cast("int64").sum(where=purchase).fill_null(0) / 100.0,
         carts=(before.event_type == "add_to_cart").sum(),
         purchases=purchase.sum(),
     )
