@@ -172,11 +172,12 @@ def clean_customers(customers: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame
     rule = pd.Series(pd.NA, index=frame.index, dtype="string")
     detail = pd.Series(pd.NA, index=frame.index, dtype="string")
 
-    def reject(mask: pd.Series, name: str, why: pd.Series | str | None = None) -> None:
+    def reject(mask: pd.Series, name: str, column: str | None = None) -> None:
+        """Reject the rows of ``mask`` not rejected yet; the detail names ``column`` and its raw value."""
         mask = mask & rule.isna()
         rule[mask] = name
-        if why is not None:
-            detail[mask] = why[mask] if isinstance(why, pd.Series) else why
+        if column is not None and mask.any():
+            detail[mask] = f"{column}=" + customers.loc[mask, column].astype("string")
 
     reject(frame.duplicated(keep="first"), "exact_duplicate")
     reject(frame["customer_id"].isna(), "missing_customer_id")
@@ -185,12 +186,12 @@ def clean_customers(customers: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame
         number = pd.to_numeric(raw, errors="coerce")
         if column == "customer_id":
             number = number.where(number % 1 == 0)
-        reject(raw.notna() & number.isna(), "unparsable_value", f"{column}=" + raw.astype("string"))
+        reject(raw.notna() & number.isna(), "unparsable_value", column)
         low, high = VALID_RANGES[column]
         outside = (number < low if low is not None else False) | (
             number > high if high is not None else False
         )
-        reject(outside, "impossible_value", f"{column}=" + raw.astype("string"))
+        reject(outside, "impossible_value", column)
         frame[column] = number
     reject(frame["customer_id"].duplicated(keep="first"), "duplicate_customer_id")
 

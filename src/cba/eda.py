@@ -18,7 +18,6 @@ import pyarrow as pa
 from cba import schema
 
 __all__ = [
-    "numeric_prices",
     "DEMOGRAPHIC_COLUMNS",
     "FUNNEL_STEPS",
     "OVERALL",
@@ -45,6 +44,7 @@ __all__ = [
     "numeric_distribution_figure",
     "numeric_outliers",
     "numeric_outliers_sentence",
+    "numeric_prices",
     "overview",
     "price_by_category",
     "price_by_category_figure",

@@ -72,8 +72,18 @@ def load_synthetic(path: str | Path) -> dict[str, pa.Table]:
             raise schema.SchemaError(
                 f"{err}; regenerate with `cba generate` or fix data.path in params.yaml"
             ) from None
-        tables[name] = table.select(table_schema.names).cast(table_schema.arrow_schema)
+        tables[name] = table.select(table_schema.names).cast(_keeping_dictionaries(table, table_schema))
     return tables
+
+
+def _keeping_dictionaries(table: pa.Table, table_schema: schema.Table) -> pa.Schema:
+    """The schema's types, but text the file stores dictionary-encoded stays so (cheaper to land)."""
+    fields = []
+    for field in table_schema.arrow_schema:
+        stored = table.schema.field(field.name).type
+        keep = pa.types.is_dictionary(stored) and stored.value_type == field.type
+        fields.append(field.with_type(stored) if keep else field)
+    return pa.schema(fields)
 
 
 def load_kaggle(path: str | Path, sheet: str) -> pa.Table:
