@@ -12,6 +12,7 @@ from papermill.exceptions import PapermillExecutionError
 
 from cba import generate as generator
 from cba import notebooks
+from cba import report as book
 from cba.config import ParamsError, load_params
 
 app = typer.Typer(help="Customer behaviour analysis: data, models and the report.", no_args_is_help=True)
@@ -67,8 +68,6 @@ def stage(
 @app.command()
 def report(params: ParamsOption = Path("params.yaml")) -> None:
     """Write the computed summary and version stamp, then render the book."""
-    from cba import report as book
-
     _load(params)
     root = Path.cwd()
     book.write_generated(root, yaml.safe_load(params.read_text()))
