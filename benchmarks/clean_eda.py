@@ -28,7 +28,7 @@ Parquet; the landed customers through ``cba.clean.clean_customers``, which is al
 
 Each stage's peak memory is the peak resident set of its own process (``os.wait4``), which is why this
 parent imports nothing heavy before the runs end; a side's total time is the sum of its stages' and its
-peak the largest of theirs. DuckDB runs on one thread (``engine.connect``), as pandas does. The parent
+peak the largest of theirs. DuckDB uses every core (``engine.connect``); pandas uses one. The parent
 then checks that both sides produced the same tables (rows per rejection rule, daily totals, funnels,
 prices, top products, retention).
 
