@@ -93,6 +93,12 @@ def test_profile_is_joined_without_the_dataset_label():
     assert table.columns[-1] == "churn"
 
 
+def test_a_snapshot_keeps_its_own_label_last():
+    customers = pd.DataFrame({"customer_id": [1, 2], "Churn": [1, 0], "Tenure": [3.0, 5.0]})
+    expected = pd.DataFrame({"customer_id": [1, 2], "Tenure": [3.0, 5.0], "churn": [1, 0]})
+    pd.testing.assert_frame_equal(features.from_snapshot(customers), expected)
+
+
 def test_profile_with_duplicate_customers_is_refused():
     behaviour = compute(event_log())
     customers = pd.DataFrame({"customer_id": [1, 1, 2], "Tenure": [3.0, 3.0, 5.0]})

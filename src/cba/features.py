@@ -78,8 +78,8 @@ def customer_features(events: ibis.Table, cutoff: dt.datetime, horizon_days: int
 
 def from_snapshot(customers: pd.DataFrame) -> pd.DataFrame:
     """Features of a customer snapshot without events (the Kaggle file): its attributes, its own label."""
-    table = customers.drop(columns=[c for c in PROFILE_EXCLUDED if c in customers.columns and c != "Churn"])
-    return table.rename(columns={"Churn": "churn"})[[c for c in table.columns if c != "Churn"] + ["churn"]]
+    profile = customers.drop(columns=[c for c in PROFILE_EXCLUDED if c in customers.columns])
+    return profile.assign(churn=customers["Churn"])
 
 
 def with_profile(features: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame:
