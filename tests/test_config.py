@@ -53,7 +53,7 @@ def test_project_params_load_into_typed_objects(params):
         ("clean.latest_timestamp", "2023-12-31", "clean.latest_timestamp"),
         ("generate.faults.duplicate_rate", 1.5, "generate.faults.duplicate_rate"),
         ("generate.churn_rate", 0.0, "generate.churn_rate"),
-        ("churn.xgboost.max_depth", DELETE, "churn.xgboost.max_depth"),
+        ("churn.search.budget", DELETE, "churn.search.budget"),
         ("generate.faults", DELETE, "generate.faults"),
         ("eda.top_k", 5, "eda.top_k"),
         ("generate.faults.typo_rate", 0.1, "generate.faults.typo_rate"),

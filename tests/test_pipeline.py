@@ -48,7 +48,7 @@ def build(copy: Path, update: dict, files: dict[str, Path | pd.DataFrame] | None
     shutil.copytree(ROOT, copy, ignore=lambda _, names: [n for n in names if n in SKIP])
     params = yaml.safe_load((copy / "params.yaml").read_text())
     params["generate"].update(num_customers=400, num_events=30_000)
-    params["churn"]["xgboost"]["n_estimators"] = 30
+    params["churn"]["search"]["budget"] = 2
     for section, values in update.items():
         params[section].update(values)
     (copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

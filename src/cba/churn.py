@@ -84,9 +84,9 @@ def build_model(
         estimator = LogisticRegression(max_iter=2000, class_weight="balanced")
     elif name == "xgboost":
         estimator = XGBClassifier(
-            n_estimators=params.xgboost.n_estimators,
-            max_depth=params.xgboost.max_depth,
-            learning_rate=params.xgboost.learning_rate,
+            n_estimators=300,
+            max_depth=4,
+            learning_rate=0.05,
             subsample=0.9,
             colsample_bytree=0.9,
             eval_metric="logloss",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
+import types
 import typing
 import zoneinfo
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from cba import schema
 
 __all__ = [
     "EVENT_LOG_COLUMNS",
+    "BusinessParams",
     "ChurnParams",
     "CleanParams",
     "DataParams",
@@ -32,8 +34,8 @@ __all__ = [
     "Params",
     "ParamsError",
     "Paths",
+    "SearchParams",
     "SurvivalParams",
-    "XGBoostParams",
     "load_params",
     "params_from_dict",
 ]
@@ -173,12 +175,20 @@ class CleanParams:
 
 
 @dataclass(frozen=True)
-class XGBoostParams:
-    """Hyperparameters of the boosted churn model."""
+class SearchParams:
+    """The bounded hyperparameter search of every churn model."""
 
-    n_estimators: int = _positive()
-    max_depth: int = _positive()
-    learning_rate: float = field(metadata={"min": 1e-6, "max": 1.0})
+    budget: int = _positive()
+    folds: int = field(metadata={"min": 2})
+
+
+@dataclass(frozen=True)
+class BusinessParams:
+    """The retention campaign whose expected profit sets the decision threshold."""
+
+    contact_cost: float = field(metadata={"min": 0.0})
+    retained_value: float = field(metadata={"min": 0.0})
+    offer_success_rate: float = _rate()
 
 
 @dataclass(frozen=True)
@@ -186,8 +196,11 @@ class ChurnParams:
     """Churn label definition and model training."""
 
     horizon_days: int = _positive()
+    cutoff: dt.date | None
+    training_cutoffs: int = _positive()
     test_size: float = field(metadata={"min": 0.05, "max": 0.95})
-    xgboost: XGBoostParams
+    search: SearchParams
+    business: BusinessParams
 
 
 @dataclass(frozen=True)
@@ -305,6 +318,11 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
 
 
 def _coerce(hint: Any, value: Any, key: str, limits: typing.Mapping[str, Any]) -> Any:
+    optional = typing.get_args(hint) if isinstance(hint, types.UnionType) else ()
+    if type(None) in optional:
+        if value is None:
+            return None
+        hint = next(h for h in optional if h is not type(None))
     if dataclasses.is_dataclass(hint):
         return _build(hint, value, key)
     if typing.get_origin(hint) is Literal:
