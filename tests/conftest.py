@@ -20,3 +20,21 @@ def params() -> Params:
 def tiny_generate_params(params: Params) -> GenerateParams:
     """The project's generator settings (window, churn rate, fault rates) shrunk to a few seconds of work."""
     return dataclasses.replace(params.generate, num_customers=300, num_events=20_000)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory) -> str:
+    """``HOST:PORT`` of a Kafka-protocol broker (Tansu, in memory) on 127.0.0.1 for the session."""
+    from services import kafka_broker
+
+    with kafka_broker(tmp_path_factory.mktemp("tansu") / "tansu.log") as bootstrap:
+        yield bootstrap
+
+
+@pytest.fixture(scope="session")
+def search_url(tmp_path_factory) -> str:
+    """Base URL of an OpenSearch-compatible server (osmem, in memory) on 127.0.0.1 for the session."""
+    from services import search_server
+
+    with search_server(tmp_path_factory.mktemp("osmem") / "osmem.log") as url:
+        yield url

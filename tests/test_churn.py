@@ -1,103 +1,221 @@
+import joblib
 import numpy as np
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
 from cba import churn, evaluate
-from cba.config import ChurnParams, XGBoostParams
+from cba.cli import app
+from cba.config import BusinessParams, ChurnParams, SearchParams
 
 PARAMS = ChurnParams(
-    horizon_days=30, test_size=0.3, xgboost=XGBoostParams(n_estimators=40, max_depth=3, learning_rate=0.2)
+    horizon_days=30,
+    cutoff=None,
+    training_cutoffs=1,
+    test_size=0.3,
+    search=SearchParams(budget=1, folds=2),
+    business=BusinessParams(contact_cost=5.0, retained_value=100.0, offer_success_rate=0.5),
 )
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def customers() -> pd.DataFrame:
     """Churn depends on recency and complaints; one column has blanks, one is categorical."""
     rng = np.random.default_rng(7)
     n = 600
     recency = rng.exponential(30, n)
     complain = rng.integers(0, 2, n)
-    device = rng.choice(["Mobile Phone", "Computer"], n)
     logit = -2.0 + recency / 20 + 1.0 * complain
-    frame = pd.DataFrame(
+    return pd.DataFrame(
         {
             "customer_id": np.arange(n),
             "recency_days": np.where(rng.random(n) < 0.1, np.nan, recency),
             "Complain": complain,
-            "PreferredLoginDevice": device,
+            "PreferredLoginDevice": rng.choice(["Mobile Phone", "Computer"], n),
+            "monetary": rng.gamma(2.0, 100.0, n).round(2),
             "noise": rng.normal(size=n),
             "churn": (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int),
         }
     )
+
+
+@pytest.fixture(scope="module")
+def result(customers) -> churn.ChurnResult:
+    return churn.train_and_evaluate(customers, PARAMS, seed=3)
+
+
+def panel() -> pd.DataFrame:
+    """Three cutoffs of 40 customers; customers 0 and 1 are near-duplicates (group 7)."""
+    cutoffs = pd.to_datetime(["2024-04-01", "2024-07-01", "2024-10-01"], utc=True)
+    frame = pd.DataFrame(
+        {
+            "customer_id": np.tile(np.arange(40), 3),
+            "cutoff": np.repeat(cutoffs, 40),
+            "x": np.arange(120, dtype=float),
+            "churn": np.tile([0, 1, 0, 0], 30),
+        }
+    )
+    frame["duplicate_group"] = pd.array(np.where(frame["customer_id"] < 2, 7, pd.NA), dtype="Int64")
     return frame
 
 
-def test_feature_columns_split_numeric_and_categorical(customers):
-    numeric, categorical = churn.feature_columns(customers)
-    assert numeric == ["recency_days", "Complain", "noise"]
-    assert categorical == ["PreferredLoginDevice"]
+def test_feature_columns_leave_out_id_label_group_and_cutoff():
+    numeric, categorical = churn.feature_columns(panel().assign(device="Computer"))
+    assert (numeric, categorical) == (["x"], ["device"])
 
 
-def test_models_learn_a_real_signal(customers):
-    result = churn.train_and_evaluate(customers, PARAMS, seed=1)
-    assert set(result.metrics) == set(churn.MODELS)
-    assert len(result.y_test) == len(customers) // round(1 / 0.3)  # one fold of three
-    for scores in result.metrics.values():
-        assert scores["roc_auc"] > 0.7
-        assert 0.0 <= scores["brier"] < 0.25
-    assert result.best_model in churn.MODELS
-    drivers = churn.top_drivers(result, seed=1)
-    assert set(drivers["feature"].head(2)) == {"recency_days", "Complain"}
-
-
-def test_near_duplicate_groups_never_straddle_the_split(customers):
-    grouped = customers.assign(duplicate_group=pd.array(np.arange(len(customers)) // 3, dtype="Int64"))
-    grouped.loc[::7, "duplicate_group"] = pd.NA
-    result = churn.train_and_evaluate(grouped, PARAMS, seed=2)
-    test_groups = set(grouped.loc[result.x_test.index, "duplicate_group"].dropna())
-    train_groups = set(grouped.drop(index=result.x_test.index)["duplicate_group"].dropna())
-    assert test_groups and train_groups and not test_groups & train_groups
-    assert "duplicate_group" not in result.features
-
-
-def test_customer_groups_give_loners_a_group_of_their_own():
-    frame = pd.DataFrame({"duplicate_group": pd.array([5, pd.NA, 5, pd.NA], dtype="Int64")})
+def test_customer_groups_join_a_customer_across_cutoffs_and_its_near_duplicates():
+    frame = panel()
     groups = churn.customer_groups(frame)
-    assert groups[0] == groups[2] and len(set(groups)) == 3
+    assert len(set(groups[frame["customer_id"] == 5])) == 1
+    assert set(groups[frame["customer_id"].isin([0, 1])]) == {7}
+    assert len(set(groups)) == 39
 
 
-def test_training_is_deterministic(customers):
-    first = churn.train_and_evaluate(customers, PARAMS, seed=3)
-    second = churn.train_and_evaluate(customers, PARAMS, seed=3)
-    assert first.metrics == second.metrics
+def test_time_aware_split_trains_on_earlier_cutoffs_and_tests_unseen_customers_later():
+    frame = panel()
+    split = churn.validation_split(frame, test_size=0.25, seed=1)
+    assert split.validation == "time-aware"
+    train, test = frame.iloc[split.train], frame.iloc[split.test]
+    assert (test["cutoff"] == frame["cutoff"].max()).all()
+    assert (train["cutoff"] < frame["cutoff"].max()).all()
+    assert not set(train["customer_id"]) & set(test["customer_id"])
+    assert set(test["customer_id"]) >= {0, 1} or not set(test["customer_id"]) & {0, 1}  # the group together
+    assert 0.15 < len(test) / 40 < 0.35
 
 
-def test_unknown_model_is_refused():
-    with pytest.raises(ValueError, match="unknown model"):
-        churn.build_model("forest", ["a"], [], PARAMS, 0)
+def test_snapshot_split_keeps_duplicate_groups_on_one_side():
+    frame = panel().query("cutoff == cutoff.max()").drop(columns="cutoff").reset_index(drop=True)
+    split = churn.validation_split(frame, test_size=0.25, seed=2)
+    assert split.validation == "grouped-stratified"
+    sides = {0 if i in set(split.train) else 1 for i in frame.index[frame["duplicate_group"].notna()]}
+    assert len(sides) == 1
+    assert len(split.train) + len(split.test) == len(frame)
 
 
-def test_classification_metrics_by_hand():
-    y = np.array([0, 0, 1, 1])
-    p = np.array([0.1, 0.6, 0.4, 0.9])
-    scores = evaluate.classification_metrics(y, p, threshold=0.5)
-    assert scores["precision"] == 0.5 and scores["recall"] == 0.5 and scores["f1"] == 0.5
-    assert scores["roc_auc"] == 0.75
-    assert scores["brier"] == pytest.approx((0.01 + 0.36 + 0.36 + 0.01) / 4)
+def test_naive_split_puts_the_same_customer_on_both_sides():
+    frame = panel()
+    split = churn.naive_split(frame, test_size=0.25, seed=1)
+    assert set(frame.iloc[split.train]["customer_id"]) & set(frame.iloc[split.test]["customer_id"])
 
 
-def test_best_f1_threshold_separates_a_clean_split():
-    y = np.array([0, 0, 0, 1, 1])
-    p = np.array([0.1, 0.2, 0.3, 0.7, 0.8])
-    assert evaluate.best_f1_threshold(y, p) == 0.7
+def test_focal_loss_is_the_log_loss_at_gamma_zero():
+    y = np.array([0, 1, 1, 0])
+    margin = np.array([-2.0, -0.5, 1.5, 3.0])
+    p = 1 / (1 + np.exp(-margin))
+    gradient, hessian = churn.focal_loss(y, margin, gamma=0.0)
+    np.testing.assert_allclose(gradient, p - y, atol=1e-9)
+    np.testing.assert_allclose(hessian, p * (1 - p), atol=1e-6)
 
 
-def test_curves_are_small_monotone_grids():
+def test_focal_loss_gradient_is_the_derivative_of_the_loss():
+    y = np.array([0, 1, 1, 0])
+    margin = np.array([-2.0, -0.5, 1.5, 3.0])
+
+    def loss(z):
+        p = 1 / (1 + np.exp(-z))
+        return np.where(y == 1, -((1 - p) ** 2) * np.log(p), -(p**2) * np.log(1 - p))
+
+    numeric = (loss(margin + 1e-6) - loss(margin - 1e-6)) / 2e-6
+    np.testing.assert_allclose(churn.focal_loss(y, margin, gamma=2.0)[0], numeric, rtol=1e-5)
+
+
+def test_expected_calibration_error_by_hand():
+    y = np.array([0, 1, 1, 1])
+    p = np.array([0.1, 0.1, 0.9, 0.9])
+    # bin 1: predicted 0.1, observed 0.5; bin 9: predicted 0.9, observed 1.0; each half the customers
+    assert evaluate.expected_calibration_error(y, p) == pytest.approx(0.5 * 0.4 + 0.5 * 0.1)
+    table = evaluate.calibration_table(y, p)
+    assert table.to_dict("list") == {"predicted": [0.1, 0.9], "observed": [0.5, 1.0], "customers": [2, 2]}
+
+
+def test_profit_threshold_and_curve_by_hand():
+    y = np.array([1, 0, 1, 0])
+    p = np.array([0.9, 0.8, 0.3, 0.1])
+    # each churner reached is worth 0.5 * 10 = 5, each contact costs 1: top 1, 2, 3, 4 earn 4, 3, 7, 6
+    assert evaluate.profit_threshold(y, p, 1.0, 10.0, 0.5) == 0.3
+    curve = evaluate.profit_curve(y, p, 1.0, 10.0, 0.5, points=5)
+    assert curve["expected_profit"].tolist() == [0.0, 4.0, 3.0, 7.0, 6.0]
+    assert evaluate.profit_threshold(y, p, 100.0, 10.0, 0.5) == 1.0  # never pays: contact nobody
+
+
+def test_gains_table_by_hand():
+    y = np.array([1, 1, 0, 0, 1, 0, 0, 0, 0, 0])
+    p = np.linspace(1.0, 0.1, 10)
+    gains = evaluate.gains_table(y, p, groups=5)
+    assert gains["lift"].tolist() == pytest.approx([1 / 0.3, 0.0, 0.5 / 0.3, 0.0, 0.0], abs=1e-4)
+    assert gains["cumulative_gains"].tolist() == pytest.approx([2 / 3, 2 / 3, 1.0, 1.0, 1.0], abs=1e-4)
+
+
+def test_bootstrap_interval_brackets_the_estimate_and_repeats():
     rng = np.random.default_rng(0)
-    y = rng.integers(0, 2, 500)
-    p = np.clip(y * 0.3 + rng.random(500) * 0.7, 0, 1)
-    roc = evaluate.roc_curve(y, p)
-    pr = evaluate.pr_curve(y, p)
-    assert len(roc) == len(pr) == 101
-    assert roc["tpr"].is_monotonic_increasing and roc["tpr"].iloc[-1] == 1.0
-    assert pr["precision"].is_monotonic_decreasing
+    y = rng.integers(0, 2, 300)
+    p = np.clip(y * 0.3 + rng.random(300) * 0.7, 0, 1)
+    low, high = evaluate.bootstrap_interval(y, p, evaluate.metrics.roc_auc_score, seed=5, resamples=200)
+    assert low < evaluate.metrics.roc_auc_score(y, p) < high
+    assert [low, high] == evaluate.bootstrap_interval(y, p, evaluate.metrics.roc_auc_score, 5, 200)
+
+
+def test_every_model_is_searched_calibrated_and_scored(result, customers):
+    assert set(result.metrics) == {*churn.MODELS, churn.REFERENCE}
+    assert result.best_model == max(churn.MODELS, key=lambda m: result.metrics[m]["cv_roc_auc"])
+    for name, scores in result.metrics.items():
+        assert 0.6 < scores["roc_auc"] <= 1.0, name
+        assert 0.0 <= scores["threshold"] <= 1.0
+        assert np.all((result.test_probability[name] >= 0) & (result.test_probability[name] <= 1))
+    assert set(result.x_test.index).isdisjoint(set(customers.index[result.split.train]))
+
+
+def test_drivers_find_the_signal_not_the_noise(result):
+    drivers = churn.top_drivers(result, seed=3)
+    ranked = drivers["feature"].tolist()
+    assert ranked.index("recency_days") < ranked.index("noise")
+
+
+def test_risk_segments_and_interventions_follow_from_the_numbers():
+    segments = churn.risk_segments(np.array([0.9, 0.9, 0.1]), np.array([10.0, 1.0, 10.0]), 0.5, 5.0)
+    assert segments.tolist() == ["high risk, high value", "high risk, low value", "low risk, high value"]
+    assert churn.intervention("high risk, high value", ["Complain"]).startswith("a personal call")
+    assert "complaint" in churn.intervention("high risk, high value", ["Complain"])
+    assert churn.intervention("high risk, low value", ["cart_abandon_rate"]).startswith("an automated email")
+    assert churn.intervention("low risk, low value", ["Complain"]).startswith("no retention contact")
+
+
+def test_segment_drivers_name_what_raises_each_segments_risk(result, customers):
+    model = result.models[result.best_model]
+    x = customers[result.features]
+    complainers = np.where(customers["Complain"] == 1, "complain", "quiet")
+    drivers = churn.segment_drivers(model, x, complainers, seed=1)
+    assert "Complain" in drivers["complain"]
+    assert "Complain" not in drivers["quiet"]
+
+
+def test_predict_scores_and_names_missing_columns(result, customers):
+    artifact = churn.artifact(result, value_cut=150.0, params={})
+    scores = churn.predict(artifact, customers)
+    assert scores.columns.tolist() == ["customer_id", "churn_probability", "risk_segment", "value"]
+    assert scores["churn_probability"].between(0, 1).all()
+    with pytest.raises(churn.MissingFeaturesError, match="x.csv: missing column.*recency_days"):
+        churn.predict(artifact, customers.drop(columns="recency_days"), "x.csv")
+
+
+def test_cli_predict_good_and_bad_inputs(result, customers, tmp_path):
+    model = tmp_path / "churn.joblib"
+    joblib.dump(churn.artifact(result, value_cut=150.0, params={}), model)
+    customers.drop(columns="churn").to_csv(tmp_path / "in.csv", index=False)
+    runner = CliRunner()
+    args = ["predict", "--model", str(model), "--input", str(tmp_path / "in.csv")]
+    ok = runner.invoke(app, [*args, "--output", str(tmp_path / "out.parquet")])
+    assert ok.exit_code == 0, ok.output
+    scores = pd.read_parquet(tmp_path / "out.parquet")
+    assert scores.columns.tolist() == ["customer_id", "churn_probability", "risk_segment"]
+    assert len(scores) == len(customers)
+
+    customers.drop(columns=["churn", "Complain"]).to_csv(tmp_path / "bad.csv", index=False)
+    bad = runner.invoke(
+        app, [*args[:3], "--input", str(tmp_path / "bad.csv"), "--output", str(tmp_path / "o.csv")]
+    )
+    assert bad.exit_code == 2
+    assert "bad.csv: missing column(s) Complain" in bad.output
+    missing = runner.invoke(app, [*args[:3], "--input", str(tmp_path / "none.csv"), "--output", "o.csv"])
+    assert "--input" in missing.output and "file not found" in missing.output

@@ -130,6 +130,37 @@ def test_features_from_each_engines_own_clean_output(tmp_path: Path):
     assert table["customer_id"].tolist() == [1, 2]
 
 
+def test_labelled_and_current_features(tmp_path: Path):
+    """Cutoffs, stacked labelled features (scores, segments, preferences, affinity) and the current table."""
+    con = engine.connect()
+    accepted, _ = clean.clean_events(
+        engine.read_parquet(con, to_parquet(raw_events(), tmp_path / "raw.parquet")), EARLIEST, LATEST, 30
+    )
+    path = tmp_path / "events.parquet"
+    con.to_parquet(accepted, path)
+    signups = to_parquet(
+        pd.DataFrame(
+            {"customer_id": [1, 2, 3], "signup_date": [dt.date(2024, 2, 1), dt.date(2024, 4, 2), None]}
+        ),
+        tmp_path / "customers.parquet",
+    )
+
+    def build(con, events):
+        joined = engine.read_parquet(con, signups)
+        cutoffs = features.label_cutoffs(events, 60, None, training_cutoffs=1)
+        interactions = features.product_interactions(events, cutoffs[0]).to_pandas()
+        affinity = features.fit_product_affinity(interactions, dimensions=2, seed=3)
+        labelled = features.labelled_features(events, cutoffs, 60, affinity, joined)
+        return cutoffs, labelled, features.current_features(events, affinity, joined)
+
+    (cutoffs, labelled, current), (spark_cutoffs, spark_labelled, spark_current) = on_both(path, build)
+    assert spark_cutoffs == cutoffs
+    assert_same(labelled, spark_labelled)
+    assert_same(current, spark_current)
+    assert labelled["customer_id"].tolist() == [1, 1, 2]
+    assert current["customer_id"].tolist() == [1, 2, 3]
+
+
 @pytest.mark.parametrize(
     ("by", "window"),
     [(None, None), ("device", None), ("category", 10), (None, 60)],

@@ -22,8 +22,8 @@ from cba import schema
 from cba.generate import SyntheticData, generate, write
 
 SIGMAS = 5.0
-ISO_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
-ISO_OFFSET = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}$")
+ISO_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+00:00$")
+ISO_LOCAL = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?!\+00:00)[+-]\d{2}:\d{2}$")
 
 
 # --- fixtures and helpers -------------------------------------------------------------------------------
@@ -274,12 +274,12 @@ def test_local_offset_share_matches_mixed_timezone_rate(events, tiny_generate_pa
     faults = tiny_generate_params.faults
     # Bad timestamps replace local ones, so a local offset survives on the other rows only.
     expected = faults.mixed_timezone_rate * (1.0 - faults.bad_timestamp_rate)
-    local = events["timestamp"].str.match(ISO_OFFSET)
+    local = events["timestamp"].str.match(ISO_LOCAL)
     assert_share_near(int(local.sum()), len(events), expected, "local-offset timestamps")
 
 
 def test_local_offsets_are_the_customers_own(events, customers):
-    local = events[events["timestamp"].str.match(ISO_OFFSET)]
+    local = events[events["timestamp"].str.match(ISO_LOCAL)]
     zone = local["customer_id"].map(customers.set_index("customer_id")["timezone"])
     expected = [ts.tz_convert(name).strftime("%z") for ts, name in zip(local["utc"], zone, strict=True)]
     written = local["timestamp"].str[-6:].str.replace(":", "", regex=False)

@@ -1,30 +1,97 @@
 import datetime as dt
+import json
+from pathlib import Path
 
 import ibis
+import numpy as np
 import pandas as pd
 import pytest
+from lifelines.statistics import multivariate_logrank_test
 
-from cba import survival
+from cba import sources, survival
+
+KAGGLE = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "E Commerce Dataset.xlsx"
+
+
+def lives_frame(duration, churned, entry=None, **attributes) -> pd.DataFrame:
+    """A lifetimes table of literal values, customers numbered from 1."""
+    duration = np.asarray(duration, float)
+    frame = pd.DataFrame(
+        {
+            "customer_id": np.arange(1, len(duration) + 1),
+            "entry": np.zeros(len(duration)) if entry is None else np.asarray(entry, float),
+            "duration": duration,
+            "churned": np.asarray(churned, int),
+        }
+    )
+    return frame.assign(**attributes)
+
+
+def proportional_lives(n: int, seed: int, log_hazard_ratio: float, truncate: bool = False) -> pd.DataFrame:
+    """Exponential lifetimes whose hazard is exp(log_hazard_ratio) times higher for ``Complain`` = 1."""
+    rng = np.random.default_rng(seed)
+    complain = rng.integers(0, 2, n)
+    satisfaction = rng.integers(1, 6, n)
+    lifetime = rng.exponential(100 / np.exp(log_hazard_ratio * complain))
+    entry = rng.uniform(0, 30, n) if truncate else np.zeros(n)
+    censor = entry + rng.uniform(20, 300, n)
+    seen = lifetime > entry  # a customer who left before observation began is never seen
+    return lives_frame(
+        np.minimum(lifetime, censor)[seen],
+        (lifetime <= censor)[seen],
+        entry=entry[seen],
+        Complain=complain[seen],
+        SatisfactionScore=satisfaction[seen],
+    ).assign(customer_id=lambda frame: np.arange(1, len(frame) + 1))
 
 
 def test_kaplan_meier_on_a_known_sample():
-    lives = pd.DataFrame(
-        {
-            "segment": ["a"] * 4 + ["b"] * 4,
-            "entry": [0.0] * 8,
-            "duration": [10.0, 20.0, 30.0, 40.0, 100.0, 110.0, 120.0, 130.0],
-            "churned": [1, 1, 1, 1, 1, 1, 0, 0],
-        }
+    lives = lives_frame(
+        [10.0, 20.0, 30.0, 40.0, 100.0, 110.0, 120.0, 130.0],
+        [1, 1, 1, 1, 1, 1, 0, 0],
+        segment=["a"] * 4 + ["b"] * 4,
     )
-    curves, summary = survival.kaplan_meier(lives, step=25)
+    curves, summary = survival.kaplan_meier(lives, step=25, segment="segment")
     # Segment a: one of four churns at 10 and 20, so S(25) = 0.5; segment b has not churned by 75.
     assert curves.set_index("time").loc[25.0, "a"] == 0.5
     assert curves.set_index("time").loc[75.0, "b"] == 1.0
-    assert summary["median_lifetime"]["a"] == 20.0
-    assert summary["median_lifetime"]["b"] == 110.0  # churns at 100 and 110 halve it; 120, 130 censored
+    # Overall at 105: churns at 10, 20, 30, 40 (8 at risk, then 7, 6, 5) and 100 (4 at risk):
+    # 7/8 * 6/7 * 5/6 * 4/5 * 3/4 = 3/8; the median is where the curve first falls below one half.
+    assert curves.set_index("time").loc[100.0, "overall"] == 0.375
+    assert summary["median_lifetime"] == {"overall": 100.0, "a": 20.0, "b": 110.0}
     assert summary["n_churned"] == 6
     assert summary["logrank_p_value"] < 0.05
     assert summary["churn_rate_by_segment"] == {"a": 1.0, "b": 0.5}
+
+
+def test_kaplan_meier_without_a_segment_has_one_curve_and_no_test():
+    curves, summary = survival.kaplan_meier(lives_frame([1.0, 2.0], [1, 0]), step=1)
+    assert list(curves.columns) == ["time", "overall"]
+    assert curves["overall"].tolist() == [1.0, 0.5, 0.5]
+    assert summary["logrank_p_value"] is None
+
+
+def test_logrank_matches_lifelines_without_late_entry():
+    lives = proportional_lives(600, seed=1, log_hazard_ratio=0.4).assign(
+        level=lambda frame: frame["SatisfactionScore"].map(
+            {1: "low", 2: "low", 3: "mid", 4: "high", 5: "high"}
+        )
+    )
+    ours = survival.logrank_test(lives, "level")
+    reference = multivariate_logrank_test(lives["duration"], lives["level"], lives["churned"])
+    assert ours["levels"] == 3 and ours["degrees_of_freedom"] == 2
+    assert ours["statistic"] == pytest.approx(reference.test_statistic, rel=1e-9)
+    assert ours["p_value"] == pytest.approx(reference.p_value, rel=1e-9)
+
+
+def test_logrank_counts_late_entrants_only_from_their_entry():
+    # Group a: customers 1 and 2 churn at 1 and 2. Group b: customer 3 churns at 3; customer 4 enters
+    # at 2.5 and is censored at 4. Without the entry, customer 4 would be at risk at times 1 and 2.
+    lives = lives_frame([1, 2, 3, 4], [1, 1, 1, 0], entry=[0, 0, 0, 2.5], group=["a", "a", "b", "b"])
+    # At t=1: 3 at risk (1 of b), expected churns in a = 2/3; t=2: a 1 of 2, expected 1/2;
+    # t=3: only b at risk, expected 0 in a. Observed in a: 2, expected 7/6, O - E = 5/6.
+    # Variance: t=1: 1*2/3*1/3 = 2/9; t=2: 1/2*1/2 = 1/4; t=3: 0. Statistic = (5/6)^2 / (17/36) = 25/17.
+    assert survival.logrank_test(lives, "group")["statistic"] == pytest.approx(25 / 17)
 
 
 def test_lifetimes_from_an_event_log():
@@ -46,28 +113,223 @@ def test_lifetimes_from_an_event_log():
             "Complain": [1, 0, 0],
         }
     )
-    lives = survival.lifetimes(ibis.memtable(events), customers, 90, "Complain")
+    lives = survival.lifetimes(ibis.memtable(events), customers, 90)
     # Observation runs from day 5 (first event) to day 200 (last event). Customer 1 signed up 30 days
     # before day 0, so enters 35 days into their life; last seen on day 10, more than 90 days before the
     # end: churned 40 days in. Customer 2 signed up on day 10 and is seen at the end: censored 190 days
     # in. Customer 3 has no events.
-    assert lives["customer_id"].tolist() == [1, 2]
-    assert lives["churned"].tolist() == [1, 0]
-    assert lives["duration"].tolist() == [40.0, 190.0]
-    assert lives["entry"].tolist() == [35.0, 0.0]
+    expected = lives_frame([40.0, 190.0], [1, 0], entry=[35.0, 0.0], Complain=[1, 0])
+    pd.testing.assert_frame_equal(lives, expected)
 
 
-def test_lifetimes_from_tenure_use_the_snapshot_label():
+def test_lifetimes_from_tenure_use_the_snapshot_label_and_leave_out_unknown_tenure():
     customers = pd.DataFrame(
-        {"customer_id": [1, 2], "Tenure": [3.0, 0.0], "Churn": [0, 1], "Complain": [0.0, 1.0]}
+        {
+            "customer_id": [1, 2, 3, 4],
+            "Tenure": [3.0, 0.0, np.nan, 9.0],
+            "Churn": [0, 1, 1, 0],
+            "Complain": [0.0, 1.0, 1.0, 0.0],
+            "Tenure_missing": [0, 0, 0, 1],
+        }
     )
-    lives = survival.lifetimes_from_tenure(customers, "Complain")
-    assert lives[["duration", "churned", "entry"]].values.tolist() == [[3.0, 0, 0.0], [0.0, 1, 0.0]]
-    assert lives["segment"].tolist() == ["0", "1"]
+    lives = survival.lifetimes_from_tenure(customers)
+    expected = lives_frame([3.0, 0.0], [0, 1], Complain=[0.0, 1.0])
+    pd.testing.assert_frame_equal(lives, expected)
 
 
-def test_unknown_segment_names_the_params_key():
-    customers = pd.DataFrame({"customer_id": [1], "signup_date": [dt.date(2024, 1, 1)]})
-    events = pd.DataFrame({"customer_id": [1], "timestamp": [pd.Timestamp("2024-01-02", tz="UTC")]})
-    with pytest.raises(KeyError, match="survival.segment"):
-        survival.lifetimes(ibis.memtable(events), customers, 30, "Nope")
+def test_unknown_attribute_names_the_params_key():
+    lives = lives_frame([1.0], [1], Complain=[1])
+    with pytest.raises(KeyError, match="survival.other_segments: 'Nope'"):
+        survival.require_attributes(lives, ["Complain", "Nope"], "survival.other_segments")
+    with pytest.raises(KeyError, match="survival.covariates: 'Tenure'"):
+        survival.CoxModel(["Tenure"], 0.0).fit(lives)
+
+
+def test_held_out_split_is_seeded_and_keeps_duplicate_groups_together():
+    lives = lives_frame(np.arange(1, 41), [1, 0] * 20).assign(
+        duplicate_group=pd.array([1, 1, 1, 2, 2] + [None] * 35, dtype="Int64")
+    )
+    train, test = survival.split_held_out(lives, 0.25, seed=3)
+    again, _ = survival.split_held_out(lives, 0.25, seed=3)
+    pd.testing.assert_frame_equal(train, again)
+    assert len(train) + len(test) == 40 and 5 <= len(test) <= 10
+    assert not set(train["customer_id"]) & set(test["customer_id"])
+    for group in (1, 2):
+        sides = {
+            name for name, part in (("train", train), ("test", test)) if group in set(part["duplicate_group"])
+        }
+        assert len(sides) == 1
+
+
+@pytest.mark.parametrize("truncate", [False, True], ids=["from-signup", "late-entry"])
+def test_cox_recovers_a_known_hazard_ratio(truncate):
+    lives = proportional_lives(4000, seed=7, log_hazard_ratio=np.log(2.0), truncate=truncate)
+    model = survival.CoxModel(["Complain", "SatisfactionScore"], penalizer=0.0).fit(lives)
+    ratios = model.hazard_ratios().set_index("covariate")
+    assert ratios.loc["Complain", "hazard_ratio"] == pytest.approx(2.0, rel=0.1)
+    assert ratios.loc["SatisfactionScore", "hazard_ratio"] == pytest.approx(1.0, abs=0.05)
+    assert ratios.loc["Complain", "lower_95"] < 2.0 < ratios.loc["Complain", "upper_95"]
+    assert model.truncated_ is truncate
+    # Exponential lifetimes of mean 100: the baseline cumulative hazard grows as t / 100.
+    assert model.baseline_.asof(100.0) * np.exp(-model.centre_ @ model.coefficients_) == pytest.approx(
+        1.0, rel=0.15
+    )
+
+
+def test_text_covariates_are_one_hot_against_the_most_common_level_and_gaps_take_training_medians():
+    lives = proportional_lives(300, seed=2, log_hazard_ratio=0.5).assign(
+        MaritalStatus=lambda frame: np.where(frame["customer_id"] % 3 == 0, "Single", "Married"),
+        CashbackAmount=lambda frame: frame["customer_id"].astype(float),
+    )
+    lives.loc[0, "CashbackAmount"] = np.nan
+    model = survival.CoxModel(["MaritalStatus", "CashbackAmount"], penalizer=0.01).fit(lives)
+    assert model.references_ == {"MaritalStatus": "Married"}
+    design = model.design(
+        pd.DataFrame({"MaritalStatus": ["Single", "Married", None], "CashbackAmount": [np.nan, 1.0, 2.0]})
+    )
+    median = lives["CashbackAmount"].median()
+    expected = pd.DataFrame({"MaritalStatus=Single": [1.0, 0.0, 0.0], "CashbackAmount": [median, 1.0, 2.0]})
+    pd.testing.assert_frame_equal(design, expected)
+    meanings = model.hazard_ratios()["meaning"].tolist()
+    assert meanings == ["MaritalStatus = Single rather than Married", "CashbackAmount + 1"]
+
+
+def crossing_lives(n: int, seed: int, truncate: bool) -> pd.DataFrame:
+    """Complainers churn fast early and hardly at all later: hazards that cross, not proportional."""
+    rng = np.random.default_rng(seed)
+    complain = rng.integers(0, 2, n)
+    satisfaction = rng.integers(1, 6, n)
+    early = rng.exponential(20, n)
+    late = 60 + rng.exponential(400, n)
+    lifetime = np.where(complain == 1, np.where(rng.random(n) < 0.6, early, late), rng.exponential(120, n))
+    entry = rng.uniform(0, 10, n) if truncate else np.zeros(n)
+    censor = entry + rng.uniform(50, 400, n)
+    seen = lifetime > entry
+    return lives_frame(
+        np.minimum(lifetime, censor)[seen],
+        (lifetime <= censor)[seen],
+        entry=entry[seen],
+        Complain=complain[seen],
+        SatisfactionScore=satisfaction[seen],
+    )
+
+
+@pytest.mark.parametrize("truncate", [False, True], ids=["from-signup", "late-entry"])
+def test_proportional_hazards_violation_is_detected(truncate):
+    lives = crossing_lives(2000, seed=11, truncate=truncate)
+    model = survival.CoxModel(["Complain", "SatisfactionScore"], penalizer=0.0).fit(lives)
+    test = model.proportional_hazards_test(lives).set_index("covariate")
+    assert test.loc["Complain", "p_value"] < 1e-6
+    assert test.loc["SatisfactionScore", "p_value"] > 0.05
+
+
+def test_proportional_hazards_hold_on_proportional_data():
+    lives = proportional_lives(2000, seed=5, log_hazard_ratio=np.log(2.0), truncate=True)
+    model = survival.CoxModel(["Complain", "SatisfactionScore"], penalizer=0.0).fit(lives)
+    assert (model.proportional_hazards_test(lives)["p_value"] > 0.05).all()
+
+
+def test_own_schoenfeld_residuals_match_lifelines_without_late_entry():
+    lives = proportional_lives(500, seed=4, log_hazard_ratio=0.7)
+    model = survival.CoxModel(["Complain", "SatisfactionScore"], penalizer=0.0).fit(lives)
+    reference = model.fitter_.compute_residuals(model._frame(lives), "scaled_schoenfeld")
+    pd.testing.assert_frame_equal(model._scaled_schoenfeld_residuals(lives), reference, check_names=False)
+
+
+def test_median_times_on_a_hand_computed_hazard():
+    # Churns at 1, 2 and 3 among 4 customers: Nelson-Aalen H = 1/4, then 1/4 + 1/3, then + 1/2.
+    lives = lives_frame([1, 2, 3, 5, 0.5, 1.5], [1, 1, 1, 0, 0, 0], entry=[0, 0, 0, 0, 0, 0])
+    hazard = pd.Series([0.25, 0.25 + 1 / 3, 0.25 + 1 / 3 + 0.5], index=[1.0, 2.0, 3.0])
+    times = survival.median_times_to_churn(lives, hazard, np.array([1, 1, 1, 1, 1, 4.0]))
+    # Customer 5 (relative hazard 1, active at 0.5): ln 2 = 0.69 is first exceeded at 3 (H = 1.08): 2.5.
+    # Customer 6 (relative hazard 4, active at 1.5, H(1.5) = 0.25): needs H >= 0.25 + 0.17, reached at 2.
+    # Customer 4 (active at 5): no churn time after 5, so the median lies beyond the data.
+    expected = pd.DataFrame(
+        {
+            "customer_id": np.arange(1, 7, dtype="int64"),
+            "churned": np.array([1, 1, 1, 0, 0, 0], dtype="int64"),
+            "observed_lifetime": [1, 2, 3, 5, 0.5, 1.5],
+            "median_time_to_churn": [np.nan, np.nan, np.nan, np.inf, 2.5, 0.5],
+        }
+    )
+    pd.testing.assert_frame_equal(times, expected)
+
+
+def test_median_times_from_signup_match_lifelines():
+    lives = proportional_lives(400, seed=9, log_hazard_ratio=0.8)
+    model = survival.CoxModel(["Complain", "SatisfactionScore"], penalizer=0.0).fit(lives)
+    at_signup = lives.assign(duration=0.0, churned=0)
+    ours = model.median_times_to_churn(at_signup)["median_time_to_churn"].to_numpy()
+    np.testing.assert_allclose(ours, model.fitter_.predict_median(model.design(lives)).to_numpy())
+
+
+def test_cox_analysis_writes_deterministic_metrics_and_the_times_file(tmp_path):
+    lives = proportional_lives(3000, seed=8, log_hazard_ratio=np.log(2.0), truncate=True)
+    runs = []
+    for _ in range(2):
+        cox = survival.analyse_cox(lives, ["Complain", "SatisfactionScore"], 0.01, 0.25, 42, 0.05)
+        _, summary = survival.kaplan_meier(lives, 30, "Complain")
+        logrank = survival.logrank_tests(lives, ["Complain", "SatisfactionScore"])
+        times = survival.survival_times(lives, cox.model)
+        metrics = survival.survival_metrics("days", "Complain", summary, logrank, cox, times)
+        runs.append(json.dumps(metrics, indent=2))
+    assert runs[0] == runs[1]
+    assert cox.n_train + cox.n_test == len(lives) and cox.n_test == pytest.approx(0.25 * len(lives), abs=1)
+    assert 0.55 < metrics["concordance"] < 0.75  # a hazard ratio of 2 on one binary covariate
+    assert metrics["hazard_ratios"]["Complain"] == pytest.approx(2.0, rel=0.15)
+    p_values = metrics["ph_test_p_values"]
+    assert sorted(metrics["ph_violations"]) == sorted(name for name, p in p_values.items() if p < 0.05)
+    assert metrics["logrank"]["Complain"]["p_value"] < 1e-6
+    assert metrics["logrank"]["SatisfactionScore"]["p_value"] > 0.05
+    path = tmp_path / "survival_times.parquet"
+    times.to_parquet(path, index=False)
+    written = pd.read_parquet(path)
+    assert written["customer_id"].tolist() == lives["customer_id"].tolist()
+    assert written["median_time_to_churn"].isna().tolist() == (lives["churned"] == 1).tolist()
+    active = written.loc[written["churned"] == 0, "median_time_to_churn"]
+    assert (active > 0).all()
+    assert metrics["median_time_to_churn"]["active_customers"] == len(active)
+    assert "Complain" in survival.hazard_ratio_sentence(cox.hazard_ratios, 0.05)
+    assert all(name in survival.proportional_hazards_sentence(cox) for name in metrics["ph_violations"])
+
+
+def test_without_covariates_the_times_come_from_nelson_aalen():
+    lives = lives_frame([1, 2, 3, 0.5], [1, 1, 0, 0])
+    times = survival.survival_times(lives, None)
+    # Customer 4 leaves the risk set at 0.5, so H = 1/3 at 1 and 1/3 + 1/2 = 0.83 >= ln 2 at 2: customer 4
+    # (active at 0.5) has 1.5 to go; customer 3 (active at 3) is past the last churn time.
+    assert times["median_time_to_churn"].tolist()[2:] == [np.inf, 1.5]
+
+
+@pytest.mark.skipif(not KAGGLE.exists(), reason=f"the Kaggle file is not at {KAGGLE}")
+def test_kaggle_tenure_is_the_duration_and_the_cox_model_ranks_held_out_customers():
+    customers = sources.load_kaggle(KAGGLE, "E Comm").to_pandas()
+    lives = survival.lifetimes_from_tenure(customers)
+    assert len(lives) == customers["Tenure"].notna().sum()
+    assert lives["churned"].sum() == customers.loc[customers["Tenure"].notna(), "Churn"].sum()
+    covariates = [
+        "Complain",
+        "SatisfactionScore",
+        "CityTier",
+        "WarehouseToHome",
+        "CashbackAmount",
+        "MaritalStatus",
+    ]
+    cox = survival.analyse_cox(lives, covariates, 0.01, 0.25, 42, 0.05)
+    ratios = cox.hazard_ratios.set_index("covariate")["hazard_ratio"]
+    assert ratios["Complain"] > 1.5  # complainers churn sooner in the real data
+    assert cox.concordance > 0.6
+    assert survival.logrank_test(lives, "Complain")["p_value"] < 1e-6
+
+
+def test_sentences_state_the_computed_figures():
+    logrank = pd.DataFrame({"segment": ["Complain", "CityTier"], "p_value": [0.001, 0.2]})
+    assert survival.logrank_sentence(logrank, 0.05) == (
+        "Lifetimes differ between the levels of Complain (p = 0.001); no difference is shown for "
+        "CityTier (p = 0.2) (log-rank tests at the 5% level)."
+    )
+    times = pd.DataFrame({"churned": [1, 0, 0, 0], "median_time_to_churn": [np.nan, 10.0, 30.0, np.inf]})
+    assert survival.survival_times_sentence(times, "months") == (
+        "Of 3 customers still active, 1 (33%) have a predicted median time to churn beyond the longest "
+        "lifetime the data cover (written as infinite); across all of them the median is 30 months."
+    )

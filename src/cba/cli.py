@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 from pathlib import Path
 from typing import Annotated
 
+import pandas as pd
 import typer
 import yaml
 from papermill.exceptions import PapermillExecutionError
 
+from cba import dashboards as kibana
 from cba import generate as generator
-from cba import notebooks
+from cba import notebooks, stream
 from cba import report as book
 from cba.config import ParamsError, load_params
 
@@ -73,6 +76,198 @@ def report(params: ParamsOption = Path("params.yaml")) -> None:
     book.write_generated(root, yaml.safe_load(params.read_text()))
     output = book.render_book(root)
     typer.echo(f"book: {output}")
+
+
+@app.command()
+def predict(
+    input_path: Annotated[Path, typer.Option("--input", help="customers to score (.parquet or .csv)")],
+    output: Annotated[Path, typer.Option(help="where to write the scores (.parquet or .csv)")],
+    model: Annotated[Path, typer.Option(help="a fitted churn model")] = Path("models/churn.joblib"),
+) -> None:
+    """Score customers: customer_id, churn_probability and risk_segment."""
+    import joblib
+
+    from cba import churn
+
+    for path, option in ((model, "--model"), (input_path, "--input")):
+        if not path.is_file():
+            _fail(f"{option} {path}: file not found")
+    if output.suffix not in (".parquet", ".csv"):
+        _fail(f"--output {output}: expected a .parquet or .csv file name")
+    try:
+        reader = pd.read_parquet if input_path.suffix == ".parquet" else pd.read_csv
+        scores = churn.predict(joblib.load(model), reader(input_path), str(input_path))
+    except (churn.MissingFeaturesError, ValueError, OSError) as err:
+        _fail(str(err))
+    scores = scores[["customer_id", "churn_probability", "risk_segment"]]
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if output.suffix == ".parquet":
+        scores.to_parquet(output, index=False)
+    else:
+        scores.to_csv(output, index=False)
+    typer.echo(f"scored {len(scores):,} customers -> {output}")
+
+
+stream_app = typer.Typer(help="Stream events through Kafka into the Parquet landing and Elasticsearch.")
+dashboards_app = typer.Typer(help="Kibana dashboards and Elasticsearch index templates.")
+scores_app = typer.Typer(help="Churn scores in Elasticsearch.")
+app.add_typer(stream_app, name="stream", no_args_is_help=True)
+app.add_typer(dashboards_app, name="dashboards", no_args_is_help=True)
+app.add_typer(scores_app, name="scores", no_args_is_help=True)
+
+BootstrapOption = Annotated[
+    str | None, typer.Option("--bootstrap-servers", help="HOST:PORT[,...]; default kafka.bootstrap_servers")
+]
+TopicOption = Annotated[str | None, typer.Option(help="default kafka.topic")]
+EsUrlOption = Annotated[str | None, typer.Option("--es-url", help="default elasticsearch.url")]
+
+
+@stream_app.command("produce")
+def stream_produce(
+    input: Annotated[Path, typer.Option("--input", help="events: Parquet or CSV, a file or a folder")],
+    bootstrap_servers: BootstrapOption = None,
+    topic: TopicOption = None,
+    rate: Annotated[float | None, typer.Option(min=0.001, help="events per second; default no limit")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="send only the first N events")] = None,
+    params: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Send events to a Kafka topic (created when missing), keyed by customer id."""
+    loaded = _load(params)
+    topic = topic or loaded.kafka.topic
+    try:
+        config = stream.kafka_config(loaded.kafka, bootstrap_servers)
+        events = stream.read_events(input)
+    except (stream.SettingsError, stream.ProduceError, ValueError) as err:
+        _fail(str(err))
+    events = events if limit is None else events.slice(0, limit)
+    if stream.ensure_topic(config, topic, loaded.kafka.partitions, loaded.kafka.replication_factor):
+        typer.echo(f"created topic {topic} with {loaded.kafka.partitions} partitions")
+    with typer.progressbar(length=events.num_rows, label=f"sending to {topic}", file=sys.stderr) as bar:
+        sent = stream.produce(events, config, topic, rate=rate, on_sent=bar.update)
+    typer.echo(f"sent {sent:,} events to {topic}, every one acknowledged")
+
+
+@stream_app.command("consume")
+def stream_consume(
+    sink: Annotated[list[str], typer.Option(help="parquet and/or elasticsearch; repeat for both")],
+    bootstrap_servers: BootstrapOption = None,
+    topic: TopicOption = None,
+    group: Annotated[str | None, typer.Option(help="consumer group; default kafka.group")] = None,
+    out: Annotated[Path | None, typer.Option(help="parquet sink: folder of the landed parts")] = None,
+    es_url: EsUrlOption = None,
+    index: Annotated[str, typer.Option(help="elasticsearch sink: index")] = kibana.EVENTS_INDEX,
+    failures: Annotated[Path, typer.Option(help="elasticsearch sink: rejected documents")] = Path(
+        "es-failures.jsonl"
+    ),
+    max_messages: Annotated[int | None, typer.Option(min=1, help="stop after N messages")] = None,
+    idle_timeout: Annotated[float | None, typer.Option(min=0.1, help="stop after S idle seconds")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="messages written and committed together")] = 20_000,
+    params: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Consume events into the sinks; offsets are committed once the sinks hold the batch."""
+    loaded = _load(params)
+    unknown = sorted(set(sink) - {"parquet", "elasticsearch"})
+    if unknown:
+        _fail(f"--sink {unknown[0]!r} is not a sink; use parquet or elasticsearch")
+    if "parquet" in sink and out is None:
+        _fail("--sink parquet needs --out DIR")
+    es_url = es_url or loaded.elasticsearch.url
+    if "elasticsearch" in sink and not es_url:
+        _fail("--sink elasticsearch needs --es-url, or elasticsearch.url in params.yaml")
+    try:
+        config = stream.kafka_config(loaded.kafka, bootstrap_servers)
+        sinks = []
+        if "parquet" in sink:
+            sinks.append(stream.ParquetSink(out))
+        if "elasticsearch" in sink:
+            client = stream.elasticsearch_client(es_url, loaded.elasticsearch)
+            sinks.append(stream.ElasticsearchSink(client, index, failures))
+    except stream.SettingsError as err:
+        _fail(str(err))
+    topic = topic or loaded.kafka.topic
+    report = stream.consume(
+        config,
+        topic,
+        group or loaded.kafka.group,
+        sinks,
+        max_messages=max_messages,
+        idle_timeout=idle_timeout,
+        batch_size=batch_size,
+        session_timeout_ms=loaded.kafka.session_timeout_ms,
+    )
+    typer.echo(
+        f"consumed {report.consumed:,} messages from {topic} ({report.stopped_by}): {report.valid:,} events, "
+        f"{report.dead_lettered:,} malformed to {stream.dead_letter_topic(topic)}"
+    )
+    for landed in sinks:
+        if isinstance(landed, stream.ElasticsearchSink):
+            typer.echo(
+                f"elasticsearch: {landed.report.indexed:,} indexed into {index}, "
+                f"{landed.report.failed:,} rejected (kept in {failures})"
+            )
+        else:
+            typer.echo(f"parquet: {landed.landed:,} distinct events in {out}")
+
+
+@dashboards_app.command("build")
+def dashboards_build(
+    out: Annotated[Path, typer.Option(help="folder of kibana/*.ndjson and elasticsearch/*.json")] = Path(
+        "dashboards"
+    ),
+) -> None:
+    """Write the Kibana saved objects and the Elasticsearch index templates."""
+    written = kibana.build(out)
+    typer.echo(f"wrote {len(written)} files to {out}")
+
+
+@dashboards_app.command("publish")
+def dashboards_publish(
+    es_url: EsUrlOption = None,
+    kibana_url: Annotated[str | None, typer.Option("--kibana-url", help="default kibana.url")] = None,
+    params: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Install the index templates and import the dashboards into Kibana."""
+    loaded = _load(params)
+    es_url, kibana_url = es_url or loaded.elasticsearch.url, kibana_url or loaded.kibana.url
+    if not es_url or not kibana_url:
+        _fail("publish needs --es-url and --kibana-url, or elasticsearch.url and kibana.url in params.yaml")
+    try:
+        client = stream.elasticsearch_client(es_url, loaded.elasticsearch)
+        api_key = stream.connect.secret(loaded.kibana.api_key_env, "kibana.api_key_env", False)
+        imported = kibana.publish(client, kibana_url, api_key)
+    except (stream.SettingsError, kibana.PublishError) as err:
+        _fail(str(err))
+    typer.echo(f"installed {len(kibana.INDEX_TEMPLATES)} index templates; imported {imported} saved objects")
+    for dashboard in kibana.DASHBOARDS:
+        typer.echo(f"{dashboard.title}: {kibana.dashboard_url(kibana_url, dashboard.id)}")
+
+
+@scores_app.command("publish")
+def scores_publish(
+    scores: Annotated[Path, typer.Option(help="churn scores (Parquet)")] = Path(
+        "datasets/scores/churn_scores.parquet"
+    ),
+    es_url: EsUrlOption = None,
+    failures: Annotated[Path, typer.Option(help="rejected documents (JSON lines)")] = Path(
+        "datasets/scores/es-failures.jsonl"
+    ),
+    params: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Index the churn scores into Elasticsearch; does nothing when no URL is configured."""
+    loaded = _load(params)
+    es_url = es_url or loaded.elasticsearch.url
+    if not es_url:
+        typer.echo("elasticsearch.url is not configured in params.yaml: churn scores not published")
+        return
+    try:
+        client = stream.elasticsearch_client(es_url, loaded.elasticsearch)
+        report = stream.index_scores(client, pd.read_parquet(scores), stream.FailureLog(failures))
+    except (stream.SettingsError, stream.BulkError, ValueError, FileNotFoundError) as err:
+        _fail(f"{scores}: {err}")
+    typer.echo(
+        f"indexed {report.indexed:,} churn scores into {kibana.SCORES_INDEX}; {report.failed:,} rejected"
+        + (f" (kept in {failures})" if report.failed else "")
+    )
 
 
 def _load(path: Path):

@@ -21,19 +21,25 @@ import yaml
 from cba import schema
 
 __all__ = [
+    "AbTestParams",
     "EVENT_LOG_COLUMNS",
     "BusinessParams",
     "ChurnParams",
     "CleanParams",
     "DataParams",
     "EdaParams",
+    "ElasticsearchParams",
     "EngineParams",
     "FaultRates",
+    "FeaturesParams",
     "GenerateParams",
     "IngestParams",
+    "KafkaParams",
+    "KibanaParams",
     "Params",
     "ParamsError",
     "Paths",
+    "ReportParams",
     "SearchParams",
     "SurvivalParams",
     "load_params",
@@ -136,9 +142,44 @@ class DataParams:
 
 @dataclass(frozen=True)
 class IngestParams:
-    """How raw data reaches ``datasets/interim``."""
+    """How raw data reaches ``datasets/interim``: files (batch) or a bounded read of a Kafka topic."""
 
-    mode: Literal["batch"]
+    mode: Literal["batch", "kafka"]
+
+
+@dataclass(frozen=True)
+class KafkaParams:
+    """Where the event stream lives and how to reach it; the SASL password comes from the environment."""
+
+    bootstrap_servers: str
+    topic: str
+    partitions: int = _positive()
+    replication_factor: int = _positive()
+    group: str
+    session_timeout_ms: int = field(metadata={"min": 1000})
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None
+    sasl_username: str | None
+    sasl_password_env: str
+    ssl_cafile: str | None
+
+
+@dataclass(frozen=True)
+class ElasticsearchParams:
+    """The Elasticsearch cluster events and churn scores are indexed into (``url`` null: not configured)."""
+
+    url: str | None
+    verify_certs: bool
+    ca_certs: str | None
+    api_key_env: str
+
+
+@dataclass(frozen=True)
+class KibanaParams:
+    """The Kibana the dashboards are published to and the book links to (``url`` null: not configured)."""
+
+    url: str | None
+    api_key_env: str
 
 
 @dataclass(frozen=True)
@@ -192,6 +233,13 @@ class BusinessParams:
 
 
 @dataclass(frozen=True)
+class FeaturesParams:
+    """Customer features beyond the label's own settings."""
+
+    affinity_dimensions: int = _positive()
+
+
+@dataclass(frozen=True)
 class ChurnParams:
     """Churn label definition and model training."""
 
@@ -205,9 +253,38 @@ class ChurnParams:
 
 @dataclass(frozen=True)
 class SurvivalParams:
-    """Survival analysis."""
+    """Survival analysis: Kaplan-Meier curves per segment, log-rank tests, a Cox model."""
 
     segment: str
+    other_segments: list[str]
+    covariates: list[str]
+    penalizer: float = field(metadata={"min": 0.0})
+    test_share: float = field(metadata={"min": 0.05, "max": 0.95})
+    significance: float = field(metadata={"min": 0.0, "max": 1.0})
+
+    def check(self, prefix: str) -> None:
+        """Segments and covariates are lists of attribute names."""
+        for name in ("other_segments", "covariates"):
+            values = getattr(self, name)
+            if not isinstance(values, list) or not all(isinstance(value, str) for value in values):
+                raise ParamsError(f"{prefix}.{name} must be a list of attribute names, got {values!r}")
+
+
+@dataclass(frozen=True)
+class AbTestParams:
+    """The A/B test proposed to verify each recommendation: error rates and the effect to detect."""
+
+    alpha: float = field(metadata={"min": 0.001, "max": 0.5})
+    power: float = field(metadata={"min": 0.5, "max": 0.999})
+    minimum_effect: float = field(metadata={"min": 0.01, "max": 0.9})
+
+
+@dataclass(frozen=True)
+class ReportParams:
+    """The book: the revision "What changed" compares with, and the A/B tests it proposes."""
+
+    compare_to: str | None
+    ab_test: AbTestParams
 
 
 @dataclass(frozen=True)
@@ -218,11 +295,24 @@ class Params:
     data: DataParams
     generate: GenerateParams
     ingest: IngestParams
+    kafka: KafkaParams
+    elasticsearch: ElasticsearchParams
+    kibana: KibanaParams
     engine: EngineParams
     eda: EdaParams
     clean: CleanParams
+    features: FeaturesParams
     churn: ChurnParams
     survival: SurvivalParams
+    report: ReportParams
+
+    def check(self, prefix: str) -> None:
+        """Reject a Kafka ingest of a source without events (the topic carries events only)."""
+        if self.ingest.mode == "kafka" and self.data.source == "kaggle":
+            raise ParamsError(
+                "ingest.mode kafka reads events from the topic, but data.source kaggle has no events; "
+                "use ingest.mode batch"
+            )
 
 
 @dataclass(frozen=True)
@@ -256,8 +346,18 @@ class Paths:
 
     @property
     def features(self) -> Path:
-        """One row per customer: features and the churn label."""
+        """One row per customer and cutoff: features and the churn label."""
         return self.root / "datasets" / "features" / "customers.parquet"
+
+    @property
+    def current_features(self) -> Path:
+        """One row per customer: features at the last event, unlabelled (the customers to score)."""
+        return self.root / "datasets" / "features" / "current.parquet"
+
+    @property
+    def scores(self) -> Path:
+        """Per-customer predictions: churn scores and survival times."""
+        return self.root / "datasets" / "scores"
 
     @property
     def metrics(self) -> Path:  # noqa: D102
@@ -347,6 +447,8 @@ def _coerce(hint: Any, value: Any, key: str, limits: typing.Mapping[str, Any]) -
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ParamsError(f"{key} must be a number, got {value!r}")
         value = float(value)
+    if hint is bool and not isinstance(value, bool):
+        raise ParamsError(f"{key} must be true or false, got {value!r}")
     if hint is str and not isinstance(value, str):
         raise ParamsError(f"{key} must be a string, got {value!r}")
     if "min" in limits and value < limits["min"]:

@@ -21,6 +21,9 @@ __all__ = [
     "DEMOGRAPHIC_COLUMNS",
     "FUNNEL_STEPS",
     "OVERALL",
+    "active_customers",
+    "behaviour_summary",
+    "drop_off_sentence",
     "churn_by_binned",
     "churn_by_segment",
     "churn_by_segment_figure",
@@ -35,6 +38,7 @@ __all__ = [
     "demographics_figure",
     "demographics_sentence",
     "funnel",
+    "funnel_drop_off",
     "funnel_figure",
     "funnel_sentence",
     "missing_values",
@@ -207,6 +211,148 @@ def funnel(events: ibis.Table, by: str | None, window_minutes: int | None = None
     frame = counts.to_pandas().dropna(subset=[by]).sort_values(by, ignore_index=True)
     frame["conversion"] = (frame["purchase"] / frame["view"]).round(4)
     return frame
+
+
+def active_customers(events: ibis.Table, first_day: dt.date, last_day: dt.date) -> pd.DataFrame:
+    """Per UTC day in ``[first_day, last_day]``: ``active_customers``, customers with at least one event.
+
+    Days and timestamps are taken as in :func:`daily_activity`, so the two tables join on ``date``.
+    """
+    at = events.timestamp.try_cast("timestamp('UTC')")
+    parsed = events.mutate(at=at).filter(at.date().between(first_day, last_day))
+    daily = parsed.group_by(date=parsed.at.date()).aggregate(active_customers=parsed.customer_id.nunique())
+    frame = daily.order_by("date").to_pandas()
+    frame["date"] = pd.to_datetime(frame["date"])
+    return frame.astype({"active_customers": "int64"})
+
+
+def _step_rates(row: pd.Series) -> dict[str, float | int | None]:
+    """Sessions at each funnel step, conversion, and the share passing each step to the next."""
+    rates: dict[str, float | int | None] = {step: int(row[step]) for step in FUNNEL_STEPS}
+    rates["conversion"] = round(row["purchase"] / row["view"], 4) if row["view"] else None
+    for before, after in zip(FUNNEL_STEPS, FUNNEL_STEPS[1:], strict=False):
+        rates[f"{before}_to_{after}"] = round(row[after] / row[before], 4) if row[before] else None
+    return rates
+
+
+def funnel_drop_off(
+    funnels: dict[str | None, pd.DataFrame], min_sessions: int = 1
+) -> dict[str, object] | None:
+    """The funnel step that loses the most sessions, and the level of a split that loses the most there.
+
+    Parameters
+    ----------
+    funnels
+        :func:`funnel` tables keyed by their ``by`` (``None`` for the overall funnel, which is required).
+    min_sessions
+        Levels of a split with fewer sessions at the step's start are left out as too small to judge.
+
+    Returns
+    -------
+    dict or None
+        ``from`` and ``to`` (the steps), ``pass_rate`` and ``lost_share`` overall, ``sessions_lost``;
+        then, for the split whose worst level trails its best level the most at that step: ``by``,
+        ``worst`` / ``worst_pass_rate`` / ``worst_sessions`` and ``best`` / ``best_pass_rate`` (all None
+        when no split has two levels to compare). None when the overall funnel has no views.
+    """
+    overall = funnels[None]
+    if overall.empty or not overall.iloc[0]["view"]:
+        return None
+    row = overall.iloc[0]
+    steps = [
+        (before, after) for before, after in zip(FUNNEL_STEPS, FUNNEL_STEPS[1:], strict=False) if row[before]
+    ]
+    before, after = max(steps, key=lambda step: 1 - row[step[1]] / row[step[0]])
+    pass_rate = row[after] / row[before]
+    result: dict[str, object] = {
+        "from": before,
+        "to": after,
+        "pass_rate": round(float(pass_rate), 4),
+        "lost_share": round(float(1 - pass_rate), 4),
+        "sessions_lost": int(row[before] - row[after]),
+        "by": None,
+        "worst": None,
+        "worst_pass_rate": None,
+        "worst_sessions": None,
+        "best": None,
+        "best_pass_rate": None,
+    }
+    widest_gap = 0.0
+    for by, table in funnels.items():
+        if by is None:
+            continue
+        judged = table[table[before] >= max(min_sessions, 1)]
+        if len(judged) < 2:
+            continue
+        rates = judged[after] / judged[before]
+        worst, best = judged.loc[rates.idxmin()], judged.loc[rates.idxmax()]
+        gap = float(rates.max() - rates.min())
+        if gap > widest_gap:
+            widest_gap = gap
+            result |= {
+                "by": by,
+                "worst": str(worst[by]),
+                "worst_pass_rate": round(float(rates.min()), 4),
+                "worst_sessions": int(worst[before]),
+                "best": str(best[by]),
+                "best_pass_rate": round(float(rates.max()), 4),
+            }
+    return result
+
+
+def behaviour_summary(
+    funnels: dict[str | None, pd.DataFrame], daily: pd.DataFrame, min_sessions: int = 1
+) -> dict[str, object]:
+    """The behaviour numbers the report and reviewers read (``metrics/behaviour.json``).
+
+    Parameters
+    ----------
+    funnels
+        :func:`funnel` tables keyed by their ``by`` (``None``: overall, required).
+    daily
+        :func:`daily_activity` joined with :func:`active_customers` on ``date``.
+    min_sessions
+        Passed to :func:`funnel_drop_off`.
+
+    Returns
+    -------
+    dict
+        ``has_events`` (True), ``days``, ``mean_active_customers`` (per day), ``orders``, ``revenue``,
+        ``funnel`` (``overall`` and one mapping per split: level -> sessions per step, ``conversion``
+        and the pass rate of each step, e.g. ``view_to_add_to_cart``) and ``biggest_drop_off``
+        (:func:`funnel_drop_off`).
+    """
+    funnel_rates: dict[str, object] = {}
+    for by, table in funnels.items():
+        column = by or "segment"
+        levels = {str(row[column]): _step_rates(row) for _, row in table.iterrows()}
+        funnel_rates[by or "overall"] = levels.get(OVERALL) if by is None else levels
+    return {
+        "has_events": True,
+        "days": len(daily),
+        "mean_active_customers": round(float(daily["active_customers"].mean()), 2) if len(daily) else None,
+        "orders": int(daily["orders"].sum()),
+        "revenue": round(float(daily["revenue"].fillna(0.0).sum()), 2),
+        "funnel": funnel_rates,
+        "biggest_drop_off": funnel_drop_off(funnels, min_sessions),
+    }
+
+
+def drop_off_sentence(drop_off: dict[str, object] | None) -> str:
+    """Where the funnel loses the most sessions, and which level of a split loses the most there."""
+    if drop_off is None:
+        return "No session holds a product view, so the funnel has no drop-off to measure."
+    text = (
+        f"The funnel loses the most sessions between {drop_off['from']} and {drop_off['to']}: "
+        f"{drop_off['lost_share']:.1%} of them ({drop_off['sessions_lost']:,} sessions) go no further."
+    )
+    if drop_off["by"] is None:
+        return text
+    return (
+        f"{text} By {drop_off['by']}, {drop_off['worst']} loses the most there (only "
+        f"{drop_off['worst_pass_rate']:.1%} pass, against {drop_off['best_pass_rate']:.1%} for "
+        f"{drop_off['best']})."
+    )
 
 
 def funnel_figure(table: pd.DataFrame, by: str | None) -> go.Figure:

@@ -1,4 +1,8 @@
-"""Classification metrics and curve data for churn models."""
+"""Classification metrics, calibration, bootstrap intervals, and the curves reviewers diff.
+
+Every curve is returned on a fixed grid (rates, deciles, bins) so that its CSV stays small and a
+``dvc plots diff`` compares like with like.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,25 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics
 
-__all__ = ["best_f1_threshold", "classification_metrics", "pr_curve", "roc_curve"]
+__all__ = [
+    "bootstrap_interval",
+    "calibration_table",
+    "classification_metrics",
+    "confusion",
+    "expected_calibration_error",
+    "expected_profit",
+    "gains_table",
+    "pr_curve",
+    "profit_curve",
+    "profit_threshold",
+    "roc_curve",
+]
+
+CALIBRATION_BINS = 10
 
 
 def classification_metrics(y_true: np.ndarray, probability: np.ndarray, threshold: float) -> dict[str, float]:
-    """ROC-AUC, PR-AUC, Brier score, and precision, recall and F1 at ``threshold``."""
+    """ROC-AUC, PR-AUC, Brier score, calibration error (ECE), and precision, recall, F1 at ``threshold``."""
     predicted = probability >= threshold
     return {
         "roc_auc": float(metrics.roc_auc_score(y_true, probability)),
@@ -19,14 +37,123 @@ def classification_metrics(y_true: np.ndarray, probability: np.ndarray, threshol
         "recall": float(metrics.recall_score(y_true, predicted, zero_division=0)),
         "f1": float(metrics.f1_score(y_true, predicted, zero_division=0)),
         "brier": float(metrics.brier_score_loss(y_true, probability)),
+        "ece": expected_calibration_error(y_true, probability),
     }
 
 
-def best_f1_threshold(y_true: np.ndarray, probability: np.ndarray) -> float:
-    """The probability threshold with the highest F1 score."""
-    precision, recall, thresholds = metrics.precision_recall_curve(y_true, probability)
-    f1 = 2 * precision[:-1] * recall[:-1] / np.maximum(precision[:-1] + recall[:-1], 1e-12)
-    return float(thresholds[int(np.argmax(f1))])
+def confusion(y_true: np.ndarray, probability: np.ndarray, threshold: float) -> dict[str, int]:
+    """True and false positives and negatives at ``threshold``."""
+    tn, fp, fn, tp = metrics.confusion_matrix(y_true, probability >= threshold, labels=[0, 1]).ravel()
+    return {
+        "true_negative": int(tn),
+        "false_positive": int(fp),
+        "false_negative": int(fn),
+        "true_positive": int(tp),
+    }
+
+
+def _bins(probability: np.ndarray, bins: int) -> np.ndarray:
+    """Equal-width probability bins, 0 .. bins-1 (1.0 falls in the last)."""
+    return np.minimum((np.asarray(probability) * bins).astype(int), bins - 1)
+
+
+def expected_calibration_error(
+    y_true: np.ndarray, probability: np.ndarray, bins: int = CALIBRATION_BINS
+) -> float:
+    """Mean gap between predicted and observed churn over equal-width bins, weighted by bin size."""
+    frame = pd.DataFrame({"bin": _bins(probability, bins), "p": probability, "y": y_true})
+    per_bin = frame.groupby("bin").agg(p=("p", "mean"), y=("y", "mean"), n=("y", "size"))
+    return float((per_bin["n"] * (per_bin["p"] - per_bin["y"]).abs()).sum() / len(frame))
+
+
+def calibration_table(
+    y_true: np.ndarray, probability: np.ndarray, bins: int = CALIBRATION_BINS
+) -> pd.DataFrame:
+    """The reliability diagram: mean predicted and observed churn per equal-width bin that has customers."""
+    frame = pd.DataFrame({"bin": _bins(probability, bins), "p": probability, "y": y_true})
+    per_bin = frame.groupby("bin").agg(
+        predicted=("p", "mean"), observed=("y", "mean"), customers=("y", "size")
+    )
+    return per_bin.reset_index(drop=True).round(4)
+
+
+def bootstrap_interval(
+    y_true: np.ndarray, probability: np.ndarray, score, seed: int, resamples: int = 1000, level: float = 0.95
+) -> list[float]:
+    """Percentile bootstrap interval of ``score(y_true, probability)`` over resampled customers."""
+    rng = np.random.default_rng(seed)
+    n = len(y_true)
+    values = []
+    for _ in range(resamples):
+        index = rng.integers(0, n, n)
+        if y_true[index].min() != y_true[index].max():  # both classes needed for a ranking score
+            values.append(score(y_true[index], probability[index]))
+    tail = (1 - level) / 2 * 100
+    return [round(float(v), 4) for v in np.percentile(values, [tail, 100 - tail])]
+
+
+def expected_profit(
+    y_true: np.ndarray, targeted: np.ndarray, contact_cost: float, retained_value: float, success_rate: float
+) -> float:
+    """Profit of offering the retention offer to ``targeted`` customers, given who actually churned."""
+    kept = success_rate * retained_value * np.sum(y_true[targeted])
+    return float(kept - contact_cost * np.sum(targeted))
+
+
+def profit_threshold(
+    y_true: np.ndarray,
+    probability: np.ndarray,
+    contact_cost: float,
+    retained_value: float,
+    success_rate: float,
+) -> float:
+    """The probability threshold whose campaign (everyone at or above it) earns the most.
+
+    Ties go to the highest threshold, the smaller campaign; 1.0 means contacting nobody pays best.
+    """
+    order = np.argsort(-probability, kind="stable")
+    sorted_p, sorted_y = probability[order], y_true[order]
+    profit = success_rate * retained_value * np.cumsum(sorted_y) - contact_cost * np.arange(1, len(order) + 1)
+    # Only cut between distinct probabilities: everyone tied at a threshold is targeted together.
+    last_of_tie = np.r_[sorted_p[1:] != sorted_p[:-1], True]
+    candidates = np.flatnonzero(last_of_tie)
+    best = candidates[np.argmax(profit[candidates])]
+    return float(sorted_p[best]) if profit[best] > 0 else 1.0
+
+
+def profit_curve(
+    y_true: np.ndarray,
+    probability: np.ndarray,
+    contact_cost: float,
+    retained_value: float,
+    success_rate: float,
+    points: int = 101,
+) -> pd.DataFrame:
+    """Expected campaign profit when the riskiest share of customers is contacted, on an even grid."""
+    order = np.argsort(-probability, kind="stable")
+    kept = success_rate * retained_value * np.r_[0, np.cumsum(y_true[order])]
+    profit = kept - contact_cost * np.arange(len(order) + 1)
+    grid = np.linspace(0.0, 1.0, points)
+    at = np.round(grid * len(order)).astype(int)
+    return pd.DataFrame({"share_targeted": grid, "expected_profit": profit[at]}).round(4)
+
+
+def gains_table(y_true: np.ndarray, probability: np.ndarray, groups: int = 10) -> pd.DataFrame:
+    """Lift and cumulative gains by decile of predicted risk (decile 1 = the riskiest tenth)."""
+    order = np.argsort(-probability, kind="stable")
+    decile = np.arange(len(order)) * groups // len(order) + 1
+    frame = pd.DataFrame({"decile": decile, "y": y_true[order]})
+    per = frame.groupby("decile")["y"].agg(["sum", "size"])
+    rate = y_true.mean()
+    return pd.DataFrame(
+        {
+            "decile": per.index,
+            "customers": per["size"].to_numpy(),
+            "churn_rate": (per["sum"] / per["size"]).to_numpy(),
+            "lift": (per["sum"] / per["size"] / rate).to_numpy(),
+            "cumulative_gains": (per["sum"].cumsum() / y_true.sum()).to_numpy(),
+        }
+    ).round(4)
 
 
 def roc_curve(y_true: np.ndarray, probability: np.ndarray, points: int = 101) -> pd.DataFrame:

@@ -14,7 +14,6 @@ Everything is vectorised with NumPy and Arrow; the same params and seed give the
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -172,14 +171,7 @@ _PRICE_MEDIAN = np.array([650.0, 320.0, 35.0, 8.0, 22.0])
 _PRICE_SIGMA = np.array([0.45, 0.50, 0.60, 0.50, 0.70])
 _PRODUCT_PREFIX = ("LAP", "MOB", "FAS", "GRO", "OTH")
 _PRODUCTS_PER_CATEGORY = 40
-_CLOCK = np.array(  # "THH:MM:SS" for every second of a day
-    [f"T{h:02d}:{m:02d}:{s:02d}" for h in range(24) for m in range(60) for s in range(60)], dtype="S9"
-)
 _POPULARITY = 1.0 / np.arange(1, _PRODUCTS_PER_CATEGORY + 1) ** 1.1  # Zipf-like, within a category
-_POPULARITY_TABLE = np.minimum(  # inverse CDF on a fine grid: one integer draw picks a product
-    np.searchsorted(np.cumsum(_POPULARITY) / _POPULARITY.sum(), (np.arange(8192) + 0.5) / 8192),
-    _PRODUCTS_PER_CATEGORY - 1,
-).astype(np.int64)
 _MEAN_EVENT_GAP_SECONDS = 45.0
 _FADE_DAYS = 45.0  # engagement fades to zero over this many days before churn
 _RISK_NOISE = 0.5  # standard deviation of the unexplained part of churn risk
@@ -187,11 +179,56 @@ _DAYS_PER_MONTH = 30.44
 _PREFERRED_CATEGORY_SHARE = 0.55  # sessions in the customer's preferred order category
 _MAX_STEP_RATE = 0.95  # cap on cart and purchase probabilities
 _PRICE_SEED = 20_240_101  # product prices are fixed: their own stream, independent of the run's seed
+_EVENTS_PER_PROPOSAL = 2.2  # first guess of events per proposed session, to size the first batch
+
+# Derived lookup tables. A level is drawn by the inverse CDF of one uniform draw; the CDF is a small table.
+_CELLS = 4096  # grid cells of [0, 1): narrower than the rarest level, so each holds at most one CDF step
+
+
+def _cdf(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The CDF of ``weights`` (from 0 to 1) and, per grid cell, the level at its left edge."""
+    cdf = np.r_[0.0, np.cumsum(weights) / np.sum(weights)].astype(np.float32)
+    cdf[-1] = 1.0
+    assert np.diff(cdf).min() > 1.0 / _CELLS, "a level is rarer than a grid cell"
+    level = np.searchsorted(cdf, np.arange(_CELLS) / _CELLS, side="right") - 1
+    return cdf, level.astype(np.int8)
+
+
+_HOUR = _cdf(_HOUR_WEIGHT)
+_CATEGORY = _cdf(_CATEGORY_POPULARITY)
+_PRODUCT = _cdf(_POPULARITY)
+_HOUR_SECONDS_PER_SHARE = (3600.0 / np.diff(_HOUR[0].astype(np.float64))).astype(np.float32)
+_DEVICE_CUTS = np.cumsum(  # by PreferredLoginDevice: two cuts of a uniform draw over schema.DEVICES
+    [_DEVICE_GIVEN_LOGIN[login][:2] for login in _CATEGORICAL["PreferredLoginDevice"]], axis=1, dtype=np.float32
+)
+_CART_RATE = np.outer(_CART_BY_CATEGORY, _CART_BY_DEVICE).ravel().astype(np.float32)  # by category, device
+_BUY_RATE = np.minimum(np.outer(_BUY_BY_CATEGORY, _BUY_BY_DEVICE), _MAX_STEP_RATE).ravel().astype(np.float32)
+_REMOVE_BELOW = _BUY_RATE + (1.0 - _BUY_RATE) * np.float32(_REMOVE_SHARE)  # a draw in [buy, this) removes
+_INVERSE_LOG_STAY = (1.0 / np.log1p(-1.0 / _MEAN_SESSION_VIEWS)).astype(np.float32)  # geometric, by device
+_WEEKDAY_ACCEPT = (_DOW_WEIGHT / _DOW_WEIGHT.max()).astype(np.float32)
+
+# Event faults, as bits of one code per event.
+_LOCAL_TIME, _BAD_TIMESTAMP, _NO_DEVICE, _BAD_KIND_SHIFT = 1, 2, 4, 3
+_ZERO_DATE_TEXT = b"0000-00-00T00:00:00+00:00"  # an unparsable timestamp, as some databases write one
+_EPOCH_TEXT = b"1970-01-01T00:00:00+00:00"
+_ZONE_SUFFIXES = ["+00:00"] + [  # UTC, then each country's fixed offset
+    f"{'-' if c[2] < 0 else '+'}{abs(c[2]) // 60:02d}:{abs(c[2]) % 60:02d}" for c in _COUNTRIES
+]
+# ISO 8601 text is assembled from three lookups: "YYYY-MM-DDTHH:MM" per minute, ":SS+HH:M" per second and
+# zone, and the zone's last character; widths 16, 8 and 1 copy fast.
+_SECOND_ZONE = np.array(
+    [f":{second:02d}{suffix[:5]}" for suffix in _ZONE_SUFFIXES for second in range(60)], dtype="S8"
+).view(np.uint64)
+_ZONE_LAST = np.array([suffix[5] for suffix in _ZONE_SUFFIXES], dtype="S1").view(np.uint8)
+_ISO_RECORD = np.dtype({"names": ["minute", "second", "last"], "formats": ["V16", "u8", "u1"], "offsets": [0, 16, 24], "itemsize": 25})
 
 
 @dataclass(frozen=True)
 class SyntheticData:
-    """The four raw tables, as Arrow tables in the raw schemas."""
+    """The four raw tables, as Arrow tables in the raw schemas.
+
+    ``events`` also carries ``event_date`` (the UTC day each event is filed under) and is ordered by it.
+    """
 
     customers: pa.Table
     sessions: pa.Table
@@ -216,13 +253,12 @@ def generate(params: GenerateParams, seed: int) -> SyntheticData:
     end = _epoch_seconds(params.end_date) + DAY
     people = _customers(rng_customers, params.num_customers, params.churn_rate, end)
     sessions = _sessions(rng_sessions, people, params.num_events, start, end)
-    events = _events(rng_events, people, sessions, params.num_events, end)
-    orders = _orders(people, sessions, events)
+    events = _events(rng_events, sessions, params.num_events, start, end)
     return SyntheticData(
         customers=_faulty_customers(rng_faults, people, params.faults),
-        sessions=_sessions_table(people, sessions, events),
-        events=_faulty_events(rng_faults, people, events, params.faults),
-        orders=orders,
+        sessions=_sessions_table(people, sessions, start),
+        events=_faulty_events(rng_faults, people, sessions, events, params.faults, start, end),
+        orders=_orders(people, sessions, events, start),
     )
 
 
@@ -232,7 +268,7 @@ def write(data: SyntheticData, out: str | Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     pq.write_table(data.customers, out / "customers.parquet")
     events = data.events.drop_columns("event_date")
-    _write_by_date(events, "event_date", data.events["event_date"], out / "events")
+    _write_by_date(events, "event_date", data.events["event_date"], out / "events", free_text=["timestamp"])
     _write_by_date(
         data.sessions, "session_date", data.sessions["session_start"].cast(pa.date32()), out / "sessions"
     )
@@ -305,130 +341,155 @@ def _intercept_for(risk: np.ndarray, rate: float) -> float:
 def _sessions(
     rng: np.random.Generator, people: dict[str, np.ndarray], num_events: int, start: int, end: int
 ) -> dict[str, np.ndarray]:
-    """Session starts by thinning a Poisson process; exactly enough sessions to hold ``num_events``."""
+    """Sessions of every customer, in time order, holding exactly ``num_events`` events.
+
+    Each customer's sessions follow a Poisson process on the active window whose rate is engagement times
+    an exponential decay with age (the customer's half-life), a fade over the last days before churn, and
+    weekday and hour-of-day rhythms in local time. Start times are drawn from the decay exactly (inverse
+    CDF of the truncated exponential) and the time of day from its hourly profile; the fade and the
+    weekday rhythm thin them. Batches of proposals come until the sessions hold ``num_events`` events,
+    then a random subset holding exactly that many is kept; the one session cut short keeps only views.
+    """
     n = len(people["customer_id"])
-    active_from = np.maximum(start, people["signup"])
+    active_from = np.maximum(start, people["signup"]).astype(np.float64)
     churn_at = active_from + (0.1 + 0.9 * rng.random(n)) * (end - active_from)
-    active_until = np.where(people["Churn"] == 1, churn_at, end).astype(np.float64)
-    weight = people["engagement"] * np.maximum(active_until - active_from, 0.0) / DAY
-
-    device_shares = np.array([_DEVICE_GIVEN_LOGIN[d] for d in _CATEGORICAL["PreferredLoginDevice"]])[
-        _level_index(people["PreferredLoginDevice"], list(_CATEGORICAL["PreferredLoginDevice"]))
-    ]
-    preferred_category = _level_index(people["PreferedOrderCat"], list(schema.CATEGORIES))
-    mean_length = float(_MEAN_SESSION_VIEWS.mean()) + 1.0
-    proposals = int(2.0 * num_events / mean_length) + 1000
-    while True:
-        customer = np.repeat(np.arange(n), rng.poisson(proposals * weight / weight.sum()))
-        offset = people["utc_offset"][customer]
-        span = active_until[customer] - active_from[customer]
-        local_day = np.floor((active_from[customer] + rng.random(len(customer)) * span + offset) / DAY)
-        hour = rng.choice(24, size=len(customer), p=_HOUR_WEIGHT / _HOUR_WEIGHT.sum())
-        t = local_day * DAY + hour * 3600 + rng.integers(0, 3600, len(customer)) - offset
-        age_days = (t - active_from[customer]) / DAY
-        fade = np.where(
-            people["Churn"][customer] == 1,
-            np.clip((active_until[customer] - t) / (_FADE_DAYS * DAY), 0, 1),
-            1.0,
-        )
-        dow = ((local_day.astype(np.int64) + 3) % 7).astype(np.int64)  # 1970-01-01 was a Thursday
-        keep = (
-            (rng.random(len(customer)) < np.exp2(-age_days / people["half_life_days"][customer]) * fade)
-            & (rng.random(len(customer)) < _DOW_WEIGHT[dow] / _DOW_WEIGHT.max())
-            & (t >= active_from[customer])
-            & (t < active_until[customer])
-            & (t < end)
-        )
-        customer, t = customer[keep], t[keep]
-        device = _choose_rows(rng, device_shares[customer])
-        category = np.where(
-            rng.random(len(customer)) < _PREFERRED_CATEGORY_SHARE,
-            preferred_category[customer],
-            rng.choice(len(schema.CATEGORIES), len(customer), p=_CATEGORY_POPULARITY),
-        )
-        # The funnel is decided per session: a cart, then either a purchase or (sometimes) a removal.
-        p_cart = _CART_BY_CATEGORY[category] * _CART_BY_DEVICE[device] * people["buy_propensity"][customer]
-        carted = rng.random(len(customer)) < np.minimum(p_cart, _MAX_STEP_RATE)
-        bought = carted & (
-            rng.random(len(customer))
-            < np.minimum(_BUY_BY_CATEGORY[category] * _BUY_BY_DEVICE[device], _MAX_STEP_RATE)
-        )
-        removed = carted & ~bought & (rng.random(len(customer)) < _REMOVE_SHARE)
-        views = rng.geometric(1.0 / _MEAN_SESSION_VIEWS[device])
-        length = views + carted + bought + removed
-        if length.sum() >= num_events:
-            break
-        proposals = int(proposals * 1.2 * num_events / max(length.sum(), 1))
-
-    # Keep a random subset of sessions holding exactly num_events events, then order them in time.
-    # The one session cut short keeps only views.
-    order = rng.permutation(len(customer))
-    cumulative = np.cumsum(length[order])
-    kept = order[: int(np.searchsorted(cumulative, num_events)) + 1]
-    last = kept[-1]
-    length[last] -= int(cumulative[len(kept) - 1] - num_events)
-    carted[last] = bought[last] = removed[last] = False
-    kept = kept[np.argsort(t[kept], kind="stable")]
-    return {
-        "customer": customer[kept],
-        "start": t[kept].astype(np.int64),
-        "device": device[kept],
-        "category": category[kept],
-        "length": length[kept].astype(np.int64),
-        "carted": carted[kept],
-        "bought": bought[kept],
-        "removed": removed[kept],
+    churned = people["Churn"] == 1
+    active_until = np.where(churned, churn_at, float(end))
+    decay_rate = np.log(2.0) / (people["half_life_days"] * DAY)  # per second
+    decay_mass = -np.expm1(-decay_rate * (active_until - active_from))  # decay's share inside the window
+    login = _level_index(people["PreferredLoginDevice"], list(_CATEGORICAL["PreferredLoginDevice"]))
+    device_cumulative = np.cumsum([_DEVICE_GIVEN_LOGIN[d] for d in _CATEGORICAL["PreferredLoginDevice"]], 1)
+    customer = {
+        "active_from": active_from,
+        "active_until": active_until,
+        "fade_until": np.where(churned, active_until, np.inf),
+        "decay_rate": decay_rate,
+        "decay_mass": decay_mass,
+        "offset": people["utc_offset"].astype(np.float64),
+        "device_cumulative": device_cumulative[login],
+        "preferred_category": _level_index(people["PreferedOrderCat"], list(schema.CATEGORIES)),
+        "buy_propensity": people["buy_propensity"],
     }
+    share = people["engagement"] * decay_mass / decay_rate
+    share /= share.sum()
+
+    batches: list[dict[str, np.ndarray]] = []
+    held, events_per_proposal = 0, _EVENTS_PER_PROPOSAL
+    while held < num_events:
+        proposals = int(1.05 * (num_events - held) / events_per_proposal) + 1000
+        batch = _session_batch(rng, customer, rng.poisson(proposals * share))
+        batches.append(batch)
+        held += int(batch["length"].sum())
+        events_per_proposal = max(batch["length"].sum() / proposals, 0.01)
+    sessions = {key: np.concatenate([batch[key] for batch in batches]) for key in batches[0]}
+
+    # A random subset holding exactly num_events events, in time order.
+    order = rng.permutation(len(sessions["start"]))
+    cumulative = np.cumsum(sessions["length"][order])
+    cut = int(np.searchsorted(cumulative, num_events))
+    last = order[cut]
+    sessions["length"][last] -= int(cumulative[cut] - num_events)
+    sessions["views"][last] = sessions["length"][last]
+    sessions["carted"][last] = sessions["bought"][last] = sessions["removed"][last] = False
+    count, kept = len(order), order[: cut + 1]
+    kept = np.sort(sessions["start"][kept] * count + kept) % count  # ordered by start, then by index
+    return {key: values[kept] for key, values in sessions.items()}
+
+
+def _session_batch(
+    rng: np.random.Generator, customer: dict[str, np.ndarray], proposals: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The sessions a batch of proposals (``proposals[i]`` for customer ``i``) leaves after thinning."""
+    who = np.repeat(np.arange(len(proposals), dtype=np.int32), proposals)
+
+    def per_proposal(values: np.ndarray) -> np.ndarray:
+        return np.repeat(values, proposals, axis=0)
+
+    draw = rng.random((3, len(who)))
+    active_from, offset = per_proposal(customer["active_from"]), per_proposal(customer["offset"])
+    age = -np.log1p(-draw[0] * per_proposal(customer["decay_mass"])) / per_proposal(customer["decay_rate"])
+    local_day = np.floor((active_from + age + offset) / DAY)
+    t = local_day * DAY + _time_of_day(draw[1]) - offset
+    fade = np.clip((per_proposal(customer["fade_until"]) - t) / (_FADE_DAYS * DAY), 0.0, 1.0)
+    weekday = _DOW_WEIGHT[(local_day.astype(np.int64) + 3) % 7] / _DOW_WEIGHT.max()  # 1970-01-01: Thursday
+    keep = (draw[2] < weekday * fade) & (t >= active_from) & (t < per_proposal(customer["active_until"]))
+    who, t = who[keep], t[keep].astype(np.int64)
+
+    draw = rng.random((5, len(who)))
+    device_cumulative = customer["device_cumulative"][who]
+    device = (draw[0] >= device_cumulative[:, 0]).astype(np.int8) + (draw[0] >= device_cumulative[:, 1])
+    other = (draw[1] - _PREFERRED_CATEGORY_SHARE) / (1.0 - _PREFERRED_CATEGORY_SHARE)
+    category = np.where(
+        draw[1] < _PREFERRED_CATEGORY_SHARE,
+        customer["preferred_category"][who],
+        np.minimum(np.searchsorted(_CATEGORY_CDF, other, side="right"), len(schema.CATEGORIES) - 1),
+    ).astype(np.int8)
+    # The funnel is decided per session: a cart, then either a purchase or (sometimes) a removal.
+    step = category * len(schema.DEVICES) + device
+    carted = draw[2] < np.minimum(_CART_RATE[step] * customer["buy_propensity"][who], _MAX_STEP_RATE)
+    buy_rate = _BUY_RATE[step]
+    bought = carted & (draw[3] < buy_rate)
+    removed = carted & ~bought & (draw[3] < buy_rate + (1.0 - buy_rate) * _REMOVE_SHARE)
+    views = 1 + np.floor(np.log1p(-draw[4]) * _INVERSE_LOG_STAY[device]).astype(np.int64)  # geometric
+    return {
+        "customer": who,
+        "start": t,
+        "device": device,
+        "category": category,
+        "views": views,
+        "length": views + carted + bought + removed,
+        "carted": carted,
+        "bought": bought,
+        "removed": removed,
+    }
+
+
+def _time_of_day(u: np.ndarray) -> np.ndarray:
+    """Seconds into the local day for uniform draws ``u``: the inverse CDF of the hourly profile."""
+    hour = np.minimum(np.searchsorted(_HOUR_CDF, u, side="right") - 1, 23)
+    within = (u - _HOUR_CDF[hour]) / (_HOUR_CDF[hour + 1] - _HOUR_CDF[hour])
+    return hour * 3600 + np.minimum(np.floor(within * 3600), 3599)
 
 
 # --- events ---------------------------------------------------------------------------------------------
 
 
 def _events(
-    rng: np.random.Generator,
-    people: dict[str, np.ndarray],
-    sessions: dict[str, np.ndarray],
-    num_events: int,
-    end: int,
+    rng: np.random.Generator, sessions: dict[str, np.ndarray], num_events: int, start: int, end: int
 ) -> dict[str, np.ndarray]:
-    """Events of every session, in session order; sessions are shifted to end before ``end``."""
-    length = sessions["length"]
-    per_event = functools.partial(np.take, indices=np.repeat(np.arange(len(length)), length))
-    first = np.cumsum(length) - length
-    position = np.arange(num_events, dtype=np.int64) - per_event(first)
-    views = length - sessions["carted"] - sessions["bought"] - sessions["removed"]
-    funnel_step = position - per_event(views)
-    kind = np.zeros(num_events, dtype=np.int8)  # index into schema.EVENT_TYPES
-    kind[funnel_step == 0] = 1
-    tail = funnel_step == 1
-    kind[tail] = np.where(per_event(sessions["removed"])[tail], 2, 3)
+    """Events of every session, in session order: seconds from ``start``, type and product.
 
-    # Views pick a product by popularity; carts, removals and purchases act on the last viewed product.
-    category = per_event(sessions["category"])
-    product = (
-        category * _PRODUCTS_PER_CATEGORY
-        + _POPULARITY_TABLE[rng.integers(0, len(_POPULARITY_TABLE), num_events)]
-    )
-    product = product[np.maximum.accumulate(np.where(kind == 0, np.arange(num_events), 0))]
+    Sessions are shifted to end before ``end``; ``sessions`` gains each one's first event, start and end.
+    """
+    length = sessions["length"]
+    first = np.cumsum(length) - length
+    views = sessions["views"]
+
+    # Each session's views, then its add-to-cart, then its purchase or removal.
+    kind = np.zeros(num_events, dtype=np.int8)  # index into schema.EVENT_TYPES
+    cart = first[sessions["carted"]] + views[sessions["carted"]]
+    ending = sessions["bought"] | sessions["removed"]
+    tail = first[ending] + views[ending] + 1
+    kind[cart] = 1
+    kind[tail] = np.where(sessions["removed"][ending], 2, 3)
+
+    # Views pick a product of the session's category by popularity; the funnel acts on the last view's.
+    rank = _POPULARITY_TABLE[rng.integers(0, len(_POPULARITY_TABLE), num_events, dtype=np.int16)]
+    rank[cart] = rank[cart - 1]
+    rank[tail] = rank[tail - 2]
 
     gap = rng.standard_exponential(num_events, dtype=np.float32) * np.float32(_MEAN_EVENT_GAP_SECONDS)
     gap[first] = 0.0
     elapsed = np.cumsum(gap, dtype=np.float64)
-    elapsed -= per_event(elapsed[first])
-    elapsed_at_end = elapsed[first + length - 1].astype(np.int64)
-    start = np.minimum(sessions["start"], end - 1 - elapsed_at_end)
+    elapsed -= np.repeat(elapsed[first], length)
+    last = first + length - 1
+    duration = elapsed[last].astype(np.int64)
+    session_start = np.minimum(sessions["start"], end - 1 - duration)
+    sessions.update(first=first, start=session_start, end=session_start + duration)
     return {
-        "event_id": np.arange(1, num_events + 1, dtype=np.int64),
-        "customer": per_event(sessions["customer"]),
-        "session": per_event(np.arange(len(length), dtype=np.int64)),
-        "timestamp": per_event(start) + elapsed.astype(np.int64),
+        "second": np.repeat((session_start - start).astype(np.int32), length) + elapsed.astype(np.int32),
         "kind": kind,
-        "product": product,
-        "price": _product_prices()[product],
-        "category": category,
-        "device": per_event(sessions["device"]),
-        "session_start": start,
-        "session_end": start + elapsed_at_end,
+        "rank": rank,
     }
 
 
@@ -447,41 +508,36 @@ def _product_ids() -> list[str]:
 
 
 def _orders(
-    people: dict[str, np.ndarray], sessions: dict[str, np.ndarray], events: dict[str, np.ndarray]
+    people: dict[str, np.ndarray], sessions: dict[str, np.ndarray], events: dict[str, np.ndarray], start: int
 ) -> pa.Table:
-    bought = events["kind"] == 3
-    n_sessions = len(sessions["start"])
-    items = np.bincount(events["session"], weights=bought, minlength=n_sessions).astype(np.int64)
-    amount = np.bincount(
-        events["session"], weights=np.where(bought, events["price"], 0.0), minlength=n_sessions
+    """One order per session with a purchase: its one purchase event, the session's last."""
+    with_order = np.flatnonzero(sessions["bought"])
+    purchase = (sessions["first"] + sessions["length"] - 1)[with_order]
+    product = (
+        sessions["category"][with_order].astype(np.int32) * _PRODUCTS_PER_CATEGORY + events["rank"][purchase]
     )
-    first = np.cumsum(sessions["length"]) - sessions["length"]
-    placed = np.maximum.reduceat(np.where(bought, events["timestamp"], -1), first)
-    with_order = np.flatnonzero(items > 0)
     customer = sessions["customer"][with_order]
     return pa.table(
         {
             "order_id": np.arange(1, len(with_order) + 1, dtype=np.int64),
             "customer_id": people["customer_id"][customer],
             "session_id": with_order.astype(np.int64) + 1,
-            "order_timestamp": _timestamps(placed[with_order]),
-            "num_items": items[with_order],
-            "order_amount": np.round(amount[with_order], 2),
+            "order_timestamp": _timestamps(start + events["second"][purchase].astype(np.int64)),
+            "num_items": np.ones(len(with_order), dtype=np.int64),
+            "order_amount": _product_prices()[product],
             "payment_mode": people["PreferredPaymentMode"][customer],
         },
         schema=schema.ORDERS.arrow_schema,
     )
 
 
-def _sessions_table(
-    people: dict[str, np.ndarray], sessions: dict[str, np.ndarray], events: dict[str, np.ndarray]
-) -> pa.Table:
+def _sessions_table(people: dict[str, np.ndarray], sessions: dict[str, np.ndarray], start: int) -> pa.Table:
     return pa.table(
         {
             "session_id": np.arange(1, len(sessions["start"]) + 1, dtype=np.int64),
             "customer_id": people["customer_id"][sessions["customer"]],
-            "session_start": _timestamps(events["session_start"]),
-            "session_end": _timestamps(events["session_end"]),
+            "session_start": _timestamps(sessions["start"]),
+            "session_end": _timestamps(sessions["end"]),
             "device": pa.array(schema.DEVICES).take(sessions["device"]),
             "num_events": sessions["length"],
         },
@@ -523,54 +579,95 @@ def _reregistered(rng: np.random.Generator, customers: pa.Table, rate: float) ->
 
 
 def _faulty_events(
-    rng: np.random.Generator, people: dict[str, np.ndarray], events: dict[str, np.ndarray], faults: FaultRates
+    rng: np.random.Generator,
+    people: dict[str, np.ndarray],
+    sessions: dict[str, np.ndarray],
+    events: dict[str, np.ndarray],
+    faults: FaultRates,
+    start: int,
+    end: int,
 ) -> pa.Table:
-    n = len(events["event_id"])
-    local = rng.random(n) < faults.mixed_timezone_rate
-    bad = rng.random(n) < faults.bad_timestamp_rate
-    bad_kind = rng.integers(0, 3, n)
-    no_device = rng.random(n) < faults.missing_rate
-    rows = np.repeat(np.arange(n), _duplicate_repeats(rng, n, faults.duplicate_rate))
-    per_row = functools.partial(np.take, indices=rows)
+    """Raw events with faults, ordered by UTC day (then by event id); duplicates follow their original.
 
-    seconds, customer, bad_kind = per_row(events["timestamp"]), per_row(events["customer"]), per_row(bad_kind)
-    bad_rows = np.flatnonzero(per_row(bad))
-    local_rows = np.flatnonzero(per_row(local & ~bad))
-    offset = people["utc_offset"][customer[local_rows]]
-    suffixes = np.array([_offset_suffix(c[2]) for c in _COUNTRIES], dtype="S6")
-    bad_text = pc.if_else(
-        pa.array(bad_kind[bad_rows] == 0),
-        "not a timestamp",
-        pc.if_else(
-            pa.array(bad_kind[bad_rows] == 1),
-            _iso(seconds[bad_rows] + 75 * 365 * DAY, np.bytes_(b"Z")),
-            "1970-01-01T00:00:00Z",
-        ),
-    )
-    text = _replace(
-        _iso(seconds, np.bytes_(b"Z")),
-        np.r_[local_rows, bad_rows],
-        pa.concat_arrays(
-            [
-                _iso(seconds[local_rows] + offset, suffixes[people["country_index"][customer[local_rows]]]),
-                bad_text,
-            ]
-        ),
-    )
+    Faults are drawn per event, so a duplicate is an exact copy: local time with the customer's offset,
+    a bad timestamp (unparsable, 75 years ahead, or the epoch; it replaces a local one), a blank device.
+    """
+    n = len(events["second"])
+    fault = np.zeros(n, dtype=np.uint8)
+    fault[_bernoulli_rows(rng, n, faults.mixed_timezone_rate)] |= _LOCAL_TIME
+    bad = _bernoulli_rows(rng, n, faults.bad_timestamp_rate)
+    fault[bad] |= _BAD_TIMESTAMP | (rng.integers(0, 3, len(bad), dtype=np.uint8) << _BAD_KIND_SHIFT)
+    fault[_bernoulli_rows(rng, n, faults.missing_rate)] |= _NO_DEVICE
+    repeats = np.ones(n, dtype=np.int8)
+    repeats[_bernoulli_rows(rng, n, faults.duplicate_rate)] = 2
+
+    by_day = np.argsort(events["second"] // DAY, kind="stable")
+    rows = np.repeat(by_day, repeats[by_day])
+    session = np.repeat(np.arange(len(sessions["length"]), dtype=np.int32), sessions["length"])[rows]
+    second, fault = events["second"][rows], fault[rows]
+    customer = sessions["customer"][session]
+    category = sessions["category"][session]
+    product = category.astype(np.int32) * _PRODUCTS_PER_CATEGORY + events["rank"][rows]
     return pa.table(
         {
-            "timestamp": text,
-            "event_id": per_row(events["event_id"]),
+            "timestamp": _timestamp_text(people, customer, second, fault, start, end),
+            "event_id": rows + 1,
             "customer_id": people["customer_id"][customer],
-            "session_id": per_row(events["session"]) + 1,
-            "event_type": _dictionary(per_row(events["kind"]), schema.EVENT_TYPES),
-            "product_id": _dictionary(per_row(events["product"]), _product_ids()),
-            "category": _dictionary(per_row(events["category"]), schema.CATEGORIES),
-            "price": per_row(events["price"]),
-            "device": _dictionary(per_row(events["device"]), schema.DEVICES, missing=per_row(no_device)),
-            "event_date": pa.array((seconds // DAY).astype(np.int32)).cast(pa.date32()),
+            "session_id": session.astype(np.int64) + 1,
+            "event_type": _dictionary(events["kind"][rows], schema.EVENT_TYPES),
+            "product_id": _dictionary(product, _product_ids()),
+            "category": _dictionary(category, schema.CATEGORIES),
+            "price": _product_prices()[product],
+            "device": _dictionary(
+                sessions["device"][session], schema.DEVICES, missing=(fault & _NO_DEVICE) > 0
+            ),
+            "event_date": pa.array(second // DAY + start // DAY).cast(pa.date32()),
         }
     )
+
+
+def _timestamp_text(
+    people: dict[str, np.ndarray],
+    customer: np.ndarray,
+    second: np.ndarray,
+    fault: np.ndarray,
+    start: int,
+    end: int,
+) -> pa.Array:
+    """ISO 8601 text ``YYYY-MM-DDTHH:MM:SS+HH:MM`` for seconds from ``start``, with the timestamp faults.
+
+    Every text has the same 25 characters: UTC as ``+00:00``, local time with the customer's offset, and
+    bad timestamps (an impossible zero date, a date 75 years ahead, the epoch) in the same layout.
+    Assembled from lookup tables of ``YYYY-MM-DDTHH:`` per hour and ``MM:SS+HH:MM`` per second and zone.
+    """
+    shown = second.copy()
+    zone = np.zeros(len(second), dtype=np.int32)  # 0 is UTC, 1 + i the i-th of _COUNTRIES
+    local = np.flatnonzero((fault & (_LOCAL_TIME | _BAD_TIMESTAMP)) == _LOCAL_TIME)
+    country = people["country_index"][customer[local]]
+    shown[local] += people["utc_offset"][customer[local]].astype(np.int32)
+    zone[local] = country + 1
+
+    hour = (shown + DAY) // 3600  # hours since the day before the window, so local times stay positive
+    hours = np.datetime64(start - DAY, "s") + np.timedelta64(3600, "s") * np.arange(
+        (end - start) // 3600 + 49
+    )
+    prefixes = np.char.add(np.datetime_as_string(hours, unit="h").astype("S13"), b":").view("V14")
+    text = np.empty(len(second), dtype=[("hour", "V14"), ("rest", "V11")])
+    text["hour"] = prefixes[hour]
+    text["rest"] = _MINUTE_SECOND_ZONE[zone * 3600 + (shown + DAY - hour * 3600)]
+
+    bad = np.flatnonzero(fault & _BAD_TIMESTAMP)
+    kind = fault[bad] >> _BAD_KIND_SHIFT
+    future = np.datetime64(start, "s") + (second[bad].astype(np.int64) + 75 * 365 * DAY) * np.timedelta64(
+        1, "s"
+    )
+    text.view("S25")[bad] = np.where(
+        kind == 0,
+        b"0000-00-00T00:00:00+00:00",
+        np.where(kind == 1, np.char.add(np.datetime_as_string(future).astype("S19"), b"+00:00"), _EPOCH_TEXT),
+    )
+    offsets = np.arange(0, (len(second) + 1) * 25, 25, dtype=np.int32)
+    return pa.StringArray.from_buffers(len(second), pa.py_buffer(offsets), pa.py_buffer(text))
 
 
 def _duplicate_repeats(rng: np.random.Generator, n: int, rate: float) -> np.ndarray:
@@ -578,17 +675,37 @@ def _duplicate_repeats(rng: np.random.Generator, n: int, rate: float) -> np.ndar
     return np.where(rng.random(n) < rate, 2, 1)
 
 
+def _bernoulli_rows(rng: np.random.Generator, n: int, rate: float) -> np.ndarray:
+    """The rows, of ``n``, that a Bernoulli(``rate``) trial per row picks: drawn as geometric gaps."""
+    if rate <= 0.0 or n == 0:
+        return np.zeros(0, dtype=np.int64)
+    if rate >= 1.0:
+        return np.arange(n, dtype=np.int64)
+    expected = n * rate
+    rows = np.cumsum(rng.geometric(rate, int(expected + 6.0 * np.sqrt(expected)) + 10)) - 1
+    while rows[-1] < n:
+        more = np.cumsum(rng.geometric(rate, int(expected / 10.0) + 10)) + rows[-1]
+        rows = np.concatenate([rows, more])
+    return rows[: np.searchsorted(rows, n)]
+
+
 # --- helpers --------------------------------------------------------------------------------------------
 
 
-def _write_by_date(table: pa.Table, key: str, days: pa.Array, folder: Path) -> None:
+def _write_by_date(
+    table: pa.Table, key: str, days: pa.Array, folder: Path, free_text: list[str] | None = None
+) -> None:
     """Write one ``folder/key=YYYY-MM-DD/part-0.parquet`` file per UTC day, rows in their original order.
 
     Files are independent, so they are written in parallel; each one's bytes depend only on its rows.
+    Text columns are dictionary-encoded except the ``free_text`` ones, which also get no statistics.
     """
     day = days.cast(pa.int32()).to_numpy()
     order = np.argsort(day, kind="stable")
     bounds = np.flatnonzero(np.diff(day[order])) + 1
+    free_text = free_text or []
+    text = [f.name for f in table.schema if f.name not in free_text and _is_text(f.type)]
+    summarised = [name for name in table.column_names if name not in free_text]
 
     def write_day(lo: int, hi: int) -> None:
         rows = order[lo:hi]
@@ -596,60 +713,25 @@ def _write_by_date(table: pa.Table, key: str, days: pa.Array, folder: Path) -> N
         part = table.slice(int(rows[0]), len(rows)) if contiguous else table.take(rows)
         path = folder / f"{key}={np.datetime64(int(day[rows[0]]), 'D')}"
         path.mkdir(parents=True, exist_ok=True)
-        pq.write_table(part, path / "part-0.parquet")
+        pq.write_table(part, path / "part-0.parquet", use_dictionary=text, write_statistics=summarised)
 
     with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
         list(pool.map(write_day, np.r_[0, bounds], np.r_[bounds, len(day)]))
 
 
-def _iso(seconds: np.ndarray, suffix: np.ndarray) -> pa.Array:
-    """``YYYY-MM-DDTHH:MM:SS`` + ``suffix`` text for epoch seconds, assembled from lookup tables.
-
-    ``suffix`` is a NumPy bytes array: one value for every row, or one per row.
-    """
-    n = len(seconds)
-    if n == 0:
-        return pa.array([], type=pa.string())
-    day, clock = np.divmod(seconds, DAY)
-    first_day = int(day.min())
-    dates = np.datetime_as_string(np.arange(first_day, int(day.max()) + 1).astype("datetime64[D]")).astype(
-        "S10"
-    )
-    suffix = np.broadcast_to(suffix, n)
-    row = np.dtype([("date", "S10"), ("clock", "S9"), ("suffix", suffix.dtype)])
-    text = np.empty(n, dtype=row)
-    text["date"] = dates[day - first_day]
-    text["clock"] = _CLOCK[clock]
-    text["suffix"] = suffix
-    offsets = pa.py_buffer(np.arange(0, (n + 1) * row.itemsize, row.itemsize, dtype=np.int32))
-    return pa.StringArray.from_buffers(n, offsets, pa.py_buffer(text))
-
-
-def _offset_suffix(offset_minutes: int) -> str:
-    sign = "-" if offset_minutes < 0 else "+"
-    return f"{sign}{abs(offset_minutes) // 60:02d}:{abs(offset_minutes) % 60:02d}"
-
-
-def _replace(values: pa.Array, rows: np.ndarray, replacement: pa.Array) -> pa.Array:
-    """``values`` with ``values[rows[i]]`` replaced by ``replacement[i]``."""
-    order = np.argsort(rows, kind="stable")
-    mask = np.zeros(len(values), dtype=bool)
-    mask[rows] = True
-    return pc.replace_with_mask(values, pa.array(mask), replacement.take(pa.array(order)))
+def _is_text(kind: pa.DataType) -> bool:
+    return pa.types.is_string(kind) or (pa.types.is_dictionary(kind) and pa.types.is_string(kind.value_type))
 
 
 def _dictionary(indices: np.ndarray, levels, missing: np.ndarray | None = None) -> pa.DictionaryArray:
     """Dictionary-encoded text: cheap to build and to write, read back as text."""
-    return pa.DictionaryArray.from_arrays(pa.array(indices.astype(np.int32), mask=missing), pa.array(levels))
+    return pa.DictionaryArray.from_arrays(
+        pa.array(indices.astype(np.int32, copy=False), mask=missing), pa.array(levels)
+    )
 
 
 def _timestamps(seconds: np.ndarray) -> pa.Array:
     return pa.array(seconds.astype("datetime64[s]").astype("datetime64[us]"), type=schema.TIMESTAMP)
-
-
-def _choose_rows(rng: np.random.Generator, probabilities: np.ndarray) -> np.ndarray:
-    """One draw per row of a matrix of probabilities."""
-    return (rng.random(len(probabilities))[:, None] > np.cumsum(probabilities, axis=1)[:, :-1]).sum(axis=1)
 
 
 def _level_index(values: np.ndarray, levels: list[str]) -> np.ndarray:

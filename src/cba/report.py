@@ -1,10 +1,13 @@
-"""The report: version stamp, computed summary and the book (Quarto, or a built-in HTML fallback).
+"""The report: version stamp, generated chapters and the book (Quarto, or a built-in HTML fallback).
 
-The stage notebooks are executed by papermill into ``report/chapters/``; this module writes the two
-generated Markdown files the Quarto sources include (``report/_generated/version.md`` and
-``summary.md``) and renders the book. With Quarto on ``PATH`` it runs ``quarto render`` (HTML and a
-Typst PDF, as ``_quarto.yml`` says); without it, it renders the same chapters in the same order to a
-plain HTML book that works offline.
+The stage notebooks are executed by papermill into ``report/chapters/``; this module writes the
+Markdown files the Quarto sources include (``report/_generated/*.md``: the executive summary, data
+quality, dashboards, recommendations, what changed, methodology, model card and datasheet, data
+dictionary and params, and the version stamp), every number computed from ``metrics/``, ``plots/`` and
+the churn model's metadata. It then renders the book: with Quarto on ``PATH`` ``quarto render`` (HTML
+and a Typst PDF, as ``_quarto.yml`` says); without it, a built-in renderer writes the same chapters in
+the same order to an HTML book that works offline, and headless Chromium, when installed, prints it to
+PDF.
 """
 
 from __future__ import annotations
@@ -12,27 +15,66 @@ from __future__ import annotations
 import datetime as dt
 import html
 import json
+import math
 import re
 import shutil
 import subprocess
-from collections.abc import Mapping
+import sys
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import pandas as pd
 import yaml
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 __all__ = [
     "METRICS_FILES",
+    "PLOT_TABLES",
+    "AbTest",
+    "BookEntry",
+    "BookInputs",
+    "Change",
+    "Comparison",
+    "KeyNumber",
+    "Missing",
+    "book_entries",
+    "changes_markdown",
     "configure_figures",
+    "dashboards_markdown",
+    "data_dictionary_markdown",
+    "data_quality_markdown",
+    "key_numbers",
+    "lookup",
+    "methodology_markdown",
+    "model_card_markdown",
+    "params_markdown",
+    "print_pdf",
+    "read_inputs",
+    "recommendations_markdown",
     "render_book",
+    "sample_size_per_arm",
     "summary_markdown",
     "version_markdown",
     "version_stamp",
+    "what_changed",
     "write_generated",
 ]
 
-METRICS_FILES = ("churn", "survival", "data_quality", "features")
-"""The ``metrics/<name>.json`` files the summary chapter is computed from."""
+METRICS_FILES = ("features", "churn", "survival", "data_quality", "behaviour")
+"""The ``metrics/<name>.json`` files the generated chapters are computed from."""
+
+PLOT_TABLES = (
+    "behaviour_daily",
+    "behaviour_top_products_revenue",
+    "behaviour_top_products_conversion",
+    "churn_profit",
+)
+"""The ``plots/<name>.csv`` tables the dashboards and recommendations chapters read."""
 
 PLOTLY_RENDERER = "plotly_mimetype+notebook"
 """Figure JSON for Plotly-aware front ends, plus HTML that draws offline (plotly.js embedded once)."""
@@ -132,348 +174,1284 @@ def version_markdown(stamp: Mapping[str, Any]) -> str:
     Returns
     -------
     str
-        Markdown: commit, uncommitted changes, a table of data hashes, the parameters as YAML and the
-        build time.
+        Markdown: commit, uncommitted changes, build time and a table of data hashes; the parameters
+        are in their own appendix.
     """
     commit = f"`{stamp['commit']}`" if stamp["commit"] else "not a git repository (or no commit yet)"
     lines = [
-        "## Version",
+        "## Version {#sec-version}",
         "",
         f"- Commit: {commit}",
         f"- Uncommitted changes to tracked files: {'yes' if stamp['dirty'] else 'no'}",
         f"- Built: {stamp['built_at']}",
+        f"- Parameters: {len(stamp['params'])} sections, listed in @sec-params.",
         "",
         "### Data",
         "",
     ]
     if stamp["data"]:
-        lines += ["| Path | MD5 |", "|---|---|"]
-        lines += [f"| `{path}` | `{md5 or '-'}` |" for path, md5 in sorted(stamp["data"].items())]
+        lines += _table(
+            ["Path", "MD5"],
+            [(f"`{path}`", f"`{md5 or '-'}`") for path, md5 in sorted(stamp["data"].items())],
+            "ll",
+        )
     else:
         lines.append("No `dvc.lock` yet, so no data hashes are recorded.")
-    params_yaml = yaml.safe_dump(dict(stamp["params"]), sort_keys=False, allow_unicode=True).rstrip()
-    lines += ["", "### Parameters", "", "```yaml", params_yaml, "```", ""]
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n"
 
 
 # --------------------------------------------------------------------------------------------------
-# Summary and recommendations
+# Reading the pipeline's outputs
 # --------------------------------------------------------------------------------------------------
 
 
-def summary_markdown(
-    churn: Mapping[str, Any],
-    survival: Mapping[str, Any],
-    data_quality: Mapping[str, Any],
-    features: Mapping[str, Any],
-) -> str:
-    """Write the "Summary and recommendations" chapter from the pipeline's metrics.
+@dataclass(frozen=True)
+class Missing:
+    """A value the pipeline did not write; ``where`` names the file and the key."""
 
-    Every number is formatted from the inputs and every recommendation follows from them.
+    where: str
 
-    Parameters
-    ----------
-    churn, survival, data_quality, features : Mapping
-        The contents of ``metrics/churn.json``, ``metrics/survival.json``,
-        ``metrics/data_quality.json`` and ``metrics/features.json``.
+    def __str__(self) -> str:
+        return f"not available ({self.where} is missing)"
 
-    Returns
-    -------
-    str
-        Markdown with sections (``##``) for the churn definition, the model, survival by segment,
-        data quality, and the recommendations.
+
+def lookup(data: Mapping[str, Any], source: str, path: str) -> Any:
+    """The value at ``path`` (dots for keys, numbers for list items) of ``data``, read from ``source``.
+
+    Returns a `Missing` naming ``source`` and ``path`` when a key or item is not there, so a chapter can
+    say plainly what the pipeline did not provide.
+    """
+    value: Any = data
+    for part in path.split("."):
+        if isinstance(value, Mapping) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return Missing(f"`{source}` → `{path}`")
+    return value
+
+
+@dataclass(frozen=True)
+class BookInputs:
+    """Everything the generated chapters are computed from.
+
+    ``metrics`` maps a metrics file's stem (``churn``) to its contents (empty when the file is absent);
+    ``tables`` maps a ``plots/`` file's stem to its rows; ``model`` is the metadata saved with the churn
+    model (everything in ``models/churn.joblib`` but the fitted model); ``params`` is ``params.yaml``.
+    """
+
+    metrics: Mapping[str, Mapping[str, Any]]
+    tables: Mapping[str, pd.DataFrame]
+    model: Mapping[str, Any]
+    params: Mapping[str, Any]
+
+    def get(self, name: str, path: str) -> Any:
+        """``lookup`` in ``metrics/<name>.json``."""
+        return lookup(self.metrics.get(name, {}), f"metrics/{name}.json", path)
+
+
+def read_inputs(root: Path, params: Mapping[str, Any]) -> BookInputs:
+    """Read `METRICS_FILES`, `PLOT_TABLES` and the churn model's metadata from the project ``root``."""
+    metrics = {}
+    for name in METRICS_FILES:
+        path = root / "metrics" / f"{name}.json"
+        metrics[name] = json.loads(path.read_text()) if path.exists() else {}
+    tables = {}
+    for name in PLOT_TABLES:
+        path = root / "plots" / f"{name}.csv"
+        if path.exists() and path.stat().st_size:
+            tables[name] = pd.read_csv(path)
+    model_path = root / "models" / "churn.joblib"
+    model: dict[str, Any] = {}
+    if model_path.exists():
+        import joblib
+
+        model = {key: value for key, value in joblib.load(model_path).items() if key != "model"}
+    return BookInputs(metrics, tables, model, params)
+
+
+# --------------------------------------------------------------------------------------------------
+# Formatting
+# --------------------------------------------------------------------------------------------------
+
+
+def _model_name(key: Any) -> str:
+    return _MODEL_NAMES.get(str(key), str(key).replace("_", " "))
+
+
+def _number(value: Any, spec: str) -> str:
+    """``value`` formatted with ``spec``, or what is missing."""
+    return str(value) if isinstance(value, Missing) or value is None else format(value, spec)
+
+
+def _money(value: Any) -> str:
+    return _number(value, ",.0f")
+
+
+def _cell(value: Any) -> str:
+    """Text safe inside a Markdown table cell."""
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[Any]], align: str | None = None) -> list[str]:
+    """A Markdown pipe table; ``align`` holds one of ``l``/``r`` per column (default: first left)."""
+    align = align or "l" + "r" * (len(header) - 1)
+    rule = "|" + "|".join("---:" if side == "r" else "---" for side in align) + "|"
+    lines = ["| " + " | ".join(header) + " |", rule]
+    lines += ["| " + " | ".join(_cell(value) for value in row) + " |" for row in rows]
+    return lines
+
+
+def _float_div(label: str, content: Sequence[str], caption: str) -> list[str]:
+    """A Quarto cross-reference div (``#fig-``/``#tbl-``): the content, then its caption paragraph."""
+    return [f"::: {{#{label}}}", "", *content, "", caption, "", ":::"]
+
+
+def _html_only(lines: Sequence[str]) -> list[str]:
+    return ['::: {.content-visible when-format="html"}', "", *lines, "", ":::"]
+
+
+def _not_html(lines: Sequence[str]) -> list[str]:
+    return ['::: {.content-visible unless-format="html"}', "", *lines, "", ":::"]
+
+
+def _raw_html(html_text: str) -> list[str]:
+    return ["```{=html}", html_text, "```"]
+
+
+# --------------------------------------------------------------------------------------------------
+# Executive summary: the five numbers
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeyNumber:
+    """One number of the executive summary, with where every figure in its text comes from.
+
+    ``sources`` lists ``(file, key path, value)`` for every number shown in ``text``, in order.
+    """
+
+    name: str
+    text: str
+    meaning: str
+    sources: tuple[tuple[str, str, Any], ...]
+
+    @property
+    def available(self) -> bool:
+        """False when a value it needs was not written by the pipeline."""
+        return not any(isinstance(value, Missing) for _, _, value in self.sources)
+
+
+def key_numbers(inputs: BookInputs) -> list[KeyNumber]:
+    """The five numbers that matter, each computed from a metrics file.
+
+    Churn rate (``features.json``), revenue at risk, model quality with its interval, the biggest churn
+    driver and the expected profit of the recommended campaign (``churn.json``).
+    """
+
+    def traced(name: str, path: str) -> tuple[str, str, Any]:
+        return (f"metrics/{name}.json", path, inputs.get(name, path))
+
+    def first_missing(*sources: tuple[str, str, Any]) -> str | None:
+        missing = [value for _, _, value in sources if isinstance(value, Missing)]
+        return str(missing[0]) if missing else None
+
+    churn_rate = traced("features", "churn_rate")
+    customers = traced("features", "customers")
+    at_risk = traced("churn", "revenue_at_risk")
+    roc_auc, low, high = (traced("churn", p) for p in ("roc_auc", "roc_auc_ci.0", "roc_auc_ci.1"))
+    driver, importance = traced("churn", "drivers.0.feature"), traced("churn", "drivers.0.importance")
+    profit = traced("churn", "campaign.expected_profit")
+    targeted = traced("churn", "campaign.customers_targeted")
+    n_test = traced("churn", "n_test")
+    numbers = [
+        KeyNumber(
+            "Churn rate",
+            first_missing(churn_rate, customers) or f"{churn_rate[2]:.1%} of {customers[2]:,} customers",
+            "Customers who made no purchase within the horizon after the evaluation cutoff.",
+            (churn_rate, customers),
+        ),
+        KeyNumber(
+            "Revenue at risk",
+            first_missing(at_risk) or _money(at_risk[2]),
+            "Sum over every scored customer of churn probability × customer value.",
+            (at_risk,),
+        ),
+        KeyNumber(
+            "Model quality",
+            first_missing(roc_auc, low, high)
+            or f"ROC-AUC {roc_auc[2]:.3f} (95% interval {low[2]:.3f} to {high[2]:.3f})",
+            "How well the churn model ranks churners above loyal customers on held-out customers "
+            "(0.5 is chance, 1 is perfect).",
+            (roc_auc, low, high),
+        ),
+        KeyNumber(
+            "Biggest churn driver",
+            first_missing(driver, importance) or f"`{driver[2]}` (importance {importance[2]:.3f})",
+            "The feature whose shuffling costs the model the most.",
+            (driver, importance),
+        ),
+        KeyNumber(
+            "Expected value of the recommended campaign",
+            first_missing(profit, targeted, n_test)
+            or f"{_money(profit[2])} from {targeted[2]:,} of {n_test[2]:,} held-out customers",
+            "Expected profit of making the retention offer to the customers above the decision threshold.",
+            (profit, targeted, n_test),
+        ),
+    ]
+    return numbers
+
+
+def summary_markdown(inputs: BookInputs) -> str:
+    """The executive summary: a table of the five key numbers, each with its source, and what they mean."""
+    numbers = key_numbers(inputs)
+    rows = [
+        (
+            f"**{number.name}**",
+            number.text,
+            ", ".join(f"`{file}` → `{path}`" for file, path, _ in number.sources),
+        )
+        for number in numbers
+    ]
+    lines = [
+        "## The five numbers that matter {#sec-key-numbers}",
+        "",
+        "@tbl-key-numbers sums this build up; the source column names the metrics file and key every "
+        "number is read from.",
+        "",
+        *_float_div(
+            "tbl-key-numbers",
+            _table(["", "Value", "Source"], rows, "lll"),
+            "The key numbers of this build and where each comes from.",
+        ),
+        "",
+        *(f"- **{number.name}**: {number.meaning}" for number in numbers),
+    ]
+    missing = [number.name.lower() for number in numbers if not number.available]
+    if missing:
+        lines += [
+            "",
+            f"This build lacks {len(missing)} of the five numbers ({', '.join(missing)}): the stage that "
+            "writes them did not produce the key named in the table.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------------------------------
+# Data quality
+# --------------------------------------------------------------------------------------------------
+
+
+def data_quality_markdown(data_quality: Mapping[str, Any]) -> str:
+    """Rows in, out and rejected per table, whether they reconcile, and the rules that rejected rows."""
+    if not data_quality:
+        return "`metrics/data_quality.json` is missing: the clean stage has not run.\n"
+    rows, rules, unbalanced = [], [], []
+    for table, counts in data_quality.items():
+        rows_in, rows_out, rejected = counts["rows_in"], counts["rows_out"], counts["rows_rejected"]
+        gap = rows_in - rows_out - rejected
+        if gap:
+            unbalanced.append(table)
+        balance = "yes" if gap == 0 else f"**no** ({gap:+,} rows unaccounted for)"
+        share = rejected / rows_in if rows_in else 0.0
+        rows.append((table, f"{rows_in:,}", f"{rows_out:,}", f"{rejected:,}", f"{share:.2%}", balance))
+        fired = sorted(((rule, n) for rule, n in counts["rules"].items() if n), key=lambda item: -item[1])
+        if fired:
+            rules.append(f"- {table}: " + ", ".join(f"`{rule}` {count:,}" for rule, count in fired))
+    if unbalanced:
+        verdict = f"{len(unbalanced)} of {len(rows)} tables do not reconcile: {', '.join(unbalanced)}."
+    else:
+        verdict = f"All {len(rows)} tables reconcile: every row read was either kept or rejected by a rule."
+    lines = [
+        verdict,
+        "",
+        *_float_div(
+            "tbl-data-quality",
+            _table(
+                ["Table", "Rows in", "Rows out", "Rejected", "Share rejected", "In = out + rejected"], rows
+            ),
+            "Rows read, kept and rejected per table (`metrics/data_quality.json`).",
+        ),
+    ]
+    if rules:
+        lines += ["", "Rejections by rule:", "", *rules]
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------------------------------
+# A/B tests
+# --------------------------------------------------------------------------------------------------
+
+
+def sample_size_per_arm(baseline_rate: float, target_rate: float, alpha: float, power: float) -> int:
+    """Subjects per arm a two-sided test of two proportions needs to tell ``target_rate`` from the baseline.
+
+    Cohen's effect size h of the two rates, solved for the sample size with statsmodels'
+    ``NormalIndPower`` (equal arms), rounded up.
 
     Raises
     ------
-    KeyError
-        When an input lacks a key; the message names the metrics file.
+    ValueError
+        When a rate is outside (0, 1) or the two rates are equal.
     """
-    label = _from("features.json", _label_facts, features)
-    model = _from("churn.json", _model_facts, churn)
-    segment = _from("survival.json", _segment_facts, survival)
-    quality = _from("data_quality.json", _quality_facts, data_quality)
-    sections = [
-        _label_section(label),
-        _model_section(model),
-        _survival_section(segment),
-        _quality_section(quality),
-        _recommendations_section(model, segment, quality),
-    ]
-    return "\n\n".join(sections) + "\n"
+    from statsmodels.stats.power import NormalIndPower
+    from statsmodels.stats.proportion import proportion_effectsize
+
+    for name, rate in (("baseline_rate", baseline_rate), ("target_rate", target_rate)):
+        if not 0.0 < rate < 1.0:
+            raise ValueError(f"{name} must be strictly between 0 and 1, got {rate}")
+    if baseline_rate == target_rate:
+        raise ValueError(f"the target rate equals the baseline rate ({baseline_rate}): no effect to detect")
+    effect = abs(float(proportion_effectsize(target_rate, baseline_rate)))
+    size = NormalIndPower().solve_power(effect_size=effect, alpha=alpha, power=power, ratio=1.0)
+    return math.ceil(float(size))
 
 
-def _from(source: str, extract, data: Mapping[str, Any]) -> dict[str, Any]:
-    """Apply ``extract`` to ``data``; a missing key fails with the metrics file named."""
-    try:
-        return extract(data)
-    except KeyError as err:
-        raise KeyError(f"metrics/{source} has no key {err.args[0]!r}") from err
+@dataclass(frozen=True)
+class AbTest:
+    """An A/B test that verifies one recommendation."""
+
+    recommendation: str
+    metric: str
+    baseline_rate: float
+    target_rate: float
+    per_arm: int
+    available: int
+    unit: str
+
+    @property
+    def feasible(self) -> bool:
+        """True when the population observed holds enough units for both arms."""
+        return self.available >= 2 * self.per_arm
 
 
-def _model_name(key: str) -> str:
-    return _MODEL_NAMES.get(key, key.replace("_", " "))
+def _ab_test(
+    recommendation: str,
+    metric: str,
+    baseline: float,
+    relative_change: float,
+    available: int,
+    unit: str,
+    ab: Mapping[str, Any],
+) -> AbTest | None:
+    target = min(max(baseline * (1 + relative_change), 1e-6), 1 - 1e-6)
+    if not 0.0 < baseline < 1.0 or target == baseline:
+        return None
+    per_arm = sample_size_per_arm(baseline, target, ab["alpha"], ab["power"])
+    return AbTest(recommendation, metric, baseline, target, per_arm, available, unit)
 
 
-def _level(segment: str, level: str) -> str:
-    return f"{segment} = {level}"
+# --------------------------------------------------------------------------------------------------
+# Recommendations
+# --------------------------------------------------------------------------------------------------
 
 
-def _lifetime(value: float | None, unit: str) -> str:
-    return "not reached" if value is None else f"{value:,.0f} {unit}"
+def recommendations_markdown(inputs: BookInputs) -> str:
+    """Which segments to target and how, the campaign's cost and benefit, the funnel change, A/B tests.
+
+    Every sentence is built from the metrics: the risk segments and their interventions and the
+    campaign (``churn.json``), the profit curve (``plots/churn_profit.csv``), the funnel drop-off
+    (``behaviour.json``), the model comparison, data quality and survival; the A/B sample sizes from
+    the observed rates and ``report.ab_test`` in params.
+    """
+    ab = inputs.params["report"]["ab_test"]
+    sections: list[list[str]] = []
+    tests: list[AbTest] = []
+
+    segments_lines, segment_tests = _segments_section(inputs, ab)
+    sections.append(segments_lines)
+    tests += segment_tests
+    sections.append(_campaign_section(inputs))
+    funnel_lines, funnel_tests = _funnel_section(inputs, ab)
+    sections.append(funnel_lines)
+    tests += funnel_tests
+    sections.append(_ab_section(tests, ab))
+    sections.append(_model_and_data_section(inputs))
+    return "\n\n".join("\n".join(lines) for lines in sections) + "\n"
 
 
-def _label_facts(features: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: features[key] for key in ("customers", "churn_rate", "horizon_days", "cutoff")}
-
-
-def _model_facts(churn: Mapping[str, Any]) -> dict[str, Any]:
-    best = churn["best_model"]
-    models = churn["models"]
-    if best == _BASELINE:
-        others = [name for name in models if name != _BASELINE]
-        rival = max(others, key=lambda name: models[name]["roc_auc"]) if others else None
-    else:
-        rival = _BASELINE
-    gain = churn["roc_auc"] - models[rival]["roc_auc"] if rival else None
-    return {
-        **{key: churn[key] for key in ("best_model", "roc_auc", "pr_auc", "precision", "recall", "f1")},
-        **{key: churn[key] for key in ("brier", "threshold", "n_train", "n_test", "test_churn_rate")},
-        "models": {name: dict(metrics) for name, metrics in models.items()},
-        "rival": rival,
-        "roc_auc_gain": gain,
-        "drivers": [(driver["feature"], driver["importance"]) for driver in churn["top_drivers"][:3]],
-    }
-
-
-def _segment_facts(survival: Mapping[str, Any]) -> dict[str, Any]:
-    rates = survival["churn_rate_by_segment"]
-    medians = survival["median_lifetime"]
-    highest = max(rates, key=rates.__getitem__)
-    lowest = min(rates, key=rates.__getitem__)
-    return {
-        "segment": survival["segment"],
-        "duration": survival["duration"],
-        "unit": survival["duration"].split()[0],
-        "n_customers": survival["n_customers"],
-        "n_churned": survival["n_churned"],
-        "p_value": survival["logrank_p_value"],
-        "overall_median": medians["overall"],
-        "highest": (highest, rates[highest], medians[highest]),
-        "lowest": (lowest, rates[lowest], medians[lowest]),
-        "n_levels": len(rates),
-    }
-
-
-def _quality_facts(data_quality: Mapping[str, Any]) -> dict[str, Any]:
-    tables = {}
-    for table, counts in data_quality.items():
-        rows_in, rows_out, rejected = counts["rows_in"], counts["rows_out"], counts["rows_rejected"]
-        rules = {rule: count for rule, count in counts["rules"].items() if count}
-        tables[table] = {
-            "rows_in": rows_in,
-            "rows_out": rows_out,
-            "rejected": rejected,
-            "share": rejected / rows_in if rows_in else 0.0,
-            "gap": rows_in - rows_out - rejected,
-            "rules": dict(sorted(rules.items(), key=lambda item: -item[1])),
-        }
-    return tables
-
-
-def _label_section(label: Mapping[str, Any]) -> str:
-    if label["cutoff"] is None:
-        definition = "The label is the data set's own churn flag: a snapshot without events has no cutoff."
-    else:
-        definition = (
-            f"A customer active before the cutoff of {label['cutoff']} counts as churned when they make no "
-            f"purchase in the {label['horizon_days']:,} days that follow it; everything the models see comes "
-            "from before the cutoff."
-        )
-    return "\n".join(
-        [
-            "## Churn",
-            "",
-            f"Of {label['customers']:,} customers, **{label['churn_rate']:.1%} churned**. {definition}",
-        ]
-    )
-
-
-def _model_section(model: Mapping[str, Any]) -> str:
-    best, rival, gain = model["best_model"], model["rival"], model["roc_auc_gain"]
-    if rival is None:
-        comparison = "It is the only model fitted."
-    elif best == _BASELINE:
-        comparison = (
-            f"The logistic-regression baseline is the best model: {_model_name(rival)} reaches "
-            f"{model['models'][rival]['roc_auc']:.3f} ROC-AUC ({-gain:+.3f} against it)."
-        )
-    else:
-        baseline = model["models"][_BASELINE]
-        comparison = (
-            f"The logistic-regression baseline reaches {baseline['roc_auc']:.3f} ROC-AUC and "
-            f"{baseline['pr_auc']:.3f} PR-AUC, so {_model_name(best)} gains {gain:+.3f} ROC-AUC."
-        )
+def _segments_section(inputs: BookInputs, ab: Mapping[str, Any]) -> tuple[list[str], list[AbTest]]:
+    lines = ["## Whom to target {#sec-targets}", ""]
+    segments = inputs.get("churn", "risk_segments")
+    horizon = inputs.get("features", "horizon_days")
+    if isinstance(segments, Missing) or not segments:
+        reason = segments if isinstance(segments, Missing) else "the churn stage found no segments"
+        return [*lines, f"No risk segments to target: {reason}."], []
+    ranked = sorted(segments, key=lambda segment: -segment["revenue_at_risk"])
+    total = sum(segment["revenue_at_risk"] for segment in ranked)
     rows = [
-        "| Model | ROC-AUC | PR-AUC | Precision | Recall | F1 | Brier |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        (
+            segment["segment"],
+            f"{segment['customers']:,}",
+            f"{segment['mean_probability']:.1%}",
+            _money(segment["mean_value"]),
+            _money(segment["revenue_at_risk"]),
+            ", ".join(f"`{feature}`" for feature in segment["drivers"]) or "-",
+            segment["intervention"],
+        )
+        for segment in ranked
     ]
-    for name, metrics in model["models"].items():
-        mark = " (best)" if name == best else ""
-        rows.append(
-            f"| {_model_name(name)}{mark} | {metrics['roc_auc']:.3f} | {metrics['pr_auc']:.3f} | "
-            f"{metrics['precision']:.1%} | {metrics['recall']:.1%} | {metrics['f1']:.3f} | "
-            f"{metrics['brier']:.3f} |"
+    top = ranked[0]
+    share = top["revenue_at_risk"] / total if total else 0.0
+    lines += [
+        f"The churn model splits the scored customers into {len(ranked)} segments by churn risk and value "
+        f"(@tbl-segments). Start with **{top['segment']}**: its {top['customers']:,} customers carry "
+        f"{_money(top['revenue_at_risk'])} of the {_money(total)} revenue at risk ({share:.0%}), with a mean "
+        f"churn probability of {top['mean_probability']:.1%}. {top['intervention']}",
+        "",
+        *_float_div(
+            "tbl-segments",
+            _table(
+                [
+                    "Segment",
+                    "Customers",
+                    "Mean churn probability",
+                    "Mean value",
+                    "Revenue at risk",
+                    "Drivers",
+                    "Intervention",
+                ],
+                rows,
+                "lrrrrll",
+            ),
+            "Churn-risk segments, by revenue at risk, with the intervention their drivers point to "
+            "(`metrics/churn.json` → `risk_segments`).",
+        ),
+    ]
+    tests = []
+    for segment in ranked:
+        test = _ab_test(
+            f"{segment['segment']}: {segment['intervention']}",
+            f"churn within {_number(horizon, ',')} days",
+            segment["mean_probability"],
+            -ab["minimum_effect"],
+            segment["customers"],
+            "customers",
+            ab,
         )
-    drivers = "\n".join(
-        f"{rank}. `{feature}` (importance {importance:.3f})"
-        for rank, (feature, importance) in enumerate(model["drivers"], start=1)
+        if test is not None:
+            tests.append(test)
+    return lines, tests
+
+
+def _campaign_section(inputs: BookInputs) -> list[str]:
+    lines = ["## What the campaign costs and earns {#sec-campaign}", ""]
+    campaign = inputs.get("churn", "campaign")
+    if isinstance(campaign, Missing):
+        return [*lines, f"The campaign's cost and benefit are {campaign}."]
+    n_test = inputs.get("churn", "n_test")
+    profit = campaign["expected_profit"]
+    lines.append(
+        f"Making the retention offer to every customer whose churn probability is at least "
+        f"{campaign['threshold']:.2f} reaches {campaign['customers_targeted']:,} of the "
+        f"{_number(n_test, ',')} held-out customers ({campaign['share_targeted']:.1%}). At "
+        f"{campaign['contact_cost']:,.2f} per contact, a value of {campaign['retained_value']:,.2f} per "
+        f"customer kept and an offer that keeps {campaign['offer_success_rate']:.0%} of would-be churners, "
+        f"it costs {_money(campaign['expected_cost'])} and is expected to return "
+        f"{_money(campaign['expected_benefit'])}: a {'profit' if profit >= 0 else 'loss'} of "
+        f"{_money(abs(profit))}."
     )
-    return "\n".join(
-        [
-            "## Churn model",
+    curve = inputs.tables.get("churn_profit")
+    if curve is not None and len(curve):
+        best = curve.loc[curve["expected_profit"].idxmax()]
+        lines += [
             "",
-            f"The best model, **{_model_name(best)}**, reaches ROC-AUC {model['roc_auc']:.3f} and PR-AUC "
-            f"{model['pr_auc']:.3f} on {model['n_test']:,} held-out customers (trained on "
-            f"{model['n_train']:,}; {model['test_churn_rate']:.1%} of the held-out customers churned). "
-            f"{comparison} At the decision threshold {model['threshold']:.2f} it finds "
-            f"{model['recall']:.1%} of the churners with {model['precision']:.1%} precision "
-            f"(F1 {model['f1']:.3f}, Brier score {model['brier']:.3f}).",
-            "",
-            *rows,
-            "",
-            f"The strongest drivers of churn in {_model_name(best)}:",
-            "",
-            drivers,
+            f"On the churn stage's profit curve, contacting the top {best['share_targeted']:.0%} of customers "
+            f"by churn probability earns the most ({_money(best['expected_profit'])}); "
+            + (
+                "the campaign's threshold sits at that peak."
+                if abs(best["share_targeted"] - campaign["share_targeted"]) <= 0.05
+                else f"the threshold targets {campaign['share_targeted']:.0%}, so check the curve in the churn "
+                "chapter before changing it."
+            ),
         ]
-    )
+    if profit <= 0:
+        lines += [
+            "",
+            "At these costs the campaign does not pay: lower the cost per contact, raise the offer's success "
+            "rate, or target fewer customers before running it.",
+        ]
+    return lines
 
 
-def _survival_section(segment: Mapping[str, Any]) -> str:
-    name, unit, p_value = segment["segment"], segment["unit"], segment["p_value"]
-    (high, high_rate, high_median), (low, low_rate, low_median) = segment["highest"], segment["lowest"]
-    overall = (
-        f"Lifetime is measured in {segment['duration']}; {segment['n_churned']:,} of "
-        f"{segment['n_customers']:,} customers churned, and the median lifetime overall is "
-        f"{_lifetime(segment['overall_median'], unit)}."
+def _funnel_section(inputs: BookInputs, ab: Mapping[str, Any]) -> tuple[list[str], list[AbTest]]:
+    lines = ["## What to change in the shop {#sec-funnel-change}", ""]
+    behaviour = inputs.metrics.get("behaviour") or {}
+    source = lookup(inputs.params, "params.yaml", "data.source")
+    if not behaviour:
+        return [*lines, "`metrics/behaviour.json` is missing: the eda stage has not written it."], []
+    if not behaviour.get("has_events"):
+        return [
+            *lines,
+            f"The {source} source has no event log, so there is no funnel to improve and no catalogue or "
+            "funnel recommendation.",
+        ], []
+    drop = behaviour.get("biggest_drop_off")
+    if not drop:
+        return [*lines, "No session holds a product view, so the funnel has no drop-off to act on."], []
+    step = f"{drop['from']} → {drop['to']}"
+    lines.append(
+        f"The funnel loses the most sessions at {step}: {drop['lost_share']:.1%} of the sessions that "
+        f"reach {drop['from']} go no further ({drop['sessions_lost']:,} sessions over {behaviour['days']:,} "
+        "days)."
     )
-    if name is None:
-        split = "The data carry no customer attribute to split the curves by."
+    if drop["by"] is None:
+        lines += [
+            "",
+            f"No {step} difference between devices or categories stands out; improve the step itself.",
+        ]
+        baseline, available, where = drop["pass_rate"], None, "all sessions"
     else:
-        verdict = "differ significantly" if p_value < _SIGNIFICANCE else "do not differ significantly"
-        split = (
-            f"Split by {name}, customers with {_level(name, high)} churn most ({high_rate:.1%}, median "
-            f"lifetime {_lifetime(high_median, unit)}) and those with {_level(name, low)} least "
-            f"({low_rate:.1%}, median lifetime {_lifetime(low_median, unit)}). The survival curves of the "
-            f"{segment['n_levels']} groups {verdict} at the {_SIGNIFICANCE:.0%} level "
-            f"(log-rank p = {p_value:.2g})."
+        gap = drop["best_pass_rate"] - drop["worst_pass_rate"]
+        action = (
+            f"review the catalogue of {drop['worst']}: its product range, prices, pictures and availability"
+            if drop["by"] == "category"
+            else f"fix the {step} step on {drop['worst']}: its pages, speed and checkout on that device"
         )
-    return "\n".join(
-        [
-            "## Customer lifetime",
+        lines += [
             "",
-            f"{overall} {split}",
-            "",
-            'A median lifetime that is "not reached" means more than half of the group was still '
-            "active when observation ended.",
+            f"By {drop['by']}, {drop['worst']} passes only {drop['worst_pass_rate']:.1%} of its sessions at "
+            f"that step against {drop['best_pass_rate']:.1%} for {drop['best']}, {gap * 100:.1f} percentage points behind: "
+            f"**{action}**. Bringing it to the level of {drop['best']} would keep about "
+            f"{drop['worst_sessions'] * gap:,.0f} more sessions in the funnel over the period observed.",
         ]
+        baseline, available, where = drop["worst_pass_rate"], drop["worst_sessions"], drop["worst"]
+    overall = behaviour["funnel"]["overall"]
+    test = _ab_test(
+        f"the {step} change on {where}",
+        f"{step} pass rate",
+        baseline,
+        ab["minimum_effect"],
+        available if available is not None else overall[drop["from"]],
+        "sessions",
+        ab,
     )
+    return lines, [test] if test is not None else []
 
 
-def _quality_section(quality: Mapping[str, Mapping[str, Any]]) -> str:
+def _ab_section(tests: Sequence[AbTest], ab: Mapping[str, Any]) -> list[str]:
+    lines = ["## How to verify each step {#sec-ab-tests}", ""]
+    if not tests:
+        return [*lines, "No recommendation above has an observed rate to test against."]
     rows = [
-        "| Table | Rows in | Rows out | Rejected | Share rejected | In = out + rejected |",
-        "|---|---:|---:|---:|---:|---|",
-    ]
-    for table, facts in quality.items():
-        balance = "yes" if facts["gap"] == 0 else f"**no** ({facts['gap']:+,} rows unaccounted for)"
-        rows.append(
-            f"| {table} | {facts['rows_in']:,} | {facts['rows_out']:,} | {facts['rejected']:,} | "
-            f"{facts['share']:.2%} | {balance} |"
+        (
+            test.recommendation,
+            test.metric,
+            f"{test.baseline_rate:.1%}",
+            f"{test.target_rate:.1%}",
+            f"{test.per_arm:,}",
+            f"{test.available:,} {test.unit}" + ("" if test.feasible else " (too few)"),
         )
-    unbalanced = [table for table, facts in quality.items() if facts["gap"] != 0]
-    if unbalanced:
-        verdict = f"{len(unbalanced)} of {len(quality)} tables do not reconcile: {', '.join(unbalanced)}."
-    else:
-        verdict = (
-            f"All {len(quality)} tables reconcile: every row read was either kept or rejected by a rule."
-        )
-    rules = [
-        f"- {table}: " + ", ".join(f"{rule} {count:,}" for rule, count in facts["rules"].items())
-        for table, facts in quality.items()
-        if facts["rules"]
+        for test in tests
     ]
-    return "\n".join(
-        [
-            "## Data quality",
+    short = [test for test in tests if not test.feasible]
+    lines += [
+        f"Each recommendation gets an A/B test: half of the eligible customers or sessions see the change, "
+        f"half do not. The sample sizes in @tbl-ab-tests detect a {ab['minimum_effect']:.0%} relative change "
+        f"of the observed rate with a two-sided test at {ab['alpha']:.0%} significance and "
+        f"{ab['power']:.0%} power (`report.ab_test` in params; statsmodels power analysis of two "
+        "proportions).",
+        "",
+        *_float_div(
+            "tbl-ab-tests",
+            _table(
+                ["Test of", "Metric", "Observed rate", "Target rate", "Per arm", "Observed population"],
+                rows,
+                "llrrrr",
+            ),
+            "A/B tests that verify the recommendations, with the sample size each arm needs.",
+        ),
+    ]
+    if short:
+        lines += [
             "",
-            verdict,
-            "",
-            *rows,
-            *(["", "Rejections by rule:", "", *rules] if rules else []),
+            f"{len(short)} of {len(tests)} tests need more than the population observed; run them longer, "
+            "pool segments, or accept detecting only a larger effect.",
         ]
-    )
+    return lines
 
 
-def _recommendations_section(
-    model: Mapping[str, Any], segment: Mapping[str, Any], quality: Mapping[str, Mapping[str, Any]]
-) -> str:
-    name = segment["segment"]
-    (high, high_rate, high_median), (low, low_rate, _) = segment["highest"], segment["lowest"]
+def _model_and_data_section(inputs: BookInputs) -> list[str]:
     bullets = []
+    best, models = inputs.get("churn", "best_model"), inputs.get("churn", "models")
+    if not isinstance(best, Missing) and not isinstance(models, Missing) and _BASELINE in models:
+        others = {name: scores for name, scores in models.items() if name != _BASELINE}
+        if best != _BASELINE:
+            gain = models[best]["roc_auc"] - models[_BASELINE]["roc_auc"]
+            if gain < _MIN_ROC_AUC_GAIN:
+                bullets.append(
+                    f"Use the logistic-regression model: {_model_name(best)} beats it by only {gain:.3f} "
+                    f"ROC-AUC, less than {_MIN_ROC_AUC_GAIN}, which does not pay for a model that is harder "
+                    "to explain and maintain."
+                )
+            else:
+                bullets.append(
+                    f"Score customers with {_model_name(best)}: it gains {gain:+.3f} ROC-AUC over the "
+                    "logistic-regression baseline."
+                )
+        elif others:
+            rival = max(others, key=lambda name: others[name]["roc_auc"])
+            gap = models[_BASELINE]["roc_auc"] - others[rival]["roc_auc"]
+            bullets.append(
+                f"Keep the logistic-regression model: it matches or beats {_model_name(rival)} "
+                f"({gap:+.3f} ROC-AUC) and is the easier one to explain."
+            )
+    quality = inputs.metrics.get("data_quality") or {}
+    noisy = {
+        table: counts["rows_rejected"] / counts["rows_in"]
+        for table, counts in quality.items()
+        if counts["rows_in"] and counts["rows_rejected"] / counts["rows_in"] > _MAX_REJECTED_SHARE
+    }
+    for table, share in sorted(noisy.items(), key=lambda item: -item[1]):
+        rules = quality[table]["rules"]
+        top_rule = max(rules, key=rules.__getitem__)
+        bullets.append(
+            f"Fix the {table} feed: it loses {share:.1%} of its rows, mostly to the rule `{top_rule}` "
+            f"({rules[top_rule]:,} rows)."
+        )
+    p_value = inputs.get("survival", "logrank_p_value")
+    segment = inputs.get("survival", "segment")
+    if isinstance(p_value, float | int) and segment and not isinstance(segment, Missing):
+        if p_value >= _SIGNIFICANCE:
+            bullets.append(
+                f"Treat the {segment} split with caution: the survival curves do not differ significantly "
+                f"(log-rank p = {p_value:.2g})."
+            )
+    if not bullets:
+        return []
+    return ["## Model and data {#sec-model-and-data}", "", *(f"- {bullet}" for bullet in bullets)]
 
-    driver = f"`{model['drivers'][0][0]}`" if model["drivers"] else "the model's scores"
-    lifetime = (
-        f" (median lifetime {_lifetime(high_median, segment['unit'])})" if high_median is not None else ""
+
+# --------------------------------------------------------------------------------------------------
+# Dashboards
+# --------------------------------------------------------------------------------------------------
+
+
+def active_customers_figure(daily: pd.DataFrame) -> go.Figure:
+    """Customers with at least one event per day (the Kibana "active users" panel)."""
+    import plotly.express as px
+
+    return px.line(daily, x="date", y="active_customers", title="Active customers per day (UTC)")
+
+
+def revenue_figure(daily: pd.DataFrame) -> go.Figure:
+    """Revenue per week, weeks starting on Monday (the Kibana "revenue trends" panel)."""
+    import plotly.express as px
+
+    weekly = (
+        daily.assign(date=pd.to_datetime(daily["date"]))
+        .resample("W-MON", on="date", label="left", closed="left")["revenue"]
+        .sum()
+        .reset_index()
     )
-    if name is None:
-        bullets.append(
-            f"Target retention by the model's churn scores, starting from its strongest driver, {driver}: "
-            "the data carry no customer segment to single out."
+    return px.bar(weekly, x="date", y="revenue", title="Revenue per week")
+
+
+def risk_segments_figure(segments: Sequence[Mapping[str, Any]]) -> go.Figure:
+    """Revenue at risk and customers per churn-risk segment (the Kibana "churn-risk segments" panel)."""
+    import plotly.express as px
+
+    table = pd.DataFrame(segments).sort_values("revenue_at_risk", ascending=False)
+    figure = px.bar(
+        table,
+        x="segment",
+        y="revenue_at_risk",
+        text="customers",
+        hover_data=["mean_probability", "mean_value"],
+        title="Revenue at risk by churn-risk segment (labels: customers)",
+    )
+    return figure
+
+
+def funnel_overall_table(behaviour: Mapping[str, Any]) -> pd.DataFrame:
+    """The overall funnel of ``metrics/behaviour.json`` as the table `cba.eda.funnel` returns."""
+    from cba import eda
+
+    overall = behaviour["funnel"]["overall"]
+    return pd.DataFrame([{"segment": eda.OVERALL, **{step: overall[step] for step in eda.FUNNEL_STEPS}}])
+
+
+def pass_rate_figure(levels: Mapping[str, Mapping[str, Any]], by: str) -> go.Figure:
+    """Share of sessions passing each funnel step, per level of ``by`` (the "funnel drop-offs" panel)."""
+    import plotly.express as px
+
+    from cba import eda
+
+    steps = [
+        f"{before}_to_{after}" for before, after in zip(eda.FUNNEL_STEPS, eda.FUNNEL_STEPS[1:], strict=False)
+    ]
+    rows = [
+        {by: level, "step": step.replace("_to_", " → "), "pass_rate": rates[step]}
+        for level, rates in levels.items()
+        for step in steps
+    ]
+    return px.bar(
+        pd.DataFrame(rows),
+        x="step",
+        y="pass_rate",
+        color=by,
+        barmode="group",
+        title=f"Share of sessions passing each funnel step, by {by}",
+    )
+
+
+def _figure_html(figure: go.Figure, div_id: str) -> str:
+    figure.update_layout(margin={"t": 60, "l": 40, "r": 20, "b": 40})
+    return figure.to_html(full_html=False, include_plotlyjs=False, div_id=div_id, config={"responsive": True})
+
+
+def dashboards_markdown(inputs: BookInputs) -> str:
+    """The Kibana dashboards' panels as interactive Plotly figures from the pipeline's own outputs.
+
+    Active customers and revenue (``plots/behaviour_daily.csv``), churn-risk segments (``churn.json``),
+    funnel drop-offs (``behaviour.json``) and top products by revenue and by conversion
+    (``plots/behaviour_top_products_*.csv``), then links to the Kibana dashboards when ``kibana.url`` is
+    set. Figures show in HTML; other formats get the sentences and tables.
+    """
+    from plotly.offline import get_plotlyjs
+
+    from cba import eda
+
+    panels: list[tuple[str, str, go.Figure, str]] = []  # label, caption, figure, sentence
+    behaviour = inputs.metrics.get("behaviour") or {}
+    notes: list[str] = []
+    daily = inputs.tables.get("behaviour_daily")
+    if behaviour.get("has_events") and daily is not None and len(daily):
+        busiest = daily.loc[daily["active_customers"].idxmax()]
+        panels.append(
+            (
+                "fig-active-customers",
+                "Active customers per day.",
+                active_customers_figure(daily),
+                f"On average {daily['active_customers'].mean():,.1f} customers are active per day; the busiest day, "
+                f"{busiest['date']}, had {int(busiest['active_customers']):,}.",
+            )
+        )
+        weekly = revenue_figure(daily)
+        weekly_revenue = weekly.data[0].y
+        panels.append(
+            (
+                "fig-revenue",
+                "Revenue per week.",
+                weekly,
+                f"Revenue totals {daily['revenue'].sum():,.0f} over {len(daily):,} days, from "
+                f"{min(weekly_revenue):,.0f} to {max(weekly_revenue):,.0f} per week.",
+            )
         )
     else:
-        bullets.append(
-            f"Focus retention on customers with {_level(name, high)}: they churn at {high_rate:.1%}"
-            f"{lifetime}, against {low_rate:.1%} for {_level(name, low)}. Start from the model's strongest "
-            f"driver, {driver}, when choosing what to offer them."
+        source = lookup(inputs.params, "params.yaml", "data.source")
+        notes.append(
+            f"The {source} source has no event log: the active-customer, revenue, funnel and product panels "
+            "are empty."
         )
-
-    best, rival, gain = model["best_model"], model["rival"], model["roc_auc_gain"]
-    if rival is not None and (best == _BASELINE or gain < _MIN_ROC_AUC_GAIN):
-        other = rival if best == _BASELINE else best
-        bullets.append(
-            f"Use the logistic-regression model: {_model_name(other)} differs from it by "
-            f"{abs(gain):.3f} ROC-AUC, less than {_MIN_ROC_AUC_GAIN}, which does not pay for a model "
-            "that is harder to explain and maintain."
+    segments = inputs.get("churn", "risk_segments")
+    if not isinstance(segments, Missing) and segments:
+        top = max(segments, key=lambda segment: segment["revenue_at_risk"])
+        panels.append(
+            (
+                "fig-risk-segments",
+                "Churn-risk segments.",
+                risk_segments_figure(segments),
+                f"{top['segment']} carries the most revenue at risk ({_money(top['revenue_at_risk'])} from "
+                f"{top['customers']:,} customers).",
+            )
         )
     else:
-        bullets.append(
-            f"Score customers with {_model_name(best)} (ROC-AUC {model['roc_auc']:.3f}"
-            + (f", {gain:+.3f} over the logistic baseline" if rival is not None else "")
-            + f"). At the threshold {model['threshold']:.2f} it reaches {model['recall']:.0%} of churners "
-            f"and {model['precision']:.0%} of the customers it flags do churn; move the threshold to "
-            "match the cost of a retention offer."
+        notes.append(f"The churn-risk panel is empty: the risk segments are {segments}.")
+    if behaviour.get("has_events") and behaviour.get("biggest_drop_off"):
+        drop = behaviour["biggest_drop_off"]
+        table = funnel_overall_table(behaviour)
+        panels.append(
+            (
+                "fig-funnel",
+                "Sessions at each funnel step.",
+                eda.funnel_figure(table, None),
+                eda.funnel_sentence(table, None),
+            )
         )
+        by = drop["by"] or ("category" if "category" in behaviour["funnel"] else None)
+        if by and behaviour["funnel"].get(by):
+            panels.append(
+                (
+                    "fig-funnel-drop-offs",
+                    f"Funnel drop-offs by {by}.",
+                    pass_rate_figure(behaviour["funnel"][by], by),
+                    eda.drop_off_sentence(drop),
+                )
+            )
+    for measure in ("revenue", "conversion"):
+        top_products = inputs.tables.get(f"behaviour_top_products_{measure}")
+        if top_products is not None and len(top_products):
+            panels.append(
+                (
+                    f"fig-top-products-{measure}",
+                    f"Top products by {measure}.",
+                    eda.top_products_figure(top_products, "product_id", measure),
+                    eda.top_products_sentence(top_products, "product_id", measure),
+                )
+            )
 
-    noisy = {table: facts for table, facts in quality.items() if facts["share"] > _MAX_REJECTED_SHARE}
-    unbalanced = [table for table, facts in quality.items() if facts["gap"] != 0]
-    if noisy or unbalanced:
-        parts = []
-        for table, facts in sorted(noisy.items(), key=lambda item: -item[1]["share"]):
-            top_rule = next(iter(facts["rules"]), None)
-            cause = f", mostly by the rule {top_rule} ({facts['rules'][top_rule]:,})" if top_rule else ""
-            parts.append(f"{table} loses {facts['share']:.1%} of its rows ({facts['rejected']:,}){cause}")
-        if unbalanced:
-            parts.append(f"{', '.join(unbalanced)} do not reconcile (rows in ≠ rows out + rejected)")
-        bullets.append(f"Fix the data feed first: {'; '.join(parts)}.")
+    lines = [
+        "The panels of the Kibana dashboards, drawn from this build's own outputs so the book stands "
+        "alone: the same measures, frozen at the data of this build, where Kibana shows the live index.",
+        "",
+    ]
+    lines += notes and [*(f"- {note}" for note in notes), ""]
+    if panels:
+        references = ", ".join(f"@{label}" for label, *_ in panels)
+        lines += _html_only([f"Panels: {references}.", "", *_raw_html(f"<script>{get_plotlyjs()}</script>")])
+        for label, caption, figure, sentence in panels:
+            lines += [
+                "",
+                f"## {caption.rstrip('.')}",
+                "",
+                *_html_only(_float_div(label, _raw_html(_figure_html(figure, label)), caption)),
+                "",
+                sentence,
+            ]
+    lines += ["", "## Kibana", "", *_kibana_lines(inputs.params)]
+    return "\n".join(lines) + "\n"
 
-    if name is not None and segment["p_value"] >= _SIGNIFICANCE:
-        bullets.append(
-            f"Treat the {name} split with caution: the survival curves do not differ significantly "
-            f"(log-rank p = {segment['p_value']:.2g}), so confirm the difference on more data before "
-            "spending on it."
+
+def _kibana_lines(params: Mapping[str, Any]) -> list[str]:
+    url = lookup(params, "params.yaml", "kibana.url")
+    if isinstance(url, Missing) or not url:
+        return [
+            "Kibana is not configured (`kibana.url` is not set in params.yaml): the figures above are the "
+            "dashboards of this build."
+        ]
+    try:
+        from cba.dashboards import DASHBOARDS, dashboard_url
+    except ImportError:
+        return [
+            f"Kibana is configured at <{url}>, but this build has no dashboard definitions (`cba.dashboards`)."
+        ]
+    return [
+        f"The same panels, live, in Kibana at <{url}>:",
+        "",
+        *(f"- [{dashboard.title}]({dashboard_url(url, dashboard.id)})" for dashboard in DASHBOARDS),
+    ]
+
+
+# --------------------------------------------------------------------------------------------------
+# What changed
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    """One metric or parameter that differs between the baseline revision and this build."""
+
+    kind: str  # "metric" or "param"
+    file: str
+    key: str
+    old: Any
+    new: Any
+
+    @property
+    def delta(self) -> float | None:
+        """``new - old`` when both are numbers."""
+        numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (self.old, self.new))
+        return self.new - self.old if numbers else None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """This build against a baseline revision: what changed, how many values stayed, or why no baseline."""
+
+    revision: str | None
+    baseline: str | None  # the baseline commit, None when there is none
+    changes: tuple[Change, ...] = ()
+    unchanged: int = 0
+    reason: str | None = None  # why there is no baseline
+
+
+def what_changed(root: Path, revision: str | None) -> Comparison:
+    """Compare the workspace's metrics and params with ``revision`` through DVC.
+
+    Runs ``dvc metrics diff REV --all --json`` and ``dvc params diff REV --all --json`` in ``root``. Both
+    are read-only: they read the baseline's files from git and the workspace's from disk, and take no
+    repository lock, so they also work inside ``dvc repro`` (which holds the lock while the report stage
+    runs).
+
+    Returns
+    -------
+    Comparison
+        With ``reason`` set (and no changes) when ``revision`` is None, ``root`` is not a git
+        repository, or the revision does not exist (e.g. ``HEAD~1`` on the first commit).
+    """
+    if revision is None:
+        return Comparison(None, None, reason="`report.compare_to` is null in params.yaml")
+    if _git(root, "rev-parse", "--git-dir") is None:
+        return Comparison(revision, None, reason=f"{root.name} is not a git repository")
+    commit = _git(root, "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}")
+    if commit is None:
+        return Comparison(
+            revision, None, reason=f"the revision `{revision}` does not exist in this repository"
         )
+    changes: list[Change] = []
+    unchanged = 0
+    for kind, command in (("metric", "metrics"), ("param", "params")):
+        for file, entries in _dvc_diff(root, command, revision).items():
+            for key, entry in sorted(entries.items()):
+                old, new = entry.get("old"), entry.get("new")
+                if old == new:
+                    unchanged += 1
+                else:
+                    changes.append(Change(kind, file, key, old, new))
+    return Comparison(revision, commit.strip(), tuple(changes), unchanged)
 
-    return "\n".join(["## Recommendations", "", *(f"- {bullet}" for bullet in bullets)])
+
+def _dvc_diff(root: Path, command: str, revision: str) -> dict[str, dict[str, dict[str, Any]]]:
+    result = subprocess.run(
+        [sys.executable, "-m", "dvc", command, "diff", revision, "--all", "--json"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"dvc {command} diff {revision} failed in {root}: {result.stderr.strip()[-2000:]}")
+    return json.loads(result.stdout or "{}")
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return f"`{value}`"
+
+
+def changes_markdown(comparison: Comparison) -> str:
+    """The "What changed" section: a table of old, new and delta, or why there is no baseline."""
+    lines = ["## What changed {#sec-what-changed}", ""]
+    if comparison.baseline is None:
+        return (
+            "\n".join([*lines, f"No baseline: {comparison.reason}, so there is nothing to compare with."])
+            + "\n"
+        )
+    where = f"`{comparison.revision}` (commit `{comparison.baseline[:12]}`)"
+    metrics = [change for change in comparison.changes if change.kind == "metric"]
+    params = [change for change in comparison.changes if change.kind == "param"]
+    lines.append(
+        f"Against {where}: {len(metrics)} metrics and {len(params)} parameters changed, "
+        f"{comparison.unchanged:,} values stayed the same (`dvc metrics diff` and `dvc params diff`)."
+    )
+    if comparison.changes:
+        rows = [
+            (
+                change.kind,
+                f"`{change.file}`",
+                f"`{change.key}`",
+                _value(change.old),
+                _value(change.new),
+                "-" if change.delta is None else f"{change.delta:+.4g}",
+            )
+            for change in comparison.changes
+        ]
+        lines += [
+            "",
+            *_float_div(
+                "tbl-what-changed",
+                _table(["", "File", "Key", "Old", "New", "Delta"], rows, "lllrrr"),
+                f"Metrics and parameters that differ from {where}.",
+            ),
+        ]
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------------------------------
+# Methodology, model card and datasheet
+# --------------------------------------------------------------------------------------------------
+
+
+def methodology_markdown(inputs: BookInputs) -> str:
+    """How the numbers were made and where they stop being trustworthy, from the metrics."""
+    source = lookup(inputs.params, "params.yaml", "data.source")
+    cutoff = inputs.get("features", "cutoff")
+    horizon = inputs.get("features", "horizon_days")
+    if cutoff is None:
+        label = (
+            "The churn label is the data set's own flag: a snapshot without events has no cutoff, so "
+            "features and label describe the same moment."
+        )
+    else:
+        label = (
+            f"A customer counts as churned when they make no purchase in the {_number(horizon, ',')} days after "
+            f"the evaluation cutoff ({cutoff}); every feature comes from before it."
+        )
+    validation = inputs.get("churn", "validation_detail")
+    lines = [
+        "## Data {#sec-method-data}",
+        "",
+        f"Source: `{source}` (`data.source`). The clean stage keeps or rejects every row by a named rule "
+        "(see the data-quality chapter), and every table reconciles rows in with rows out plus rejected.",
+        "",
+        "## Churn label and model {#sec-method-model}",
+        "",
+        label,
+        "",
+        f"Validation: {validation}" if not isinstance(validation, Missing) else f"Validation: {validation}.",
+    ]
+    naive = inputs.get("churn", "naive.roc_auc")
+    roc_auc = inputs.get("churn", "roc_auc")
+    if not isinstance(naive, Missing) and not isinstance(roc_auc, Missing):
+        lines += [
+            "",
+            f"A naive random split of the same rows scores ROC-AUC {naive:.3f} against {roc_auc:.3f} for the "
+            f"validation used ({naive - roc_auc:+.3f}): "
+            + (
+                "a random split would overstate the model, which is why it is not used."
+                if naive > roc_auc
+                else "here it would not flatter the model."
+            ),
+        ]
+    duration = inputs.get("survival", "duration")
+    concordance = inputs.get("survival", "concordance")
+    lines += [
+        "",
+        "## Survival {#sec-method-survival}",
+        "",
+        f"Lifetimes are measured in {duration}; Kaplan-Meier curves per segment, compared with a log-rank test"
+        + (
+            f", and a Cox model with a held-out concordance of {concordance:.3f}."
+            if isinstance(concordance, float)
+            else "."
+        ),
+        "",
+        "## Limitations {#sec-limitations}",
+        "",
+        *(f"- {limit}" for limit in limitations(inputs)),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def limitations(inputs: BookInputs) -> list[str]:
+    """Where this build's numbers stop being trustworthy, each computed from the metrics."""
+    limits = []
+    low, high = inputs.get("churn", "roc_auc_ci.0"), inputs.get("churn", "roc_auc_ci.1")
+    n_test = inputs.get("churn", "n_test")
+    if not any(isinstance(v, Missing) for v in (low, high, n_test)):
+        limits.append(
+            f"The model is judged on {n_test:,} held-out customers; its ROC-AUC is known to within "
+            f"{high - low:.3f} (95% interval {low:.3f} to {high:.3f})."
+        )
+    ece = inputs.get("churn", "ece")
+    if isinstance(ece, float):
+        limits.append(
+            f"Predicted probabilities are off from observed churn by {ece:.3f} on average (expected calibration "
+            "error); revenue at risk and the campaign's value inherit that error."
+        )
+    violations = inputs.get("survival", "ph_violations")
+    if isinstance(violations, list) and violations:
+        limits.append(
+            f"The proportional-hazards assumption fails for {', '.join(f'`{v}`' for v in violations)}, so the "
+            "Cox model's effects for them are averages over time."
+        )
+    behaviour = inputs.metrics.get("behaviour") or {}
+    if behaviour and not behaviour.get("has_events"):
+        limits.append(
+            "The source has no events: no behaviour features, funnel or activity; the model sees a snapshot only."
+        )
+    campaign = inputs.get("churn", "campaign")
+    if isinstance(campaign, Mapping):
+        limits.append(
+            f"The campaign's value assumes the offer keeps {campaign['offer_success_rate']:.0%} of would-be "
+            f"churners and that a kept customer is worth {campaign['retained_value']:,.2f}: both are params, "
+            "not measurements, until the A/B tests in the recommendations measure them."
+        )
+    limits.append(
+        "Every relation shown is an association in observational data; only the proposed A/B tests show "
+        "whether an intervention causes a change."
+    )
+    return limits
+
+
+SENSITIVE_ATTRIBUTES = ("Gender", "MaritalStatus")
+"""Customer attributes a retention decision should not turn on; the model card reports their use."""
+
+
+def model_card_markdown(inputs: BookInputs) -> str:
+    """The churn model's card (intended use, data, evaluation, limits, ethics) and the data's datasheet."""
+    model = inputs.model
+    name = model.get("name", inputs.get("churn", "best_model"))
+    features = list(model.get("features") or [])
+    threshold = model.get("threshold", inputs.get("churn", "threshold"))
+    horizon = inputs.get("features", "horizon_days")
+    models = inputs.get("churn", "models")
+    source = lookup(inputs.params, "params.yaml", "data.source")
+    lines = [
+        "## Model card {#sec-model-card}",
+        "",
+        "### Model",
+        "",
+        f"- Model: {_model_name(name)}, chosen among "
+        + (", ".join(_model_name(key) for key in models) if isinstance(models, Mapping) else str(models))
+        + " on held-out customers.",
+        f"- Decision threshold: {_number(threshold, '.3f')} (the retention campaign's most profitable point).",
+        f"- Inputs: {len(features)} features"
+        + (f" ({', '.join(f'`{f}`' for f in features)})." if features else "."),
+        f"- Training data: SHA-256 `{model.get('training_data_sha256', 'not recorded')}`.",
+        "",
+        "### Intended use",
+        "",
+        f"Rank current customers by their probability of making no purchase in the next "
+        f"{_number(horizon, ',')} days, to choose whom to make a retention offer. Not for decisions about "
+        "individuals beyond that offer (credit, pricing, service levels), and not for customers of another "
+        "shop or period without retraining and re-evaluation.",
+        "",
+        "### Evaluation",
+        "",
+    ]
+    validation = inputs.get("churn", "validation")
+    lines.append(f"Validation: {validation}.")
+    if isinstance(models, Mapping):
+        keys = [
+            k
+            for k in ("roc_auc", "pr_auc", "precision", "recall", "f1", "brier", "ece")
+            if any(k in scores for scores in models.values())
+        ]
+        rows = [
+            (
+                _model_name(model_name) + (" (chosen)" if model_name == name else ""),
+                *(_number(scores.get(k), ".3f") if k in scores else "-" for k in keys),
+            )
+            for model_name, scores in models.items()
+        ]
+        lines += [
+            "",
+            *_float_div(
+                "tbl-model-evaluation",
+                _table(["Model", *(k.replace("_", "-").upper() if k != "f1" else "F1" for k in keys)], rows),
+                "Every model on the held-out customers (`metrics/churn.json` → `models`).",
+            ),
+        ]
+    for metric in ("roc_auc", "pr_auc"):
+        value, ci = inputs.get("churn", metric), inputs.get("churn", f"{metric}_ci")
+        if not isinstance(value, Missing) and isinstance(ci, list):
+            lines += [
+                "",
+                f"- {metric.replace('_', '-').upper()} {value:.3f}, 95% interval {ci[0]:.3f} to {ci[1]:.3f}.",
+            ]
+    lines += ["", "### Limits", "", *(f"- {limit}" for limit in limitations(inputs))]
+    used = [attribute for attribute in SENSITIVE_ATTRIBUTES if attribute in features]
+    drivers = inputs.get("churn", "drivers")
+    ranks = {d["feature"]: rank for rank, d in enumerate(drivers, 1)} if isinstance(drivers, list) else {}
+    lines += ["", "### Ethical considerations", ""]
+    if used:
+        lines.append(
+            "The model sees "
+            + ", ".join(
+                f"`{a}`" + (f" (driver rank {ranks[a]})" if a in ranks else " (not among the top drivers)")
+                for a in used
+            )
+            + ". A retention offer is a benefit, so a score that leans on these attributes offers it unequally: "
+            "compare offer rates across their groups before acting, or retrain without them."
+        )
+    else:
+        lines.append(
+            f"The model does not see {' or '.join(f'`{a}`' for a in SENSITIVE_ATTRIBUTES)}; attributes that "
+            "correlate with them (device, city tier, payment mode) can still stand in for them, so compare offer "
+            "rates across groups before acting."
+        )
+    lines += [
+        "",
+        "Customers are identified by id only; the book shows aggregates, never an individual's data.",
+        "",
+        "## Datasheet {#sec-datasheet}",
+        "",
+        *_datasheet_lines(inputs, source),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _datasheet_lines(inputs: BookInputs, source: Any) -> list[str]:
+    origin = {
+        "synthetic": 'generated by `cba generate` to mimic the Kaggle "E Commerce Dataset" (same attributes, '
+        "vocabularies and close to the same distributions), with injected data-quality faults",
+        "kaggle": 'the Kaggle "E Commerce Dataset" (customers with a churn flag, no events), downloaded by the user',
+        "events": "the user's own event log, mapped to the event schema by `data.columns`",
+    }.get(str(source), f"the `{source}` source")
+    quality = inputs.metrics.get("data_quality") or {}
+    composition = [
+        f"{table}: {counts['rows_out']:,} rows kept of {counts['rows_in']:,}"
+        for table, counts in quality.items()
+    ]
+    customers, churn_rate = inputs.get("features", "customers"), inputs.get("features", "churn_rate")
+    lines = [
+        "- Motivation: explain and predict customer churn for retention decisions.",
+        f"- Origin: {origin}.",
+        "- Composition: " + ("; ".join(composition) if composition else "no data-quality metrics") + ".",
+    ]
+    if not isinstance(customers, Missing) and not isinstance(churn_rate, Missing):
+        lines.append(f"- Labelled customers: {customers:,}, of whom {churn_rate:.1%} churned.")
+    lines += [
+        "- Preprocessing: rejected rows are kept with their rule in `datasets/interim/rejected/`; timestamps "
+        "in UTC; labels made canonical; blanks filled by declared rules with indicator columns.",
+        "- Maintenance: every build records its commit, data hashes and params (the version on the first page); "
+        "`dvc repro` rebuilds it.",
+    ]
+    return lines
+
+
+# --------------------------------------------------------------------------------------------------
+# Appendix: data dictionary and params
+# --------------------------------------------------------------------------------------------------
+
+
+def data_dictionary_markdown() -> str:
+    """Every table of `cba.schema`: columns, types, whether blanks are allowed, meaning; and vocabularies."""
+    from cba import schema
+
+    lines: list[str] = []
+    tables = [
+        getattr(schema, name) for name in schema.__all__ if isinstance(getattr(schema, name), schema.Table)
+    ]
+    for table in tables:
+        rows = [
+            (f"`{column.name}`", f"`{column.dtype}`", "yes" if column.nullable else "no", column.description)
+            for column in table.columns
+        ]
+        lines += [
+            f"## {table.name.capitalize()}",
+            "",
+            *_table(["Column", "Type", "Blanks", "Meaning"], rows, "llll"),
+            "",
+        ]
+    vocabularies = [(f"`{name}`", ", ".join(levels)) for name, levels in schema.VOCABULARIES.items()]
+    lines += ["## Vocabularies", "", *_table(["Attribute", "Canonical levels"], vocabularies, "ll"), ""]
+    return "\n".join(lines)
+
+
+def params_markdown(params: Mapping[str, Any]) -> str:
+    """The params of this build as YAML, and a table of every key and value."""
+    flat = _flatten(params)
+    rows = [(f"`{key}`", _cell(json.dumps(value, default=str))) for key, value in flat.items()]
+    return "\n".join(
+        [
+            "## Every parameter {#sec-params}",
+            "",
+            f"{len(flat)} parameters; `dvc params diff` compares them across versions.",
+            "",
+            *_table(["Key", "Value"], rows, "ll"),
+            "",
+        ]
+    )
+
+
+def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            flat.update(_flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
 
 
 # --------------------------------------------------------------------------------------------------
@@ -482,7 +1460,7 @@ def _recommendations_section(
 
 
 def write_generated(root: Path, params: dict[str, Any]) -> None:
-    """Write ``report/_generated/version.md`` and ``summary.md`` from ``metrics/`` and the repository.
+    """Write every ``report/_generated/*.md`` file the book's chapters include.
 
     Parameters
     ----------
@@ -491,24 +1469,49 @@ def write_generated(root: Path, params: dict[str, Any]) -> None:
     params : dict
         The parameters of the build, as read from ``params.yaml``.
     """
-    metrics = {}
-    for name in METRICS_FILES:
-        path = root / "metrics" / f"{name}.json"
-        if not path.exists():
-            raise FileNotFoundError(f"{path} is missing: run the pipeline stage that writes it first")
-        metrics[name] = json.loads(path.read_text())
+    inputs = read_inputs(root, params)
+    report = params.get("report") or {}
     generated = root / "report" / "_generated"
     generated.mkdir(parents=True, exist_ok=True)
-    (generated / "version.md").write_text(version_markdown(version_stamp(root, params)))
-    (generated / "summary.md").write_text(summary_markdown(**metrics))
+    texts = {
+        "version": version_markdown(version_stamp(root, params)),
+        "summary": summary_markdown(inputs),
+        "data_quality": data_quality_markdown(inputs.metrics.get("data_quality") or {}),
+        "dashboards": dashboards_markdown(inputs),
+        "recommendations": recommendations_markdown(inputs),
+        "changes": changes_markdown(what_changed(root, report.get("compare_to"))),
+        "methodology": methodology_markdown(inputs),
+        "model_card": model_card_markdown(inputs),
+        "data_dictionary": data_dictionary_markdown(),
+        "params": params_markdown(params),
+    }
+    for name, text in texts.items():
+        (generated / f"{name}.md").write_text(text, encoding="utf-8")
 
 
 # --------------------------------------------------------------------------------------------------
 # The book
 # --------------------------------------------------------------------------------------------------
 
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--no-pdf-header-footer",
+    "--run-all-compositor-stages-before-draw",
+    "--virtual-time-budget=30000",
+)
+"""Headless Chromium printing a page to PDF offline, after its scripts (the Plotly figures) have run."""
 
-def render_book(root: Path, quarto: str | None = "quarto") -> Path:
+CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
+"""Executables tried, in order, to print the fallback book's PDF."""
+
+
+def render_book(root: Path, quarto: str | None = "quarto", chromium: str | None = "auto") -> Path:
     """Render the book described by ``root/_quarto.yml``; return the book directory.
 
     Parameters
@@ -516,9 +1519,12 @@ def render_book(root: Path, quarto: str | None = "quarto") -> Path:
     root : Path
         The project root holding ``_quarto.yml``.
     quarto : str or None
-        The Quarto executable, looked up on ``PATH`` when this function is called. When it is not
-        found (or None), the built-in fallback renders the same chapters, in the same order, to an
-        HTML book (no PDF) and prints one line saying so.
+        The Quarto executable, looked up on ``PATH``. When found, ``quarto render`` builds the HTML book
+        and the Typst PDF. When not found (or None), the built-in fallback renders the same chapters, in
+        the same order and parts, to an HTML book and prints one line saying so.
+    chromium : str or None
+        Fallback only: the browser that prints the whole book to ``<book output-file>.pdf``; ``"auto"``
+        tries `CHROMIUM_CANDIDATES` on ``PATH``; None, or none found, means no PDF (the line says so).
 
     Returns
     -------
@@ -532,8 +1538,8 @@ def render_book(root: Path, quarto: str | None = "quarto") -> Path:
     """
     config = yaml.safe_load((root / "_quarto.yml").read_text())
     book_dir = root / config.get("project", {}).get("output-dir", "_book")
-    chapters = _chapters(config)
-    missing = [chapter for chapter in chapters if not (root / chapter).is_file()]
+    entries = book_entries(config)
+    missing = [entry.path for entry in entries if not (root / entry.path).is_file()]
     if missing:
         raise FileNotFoundError(
             f"chapter {missing[0]} listed in _quarto.yml does not exist ({root / missing[0]}); "
@@ -543,67 +1549,167 @@ def render_book(root: Path, quarto: str | None = "quarto") -> Path:
     if executable:
         subprocess.run([executable, "render"], cwd=root, check=True)
         return book_dir
-    _render_fallback(root, config.get("book", {}).get("title", "Book"), chapters, book_dir)
+    book = config.get("book", {})
+    title = book.get("title", "Book")
+    _render_fallback(root, title, entries, book_dir)
     index = (book_dir / "index.html").relative_to(root).as_posix()
+    browser = _find_chromium() if chromium == "auto" else chromium and shutil.which(chromium)
+    if browser:
+        pdf = book_dir / f"{book.get('output-file', 'book')}.pdf"
+        print_pdf(book_dir / _PRINT_PAGE, pdf, browser)
+        (book_dir / _PRINT_PAGE).unlink()
+        pdf_note = f"and printed it to {pdf.relative_to(root).as_posix()} with {Path(browser).name}"
+    else:
+        (book_dir / _PRINT_PAGE).unlink()
+        pdf_note = "(no PDF: Chromium not found)"
     print(
-        f"Quarto not found on PATH: rendered the HTML book with the built-in fallback to {index} (no PDF). "
-        "Install Quarto (https://quarto.org/docs/get-started/) for the Quarto HTML and PDF book."
+        f"Quarto not found on PATH: rendered the HTML book with the built-in fallback to {index} {pdf_note}. "
+        "Install Quarto (https://quarto.org/docs/get-started/) for the Quarto HTML and Typst PDF book."
     )
     return book_dir
 
 
-def _chapters(config: Mapping[str, Any]) -> list[str]:
-    """The chapter files of a Quarto book config, in order, parts flattened."""
-    chapters: list[str] = []
-
-    def walk(entries: list[Any]) -> None:
-        for entry in entries:
-            if isinstance(entry, str):
-                chapters.append(entry)
-            elif isinstance(entry, Mapping):
-                if "part" in entry and str(entry["part"]).endswith((".qmd", ".md", ".ipynb")):
-                    chapters.append(entry["part"])
-                if "href" in entry:
-                    chapters.append(entry["href"])
-                walk(entry.get("chapters") or [])
-
-    walk(config.get("book", {}).get("chapters") or [])
-    return chapters
+def _find_chromium() -> str | None:
+    return next((found for name in CHROMIUM_CANDIDATES if (found := shutil.which(name))), None)
 
 
-def _render_fallback(root: Path, title: str, chapters: list[str], book_dir: Path) -> None:
-    """Render ``chapters`` to ``book_dir`` as one HTML page each, inside a shared book shell."""
-    pages = ["index.html", *(f"{Path(chapter).stem}.html" for chapter in chapters[1:])]
-    duplicates = sorted({page for page in pages if pages.count(page) > 1})
+def print_pdf(page: Path, pdf: Path, chromium: str) -> Path:
+    """Print an HTML ``page`` to ``pdf`` with headless ``chromium`` (offline; scripts run first)."""
+    with tempfile.TemporaryDirectory(prefix="cba-chromium-") as profile:
+        result = subprocess.run(
+            [
+                chromium,
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={profile}",
+                f"--print-to-pdf={pdf.resolve()}",
+                page.resolve().as_uri(),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    if result.returncode != 0 or not pdf.is_file():
+        raise RuntimeError(f"{chromium} could not print {page} to {pdf}: {result.stderr.strip()[-2000:]}")
+    return pdf
+
+
+@dataclass(frozen=True)
+class BookEntry:
+    """One chapter of the book: its file, the part it belongs to, and whether it is an appendix."""
+
+    path: str
+    part: str | None = None
+    appendix: bool = False
+
+
+def book_entries(config: Mapping[str, Any]) -> list[BookEntry]:
+    """The chapters then the appendices of a Quarto book config, in order, with their part titles."""
+    entries: list[BookEntry] = []
+
+    def walk(items: list[Any], part: str | None, appendix: bool) -> None:
+        for item in items:
+            if isinstance(item, str):
+                entries.append(BookEntry(item, part, appendix))
+            elif isinstance(item, Mapping):
+                if "href" in item:
+                    entries.append(BookEntry(item["href"], part, appendix))
+                title = item.get("part")
+                if title is not None and str(title).endswith((".qmd", ".md", ".ipynb")):
+                    entries.append(BookEntry(title, None, appendix))
+                walk(item.get("chapters") or [], str(title) if title is not None else part, appendix)
+
+    book = config.get("book", {})
+    walk(book.get("chapters") or [], None, False)
+    walk(book.get("appendices") or [], None, True)
+    return entries
+
+
+_PRINT_PAGE = "print.html"
+"""The whole book on one page, printed to PDF by Chromium and then removed."""
+
+
+@dataclass
+class _Page:
+    entry: BookEntry
+    file: str
+    number: str | None  # "3" for a chapter, "A" for an appendix, None for the index
+    title: str = ""
+    body: str = ""
+
+
+def _render_fallback(root: Path, title: str, entries: list[BookEntry], book_dir: Path) -> None:
+    """Render ``entries`` to ``book_dir`` as one HTML page each, inside a shared book shell.
+
+    Two passes: the first reads every Markdown chapter's cross-reference labels (``#fig-``, ``#tbl-``,
+    ``#sec-``) so the second can turn ``@label`` into links to the right page; links to ``.qmd`` and
+    ``.ipynb`` chapters become links to their pages. Also writes `_PRINT_PAGE`, every chapter on one page.
+    """
+    files = ["index.html", *(f"{Path(entry.path).stem}.html" for entry in entries[1:])]
+    duplicates = sorted({file for file in files if files.count(file) > 1})
     if duplicates:
         raise ValueError(f"_quarto.yml chapters must have unique file names; repeated: {duplicates}")
-    rendered = [_render_chapter(root, root / chapter) for chapter in chapters]
-    titles = [chapter_title for chapter_title, _ in rendered]
+    pages, chapter, appendix = [], 0, 0
+    for position, (entry, file) in enumerate(zip(entries, files, strict=True)):
+        if position == 0:
+            number = None
+        elif entry.appendix:
+            number, appendix = chr(ord("A") + appendix), appendix + 1
+        else:
+            chapter += 1
+            number = str(chapter)
+        pages.append(_Page(entry, file, number))
+    labels = _collect_labels(root, pages)
+    links = {Path(page.entry.path).as_posix(): page.file for page in pages}
+    for page in pages:
+        page.title, page.body = _render_chapter(root, root / page.entry.path, labels, links)
 
     book_dir.mkdir(parents=True, exist_ok=True)
     plotly_js = _plotly_js()
     shared_js = False
-    for position, (page, (_, body)) in enumerate(zip(pages, rendered, strict=True)):
+    for position, page in enumerate(pages):
+        body = page.body
         if plotly_js and plotly_js in body:
             body = body.replace(f"<script>{plotly_js}</script>", '<script src="plotly.min.js"></script>')
             shared_js = True
-        shell = _book_shell(title, pages, titles, position, body)
-        (book_dir / page).write_text(shell, encoding="utf-8")
+        page.body = body
+        (book_dir / page.file).write_text(_book_shell(title, pages, position, body), encoding="utf-8")
     if shared_js:
         (book_dir / "plotly.min.js").write_text(plotly_js, encoding="utf-8")
+    (book_dir / _PRINT_PAGE).write_text(_print_page(title, pages, shared_js), encoding="utf-8")
 
 
-def _render_chapter(root: Path, path: Path) -> tuple[str, str]:
+def _chapter_heading(page: _Page) -> str:
+    if page.number is None:
+        return page.title
+    return f"{'Appendix ' if page.entry.appendix else ''}{page.number}  {page.title}"
+
+
+def _title_heading(page: _Page) -> str:
+    """The chapter title of a Markdown chapter; a notebook's own first heading is its title."""
+    if Path(page.entry.path).suffix == ".ipynb":
+        return ""
+    return f'<h1 class="title">{html.escape(_chapter_heading(page))}</h1>'
+
+
+def _render_chapter(
+    root: Path, path: Path, labels: Mapping[str, tuple[str, str]], links: Mapping[str, str]
+) -> tuple[str, str]:
     """(title, body HTML) of one chapter file."""
     if path.suffix == ".ipynb":
         return _render_notebook(path)
     if path.suffix in (".qmd", ".md"):
-        return _render_markdown(root, path)
+        return _render_markdown(root, path, labels, links)
     raise ValueError(f"cannot render chapter {path.name}: only .qmd, .md and .ipynb are supported")
 
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)\n---[ \t]*\n", re.DOTALL)
 _INCLUDE = re.compile(r"^[ \t]*\{\{<\s*include\s+\"?([^\s\">]+)\"?\s*>\}\}[ \t]*$", re.MULTILINE)
+_RAW_BLOCK = re.compile(r"^```\{=(\w+)\}[ \t]*\n(.*?)\n```[ \t]*$", re.MULTILINE | re.DOTALL)
+_DIV_OPEN = re.compile(r"^:::+[ \t]*\{(.*)\}[ \t]*$")
+_DIV_CLOSE = re.compile(r"^:::+[ \t]*$")
+_HEADING_ID = re.compile(r"^(#{1,6})[ \t]+(.*?)[ \t]+\{#([\w-]+)\}[ \t]*$", re.MULTILINE)
+_CROSSREF = re.compile(r"(?<![\w@`])@((?:fig|tbl|sec)-[\w-]*\w)")
+_CROSSREF_KINDS = {"fig": "Figure", "tbl": "Table"}
 
 
 def _split_front_matter(text: str) -> tuple[dict[str, Any], str]:
@@ -633,14 +1739,176 @@ def _expand_includes(text: str, base: Path, root: Path, depth: int = 0) -> str:
     return _INCLUDE.sub(include, text)
 
 
-def _render_markdown(root: Path, path: Path) -> tuple[str, str]:
+def _markdown_source(root: Path, path: Path) -> tuple[dict[str, Any], str]:
+    front_matter, text = _split_front_matter(path.read_text(encoding="utf-8"))
+    return front_matter, _expand_includes(text, path.parent, root)
+
+
+def _collect_labels(root: Path, pages: list[_Page]) -> dict[str, tuple[str, str]]:
+    """Cross-reference label -> (page file, reference text) over every Markdown chapter, numbered as Quarto
+    numbers them: figures and tables per chapter (``Figure 3.2``), sections by their chapter.
+    """
+    labels: dict[str, tuple[str, str]] = {}
+    for page in pages:
+        path = root / page.entry.path
+        if path.suffix not in (".qmd", ".md"):
+            continue
+        front_matter, text = _markdown_source(root, path)
+        title = str(front_matter.get("title") or path.stem)
+        counters = dict.fromkeys(_CROSSREF_KINDS, 0)
+        for line in _RAW_BLOCK.sub("", text).splitlines():
+            label = None
+            if match := _DIV_OPEN.match(line):
+                label = next((a[1:] for a in match.group(1).split() if a.startswith("#")), None)
+            elif match := _HEADING_ID.match(line):
+                label = match.group(3)
+            if label is None:
+                continue
+            kind = label.split("-", 1)[0]
+            if label in labels:
+                raise ValueError(
+                    f"cross-reference label #{label} is defined twice (again in {page.entry.path})"
+                )
+            if kind in counters:
+                counters[kind] += 1
+                number = f"{page.number}.{counters[kind]}" if page.number else str(counters[kind])
+                labels[label] = (page.file, f"{_CROSSREF_KINDS[kind]} {number}")
+            elif kind == "sec":
+                where = (
+                    f"{'Appendix' if page.entry.appendix else 'Chapter'} {page.number}"
+                    if page.number
+                    else title
+                )
+                labels[label] = (page.file, where)
+    return labels
+
+
+def _render_markdown(
+    root: Path, path: Path, labels: Mapping[str, tuple[str, str]], links: Mapping[str, str]
+) -> tuple[str, str]:
+    """Render a ``.qmd``: includes, raw HTML blocks, fenced divs (cross-reference floats, content-visible),
+    heading ids, ``@`` cross-references and chapter links, as the Quarto HTML output shows them.
+    """
     import mistune
 
-    front_matter, text = _split_front_matter(path.read_text(encoding="utf-8"))
-    text = _expand_includes(text, path.parent, root)
+    front_matter, text = _markdown_source(root, path)
     to_html = mistune.create_markdown(escape=False, plugins=["table", "strikethrough", "url"])
+    raw: list[str] = []
+
+    def keep_raw(match: re.Match[str]) -> str:
+        if match.group(1) != "html":
+            return ""
+        raw.append(match.group(2))
+        return f"\n\nCBARAWBLOCK{len(raw) - 1}\n\n"
+
+    text = _RAW_BLOCK.sub(keep_raw, text)
+    text = _fenced_divs(text, labels, to_html)
+    text = _HEADING_ID.sub(
+        lambda m: (
+            f'<h{len(m.group(1))} id="{m.group(3)}">{_inline(to_html, m.group(2))}</h{len(m.group(1))}>'
+        ),
+        text,
+    )
+    text = _crossrefs(text, labels, path)
+    body = to_html(text)
+    for number, block in enumerate(raw):
+        body = body.replace(f"<p>CBARAWBLOCK{number}</p>", block).replace(f"CBARAWBLOCK{number}", block)
+    body = _chapter_links(body, path, root, links)
     title = str(front_matter.get("title") or path.stem.replace("_", " ").capitalize())
-    return title, f'<h1 class="title">{html.escape(title)}</h1>\n{to_html(text)}'
+    return title, body
+
+
+def _inline(to_html: Any, text: str) -> str:
+    """Inline Markdown to HTML, without the paragraph around it."""
+    rendered = to_html(text).strip()
+    return rendered[3:-4] if rendered.startswith("<p>") and rendered.endswith("</p>") else rendered
+
+
+def _fenced_divs(text: str, labels: Mapping[str, tuple[str, str]], to_html: Any) -> str:
+    """Resolve ``::: {...}`` fenced divs: cross-reference floats become ``<figure>`` with a numbered
+    caption (their last paragraph); ``.content-visible``/``.content-hidden`` keep what HTML shows.
+    """
+    out: list[str] = []
+    stack: list[tuple[str, str | None, int]] = []  # (kind, label, position in out)
+    for line in text.split("\n"):
+        if match := _DIV_OPEN.match(line):
+            attributes = match.group(1)
+            label = next((a[1:] for a in attributes.split() if a.startswith("#")), None)
+            if label and label.split("-", 1)[0] in _CROSSREF_KINDS:
+                stack.append(("float", label, len(out)))
+            elif not _html_shows(attributes):
+                stack.append(("hidden", None, len(out)))
+            else:
+                classes = " ".join(a[1:] for a in attributes.split() if a.startswith("."))
+                stack.append(("div", None, len(out)))
+                out += [f'<div class="{html.escape(classes)}">' if classes else "<div>", ""]
+            continue
+        if _DIV_CLOSE.match(line) and stack:
+            kind, label, start = stack.pop()
+            if kind == "hidden":
+                del out[start:]
+            elif kind == "div":
+                out += ["", "</div>", ""]
+            else:
+                content = "\n".join(out[start:]).strip("\n").split("\n\n")
+                caption = content.pop() if len(content) > 1 else ""
+                reference = labels[label][1]
+                kind_name = label.split("-", 1)[0]
+                out[start:] = [
+                    f'<figure id="{label}" class="quarto-float quarto-float-{kind_name}">',
+                    "",
+                    *("\n\n".join(content)).split("\n"),
+                    "",
+                    f"<figcaption>{reference}: {_inline(to_html, caption.strip())}</figcaption>",
+                    "</figure>",
+                    "",
+                ]
+            continue
+        out.append(line)
+    if stack:
+        raise ValueError("a fenced div (:::) is opened but never closed")
+    return "\n".join(out)
+
+
+def _html_shows(attributes: str) -> bool:
+    """Whether Quarto's HTML output shows a div with these attributes (content-visible/-hidden)."""
+    formats = re.findall(r"(when|unless)-format=\"([^\"]+)\"", attributes)
+    if ".content-visible" in attributes.split():
+        return all((fmt == "html") == (condition == "when") for condition, fmt in formats)
+    if ".content-hidden" in attributes.split():
+        return not all((fmt == "html") == (condition == "when") for condition, fmt in formats)
+    return True
+
+
+def _crossrefs(text: str, labels: Mapping[str, tuple[str, str]], path: Path) -> str:
+    """``@fig-x`` -> a link to its page and anchor, outside code; an unknown label fails."""
+    parts = re.split(r"(```.*?```|`[^`\n]*`)", text, flags=re.DOTALL)
+
+    def link(match: re.Match[str]) -> str:
+        label = match.group(1)
+        if label not in labels:
+            raise ValueError(f"{path.name}: cross-reference @{label} has no #{label} in any chapter")
+        file, reference = labels[label]
+        return f"[{reference}]({file}#{label})"
+
+    return "".join(part if index % 2 else _CROSSREF.sub(link, part) for index, part in enumerate(parts))
+
+
+def _chapter_links(body: str, path: Path, root: Path, links: Mapping[str, str]) -> str:
+    """Links to ``.qmd``/``.ipynb`` chapters (relative to ``path``, as Quarto reads them) -> their pages."""
+
+    def page(match: re.Match[str]) -> str:
+        target, anchor = match.group(1), match.group(2) or ""
+        resolved = (path.parent / target).resolve()
+        try:
+            key = resolved.relative_to(root.resolve()).as_posix()
+        except ValueError:
+            return match.group(0)
+        if key not in links:
+            raise ValueError(f"{path.name}: link to {target}, which is not a chapter of the book")
+        return f'href="{links[key]}{anchor}"'
+
+    return re.sub(r'href="([^":#]+\.(?:qmd|ipynb))(#[^"]*)?"', page, body)
 
 
 _NOTEBOOK_TEMPLATE = """\
@@ -694,29 +1962,37 @@ def _plotly_js() -> str | None:
     return get_plotlyjs()
 
 
-def _book_shell(title: str, pages: list[str], titles: list[str], position: int, body: str) -> str:
-    """One page of the book: sidebar with every chapter, the chapter body, previous/next links."""
-    current = ' aria-current="page"'
-    links = "\n".join(
-        f'<li><a href="{page}"{current if number == position else ""}>{html.escape(chapter_title)}</a></li>'
-        for number, (page, chapter_title) in enumerate(zip(pages, titles, strict=True))
-    )
+def _book_shell(title: str, pages: list[_Page], position: int, body: str) -> str:
+    """One page of the book: sidebar with every chapter under its part, the body, previous/next links."""
+    page = pages[position]
+    items, part, appendices = [], None, False
+    for number, other in enumerate(pages):
+        if other.entry.appendix and not appendices:
+            appendices = True
+            items.append('<li class="part">Appendices</li>')
+        elif other.entry.part != part and other.entry.part is not None:
+            items.append(f'<li class="part">{html.escape(other.entry.part)}</li>')
+        part = other.entry.part
+        current = ' aria-current="page"' if number == position else ""
+        items.append(f'<li><a href="{other.file}"{current}>{html.escape(_chapter_heading(other))}</a></li>')
     previous = (
-        f'<a class="previous" href="{pages[position - 1]}">&larr; {html.escape(titles[position - 1])}</a>'
+        f'<a class="previous" href="{pages[position - 1].file}">&larr; {html.escape(pages[position - 1].title)}</a>'
         if position > 0
         else "<span></span>"
     )
     following = (
-        f'<a class="next" href="{pages[position + 1]}">{html.escape(titles[position + 1])} &rarr;</a>'
+        f'<a class="next" href="{pages[position + 1].file}">{html.escape(pages[position + 1].title)} &rarr;</a>'
         if position + 1 < len(pages)
         else "<span></span>"
     )
-    page_title = html.escape(title if position == 0 else f"{titles[position]} – {title}")
+    page_title = html.escape(title if position == 0 else f"{page.title} – {title}")
+    items_html = "\n".join(items)
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
 <title>{page_title}</title>
 <style>
 {_CSS}
@@ -725,14 +2001,52 @@ def _book_shell(title: str, pages: list[str], titles: list[str], position: int, 
 </head>
 <body>
 <nav class="sidebar">
-<p class="book-title"><a href="{pages[0]}">{html.escape(title)}</a></p>
-<ol>
-{links}
-</ol>
+<p class="book-title"><a href="{pages[0].file}">{html.escape(title)}</a></p>
+<ul>
+{items_html}
+</ul>
 </nav>
 <main>
+{_title_heading(page)}
 {body}
 <nav class="pager">{previous}{following}</nav>
+</main>
+</body>
+</html>
+"""
+
+
+def _print_page(title: str, pages: list[_Page], shared_js: bool) -> str:
+    """Every chapter on one page, links to other pages turned into anchors, for printing to PDF."""
+    sections = []
+    for page in pages:
+        body = page.body.replace('<script src="plotly.min.js"></script>', "")
+        body = re.sub(r'href="([\w.-]+\.html)#', 'href="#', body)
+        body = re.sub(r'href="([\w.-]+)\.html"', r'href="#chapter-\1"', body)
+        sections.append(
+            f'<section class="chapter" id="chapter-{Path(page.file).stem}">\n'
+            f"{_title_heading(page)}\n{body}\n</section>"
+        )
+    script = '<script src="plotly.min.js"></script>' if shared_js else ""
+    joined = "\n".join(sections)
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{html.escape(title)}</title>
+<style>
+{_CSS}
+{_pygments_css()}
+main {{ margin-left: 0; max-width: none; }}
+section.chapter {{ break-before: page; }}
+details.code-fold {{ display: none; }}
+</style>
+{script}
+</head>
+<body>
+<main>
+<p class="book-title">{html.escape(title)}</p>
+{joined}
 </main>
 </body>
 </html>

@@ -30,6 +30,8 @@ __all__ = [
     "SchemaError",
     "Table",
     "VOCABULARIES",
+    "affinity_columns",
+    "category_slug",
     "validate",
 ]
 
@@ -184,21 +186,52 @@ ORDERS = Table(
     ),
 )
 
+
+def category_slug(category: str) -> str:
+    """The column-name form of a category: ``"Laptop & Accessory"`` -> ``"laptop_accessory"``."""
+    return "_".join("".join(ch if ch.isalnum() else " " for ch in category.lower()).split())
+
+
+def affinity_columns(dimensions: int) -> list[str]:
+    """Names of the product-affinity vector's columns, ``product_affinity_1`` onwards."""
+    return [f"product_affinity_{k}" for k in range(1, dimensions + 1)]
+
+
 FEATURES = Table(
     "features",
     (
         Column("customer_id", pa.int64(), "Unique id of the customer"),
+        Column("cutoff", TIMESTAMP, "The instant the features describe; only events before it count"),
+        Column("tenure_days", pa.float64(), "Days from signup (or an earlier first event) to the cutoff"),
         Column("recency_days", pa.float64(), "Days from the last purchase to the cutoff", nullable=True),
-        Column("frequency", pa.int64(), "Orders before the cutoff"),
+        Column("frequency", pa.int64(), "Orders (sessions with a purchase) before the cutoff"),
         Column("monetary", pa.float64(), "Revenue before the cutoff"),
         Column("days_since_last_event", pa.float64(), "Days from the last event to the cutoff"),
         Column("num_sessions", pa.int64(), "Sessions before the cutoff"),
         Column("avg_session_length", pa.float64(), "Mean session length in minutes"),
         Column("events_per_session", pa.float64(), "Mean events per session"),
         Column("cart_abandon_rate", pa.float64(), "Share of carted items not bought", nullable=True),
+        Column("r_score", pa.int64(), "Recency quintile 1-5 among the cutoff's customers (5: most recent)"),
+        Column("f_score", pa.int64(), "Frequency quintile 1-5 among the cutoff's customers"),
+        Column("m_score", pa.int64(), "Monetary quintile 1-5 among the cutoff's customers"),
+        Column("rfm_segment", pa.string(), "Named segment of the recency and frequency scores"),
+        Column("preferred_day_part", pa.string(), "Part of the UTC day with the most events"),
+        Column("night_share", pa.float64(), "Share of events 00:00-05:59 UTC"),
+        Column("morning_share", pa.float64(), "Share of events 06:00-11:59 UTC"),
+        Column("afternoon_share", pa.float64(), "Share of events 12:00-17:59 UTC"),
+        Column("evening_share", pa.float64(), "Share of events 18:00-23:59 UTC"),
+        Column("weekend_share", pa.float64(), "Share of events on Saturday or Sunday (UTC)"),
+        Column("preferred_device", pa.string(), "Device with the most events", nullable=True),
+        *(Column(f"events_{category_slug(c)}", pa.int64(), f"Events on {c} products") for c in CATEGORIES),
+        *(
+            Column(f"share_{category_slug(c)}", pa.float64(), f"Share of categorised events on {c}", True)
+            for c in CATEGORIES
+        ),
         Column("churn", pa.int64(), "1 if no purchase within the horizon after the cutoff"),
     ),
 )
+"""Event-derived features with the label. The product-affinity vector (:func:`affinity_columns`) and the
+profile attributes follow the last feature; ``churn`` comes last."""
 
 
 def validate(frame: pd.DataFrame | pa.Table, table: Table, source: str | Path) -> None:

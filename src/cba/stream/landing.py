@@ -1,0 +1,23 @@
+"""The ingest stage's Kafka mode: the source's tables, with the events read from the topic."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from cba import sources
+from cba.config import DataParams, KafkaParams
+from cba.stream.connect import kafka_config
+from cba.stream.consumer import TopicRead, read_topic
+
+__all__ = ["load_from_topic"]
+
+
+def load_from_topic(data: DataParams, kafka: KafkaParams) -> tuple[dict[str, pa.Table], TopicRead]:
+    """The tables to land: events from a bounded read of ``kafka.topic``, the rest from ``data``.
+
+    With the synthetic source, customers, sessions and orders come from ``data.path`` as in batch mode;
+    an own event log (``data.source: events``) is replaced by the topic altogether.
+    """
+    read = read_topic(kafka_config(kafka), kafka.topic)
+    tables = sources.load_synthetic(data.path) if data.source == "synthetic" else {}
+    return {**tables, "events": read.events}, read

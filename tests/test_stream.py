@@ -1,0 +1,315 @@
+"""Streaming: messages, the Parquet sink, and produce -> consume against a running Kafka-protocol broker."""
+
+import dataclasses
+import json
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from cba import generate, schema
+from cba.stream import (
+    MalformedMessage,
+    ParquetSink,
+    consume,
+    decode,
+    encode,
+    ensure_topic,
+    kafka_config,
+    produce,
+    read_events,
+    read_parquet_sink,
+    read_topic,
+)
+from cba.stream.messages import events_table
+
+ROOT = Path(__file__).resolve().parents[1]
+SESSION_TIMEOUT_MS = 6000  # the stand-in broker takes about half of it to let a consumer join its group
+
+EVENTS = pa.table(
+    {
+        "timestamp": ["2024-03-01T10:00:00Z", "2024-03-01T10:05:00+05:30", None],
+        "event_id": [1, 2, 3],
+        "customer_id": [10, 10, 11],
+        "session_id": [100, 100, 101],
+        "event_type": ["view", "purchase", "view"],
+        "product_id": ["P1", "P1", None],
+        "category": ["Fashion", "Fashion", None],
+        "price": [12.5, 12.5, None],
+        "device": ["Computer", None, "Tablet"],
+    },
+    schema=schema.RAW_EVENTS.arrow_schema,
+)
+
+
+def good_message(**changes) -> bytes:
+    message = {"schema_version": 1, **EVENTS.slice(0, 1).to_pylist()[0], **changes}
+    return json.dumps(message).encode()
+
+
+def test_encode_then_decode_gives_back_the_events():
+    messages = list(encode(EVENTS))
+    assert [key for key, _ in messages] == [b"10", b"10", b"11"]
+    assert events_table([decode(value) for _, value in messages]).equals(EVENTS)
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (b"{not json", "not JSON"),
+        (b"[1, 2]", "not a JSON object"),
+        (None, "empty message"),
+        (good_message(schema_version=2), "schema_version 2"),
+        (json.dumps({"schema_version": 1, "event_id": 1}).encode(), "missing field 'timestamp'"),
+        (good_message(customer_id="10"), "field 'customer_id' is str"),
+        (good_message(customer_id=True), "field 'customer_id' is bool"),
+        (good_message(price="12.5"), "field 'price' is str"),
+        (good_message(session_id=None), "field 'session_id' is null"),
+        (good_message(event_id=2**64), "does not fit in int64"),
+    ],
+    ids=[
+        "bad-json",
+        "array",
+        "empty",
+        "version",
+        "missing",
+        "id-text",
+        "id-bool",
+        "price-text",
+        "null",
+        "huge",
+    ],
+)
+def test_decode_names_the_reason(value, reason):
+    with pytest.raises(MalformedMessage, match=reason):
+        decode(value)
+
+
+def test_decode_accepts_nulls_where_the_schema_allows_and_whole_prices():
+    event = decode(good_message(timestamp=None, device=None, price=12))
+    assert event["timestamp"] is None and event["price"] == 12
+
+
+def test_parquet_sink_never_keeps_two_copies_of_an_event_id(tmp_path):
+    rows = EVENTS.to_pylist()
+    sink = ParquetSink(tmp_path)
+    assert sink.write(rows[:2] + rows[:1]) == 2
+    assert ParquetSink(tmp_path).write(rows) == 1  # reopened: ids 1 and 2 are already landed
+    landed = read_parquet_sink(tmp_path)
+    assert landed.equals(EVENTS)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["part-00000001.parquet", "part-00000002.parquet"]
+
+
+def test_read_events_checks_the_schema(tmp_path):
+    path = tmp_path / "events.csv"
+    path.write_text("event_id,customer_id\n1,2\n")
+    with pytest.raises(schema.SchemaError, match="missing column 'timestamp'"):
+        read_events(path)
+    EVENTS.to_pandas().to_csv(path, index=False)
+    assert read_events(path).to_pylist() == EVENTS.to_pylist()
+
+
+# --- against the broker -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def events(tiny_generate_params) -> pa.Table:
+    """The generator's events (with its exact-duplicate rows), as the producer reads them."""
+    data = generate.generate(dataclasses.replace(tiny_generate_params, num_events=10_000), 7)
+    return data.events.select(list(schema.RAW_EVENTS.names))
+
+
+@pytest.fixture
+def topic(kafka_bootstrap, params) -> str:
+    name = f"events-{uuid.uuid4().hex[:8]}"
+    ensure_topic(kafka_config(params.kafka, kafka_bootstrap), name, 3, 1)
+    return name
+
+
+@pytest.fixture
+def params_file(tmp_path, kafka_bootstrap) -> Path:
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["kafka"].update(bootstrap_servers=kafka_bootstrap, session_timeout_ms=SESSION_TIMEOUT_MS)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def cba(*args: str) -> list[str]:
+    return [str(Path(sys.executable).parent / "cba"), *args]
+
+
+def distinct_ids(table: pa.Table) -> set[int]:
+    return set(table["event_id"].to_pylist())
+
+
+def test_produce_command_sends_every_event_keyed_by_customer(tmp_path, events, params_file, kafka_bootstrap):
+    source = tmp_path / "events.parquet"
+    pq.write_table(events.slice(0, 500), source)
+    topic = f"produced-{uuid.uuid4().hex[:8]}"
+    result = subprocess.run(
+        cba("stream", "produce", "--input", str(source), "--topic", topic, "--limit", "400")
+        + ["--params", str(params_file)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"created topic {topic} with 3 partitions" in result.stdout
+    assert "sent 400 events" in result.stdout
+    consumer = KafkaConsumer(bootstrap_servers=kafka_bootstrap)
+    partitions = [TopicPartition(topic, n) for n in range(3)]
+    consumer.assign(partitions)
+    consumer.seek_to_beginning()
+    received = []
+    while len(received) < 400:
+        for records in consumer.poll(timeout_ms=1000).values():
+            received += records
+    consumer.close()
+    partition_of = {}
+    for record in received:
+        event = decode(record.value)
+        assert record.key == str(event["customer_id"]).encode()
+        assert partition_of.setdefault(event["customer_id"], record.partition) == record.partition
+    assert sorted(decode(r.value)["event_id"] for r in received) == sorted(
+        events["event_id"][:400].to_pylist()
+    )
+
+
+def test_consume_lands_each_event_once_and_dead_letters_malformed_messages(
+    tmp_path, events, topic, params, kafka_bootstrap
+):
+    config = kafka_config(params.kafka, kafka_bootstrap)
+    good = events.slice(0, 3000)
+    produce(good, config, topic)
+    bad = [b"{oops", good_message(customer_id="x"), good_message(schema_version=9), b"null"]
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
+    for value in bad:
+        producer.send(topic, key=b"10", value=value)
+    producer.flush()
+    producer.close()
+
+    report = consume(
+        config,
+        topic,
+        "landing",
+        [ParquetSink(tmp_path / "landed")],
+        max_messages=good.num_rows + len(bad),
+        batch_size=1000,
+        session_timeout_ms=SESSION_TIMEOUT_MS,
+    )
+
+    landed = read_parquet_sink(tmp_path / "landed")
+    assert report.consumed == good.num_rows + len(bad) == report.valid + report.dead_lettered
+    assert (report.valid, report.dead_lettered, report.stopped_by) == (
+        good.num_rows,
+        len(bad),
+        "max-messages",
+    )
+    assert landed.num_rows == len(distinct_ids(landed)) == len(distinct_ids(good))
+    dead = read_dead_letters(kafka_bootstrap, f"{topic}.dlq", len(bad))
+    assert sorted(value for value, _ in dead) == sorted(bad)
+    reasons = sorted(headers["reason"] for _, headers in dead)
+    assert reasons[0].startswith("field 'customer_id' is str") and "not JSON" in reasons[1]
+    assert all(headers["source.topic"] == topic for _, headers in dead)
+
+
+def read_dead_letters(bootstrap: str, topic: str, expected: int) -> list[tuple[bytes, dict[str, str]]]:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    consumer.assign([TopicPartition(topic, n) for n in consumer.partitions_for_topic(topic)])
+    consumer.seek_to_beginning()
+    dead = []
+    while len(dead) < expected:
+        for records in consumer.poll(timeout_ms=1000).values():
+            dead += [(r.value, {k: v.decode() for k, v in r.headers}) for r in records]
+    consumer.close()
+    return dead
+
+
+def wait_for(condition, what: str, attempts: int = 600) -> None:
+    for _ in range(attempts):
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"gave up waiting for {what}")
+
+
+def test_a_consumer_killed_mid_stream_and_restarted_lands_exactly_the_produced_events(
+    tmp_path, events, topic, params, params_file, kafka_bootstrap
+):
+    produce(events, kafka_config(params.kafka, kafka_bootstrap), topic)
+    out = tmp_path / "landed"
+    command = cba("stream", "consume", "--topic", topic, "--group", "killed", "--sink", "parquet")
+    command += ["--out", str(out), "--batch-size", "500", "--params", str(params_file)]
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wait_for(lambda: len(list(out.glob("part-*.parquet"))) >= 3, "the first landed batches")
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    partial = read_parquet_sink(out)
+    assert 0 < partial.num_rows < len(distinct_ids(events))
+
+    second = subprocess.run(command + ["--idle-timeout", "4"], capture_output=True, text=True)
+
+    assert second.returncode == 0, second.stderr
+    landed = read_parquet_sink(out)
+    assert landed.num_rows == len(distinct_ids(landed))  # none twice
+    assert distinct_ids(landed) == distinct_ids(events)  # none lost
+    assert "(idle-timeout)" in second.stdout
+
+
+def test_sigterm_stops_the_consumer_cleanly(tmp_path, events, topic, params, params_file, kafka_bootstrap):
+    produce(events.slice(0, 2000), kafka_config(params.kafka, kafka_bootstrap), topic)
+    out = tmp_path / "landed"
+    command = cba("stream", "consume", "--topic", topic, "--group", "stopped", "--sink", "parquet")
+    consumer = subprocess.Popen(
+        command + ["--out", str(out), "--params", str(params_file)], stdout=subprocess.PIPE, text=True
+    )
+    wait_for(lambda: any(out.glob("part-*.parquet")), "the first landed batch")
+    consumer.send_signal(signal.SIGTERM)
+    stdout, _ = consumer.communicate()
+    assert consumer.returncode == 0
+    assert "(signal)" in stdout
+    assert len(distinct_ids(read_parquet_sink(out))) == len(distinct_ids(events.slice(0, 2000)))
+
+
+def test_read_topic_reads_every_message_up_to_the_end_offsets(events, topic, params, kafka_bootstrap):
+    config = kafka_config(params.kafka, kafka_bootstrap)
+    # One record per batch: the stand-in broker reports a partition's end offset as its last batch's
+    # first offset + 1, which is the true end only when batches hold one record.
+    produce(events.slice(0, 1000), config, topic, batch_bytes=1)
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, batch_size=1)
+    producer.send(topic, key=b"1", value=b"{oops").get()
+    producer.close()
+
+    read = read_topic(config, topic)
+
+    assert sum(read.end_offsets.values()) == 1001 == read.events.num_rows + read.malformed.num_rows
+    assert read.malformed.to_pylist()[0]["reason"].startswith("not JSON")
+    by_customer = read.events.to_pandas().groupby("customer_id", sort=False)["event_id"].apply(list)
+    sent = events.slice(0, 1000).to_pandas().groupby("customer_id", sort=False)["event_id"].apply(list)
+    assert by_customer.sort_index().equals(sent.sort_index())  # each customer's events in order
+    assert pc.all(pc.equal(read_topic(config, topic).events["event_id"], read.events["event_id"])).as_py()
+
+
+def test_read_topic_names_a_missing_topic(params, kafka_bootstrap):
+    with pytest.raises(Exception, match="topic 'nowhere' not found"):
+        read_topic(kafka_config(params.kafka, kafka_bootstrap), "nowhere")
+
+
+def test_sasl_without_the_password_in_the_environment_names_the_variable(params, monkeypatch):
+    monkeypatch.delenv("CBA_KAFKA_PASSWORD", raising=False)
+    kafka = dataclasses.replace(
+        params.kafka, security_protocol="SASL_SSL", sasl_mechanism="PLAIN", sasl_username="cba"
+    )
+    with pytest.raises(ValueError, match="CBA_KAFKA_PASSWORD"):
+        kafka_config(kafka)
+    monkeypatch.setenv("CBA_KAFKA_PASSWORD", "from-the-environment")
+    assert kafka_config(kafka)["sasl_plain_password"] == "from-the-environment"
