@@ -7,9 +7,10 @@
 (b) A straightforward reference of the same model for M events (customers scaled the same way), from the
 first draw to the files on disk. It does the same work as (a), one item at a time: a loop iteration per
 customer (Kaggle attributes, engagement, decay, churn risk with its intercept found by bisection, churn
-time), per proposed session (thinning by decay, churn fade, weekday weight and activity window), per
-accepted session (device, category, funnel, views) and per event (type, product, price, time, timestamp
-text with ``datetime.strftime``, faults), with the ``random`` module, ``datetime`` and lists and dicts; then
+time), per proposed session (start day drawn from the decay by its inverse CDF, hour of day, thinning by
+churn fade, weekday weight and activity window), per accepted session (device, category, funnel, views)
+and per event (type, product, price, time, timestamp text with ``datetime.strftime``, faults), with the
+``random`` module, ``datetime`` and lists and dicts; then
 orders and sessions rows, and ``customers.parquet`` plus ``events/``, ``sessions/`` and ``orders/``
 partitioned by UTC date, written with pyarrow from Python lists. It reuses the library's constants and
 params, not its random streams, so the data match in distribution, not bit for bit.
@@ -90,6 +91,9 @@ _MEAN_VIEWS = [float(v) for v in _MEAN_SESSION_VIEWS]
 _CART = [[float(c) * float(d) for d in _CART_BY_DEVICE] for c in _CART_BY_CATEGORY]  # [category][device]
 _BUY = [[min(float(c) * float(d), _MAX_STEP_RATE) for d in _BUY_BY_DEVICE] for c in _BUY_BY_CATEGORY]
 _TIME = "%Y-%m-%dT%H:%M:%S"
+_UTC_SUFFIX = "+00:00"
+_ZERO_DATE = "0000-00-00T00:00:00+00:00"
+_EPOCH = "1970-01-01T00:00:00+00:00"
 _FUTURE = dt.timedelta(days=75 * 365)
 
 
@@ -226,15 +230,18 @@ def reference_customers(rng: random.Random, n: int, churn_rate: float, start: in
         churn_at = active_from + (0.1 + 0.9 * rng.random()) * (end - active_from)
         person["active_from"] = active_from
         person["active_until"] = churn_at if person["Churn"] else float(end)
-        person["weight"] = person["engagement"] * max(person["active_until"] - active_from, 0.0) / DAY
+        person["decay_rate"] = math.log(2.0) / (person["half_life_days"] * DAY)
+        person["decay_mass"] = -math.expm1(-person["decay_rate"] * (person["active_until"] - active_from))
+        person["weight"] = person["engagement"] * person["decay_mass"] / person["decay_rate"] / DAY
     return people
 
 
 def reference_sessions(rng: random.Random, people: list[dict], num_events: int) -> list[dict]:
     """Thin a Poisson process one proposal at a time until the sessions hold ``num_events`` events.
 
-    A proposal goes to a customer in proportion to engagement times active days; the session that
-    overshoots is cut short and keeps only views. Sessions come back in order of their start.
+    A proposal goes to a customer in proportion to engagement times the decay's mass over the active
+    window; the session that overshoots is cut short and keeps only views. Sessions come back in order of
+    their start.
     """
     cum_weights = list(itertools.accumulate(person["weight"] for person in people))
     sessions: list[dict] = []
@@ -255,15 +262,18 @@ def reference_sessions(rng: random.Random, people: list[dict], num_events: int) 
 
 
 def _proposal(rng: random.Random, person: dict) -> int | None:
-    """A proposed session start (a random local day and hour), or None when thinning rejects it."""
+    """A proposed session start, or None when thinning rejects it.
+
+    The local day comes from the decay by its inverse CDF, the hour from the hourly profile; the churn
+    fade and the weekday weight thin the proposal.
+    """
     active_from, active_until, offset = person["active_from"], person["active_until"], _utc_offset(person)
-    local_day = int((active_from + rng.random() * (active_until - active_from) + offset) // DAY)
+    age = -math.log1p(-rng.random() * person["decay_mass"]) / person["decay_rate"]
+    local_day = int((active_from + offset + age) // DAY)
     hour = rng.choices(range(24), cum_weights=_HOUR_CUM)[0]
     t = local_day * DAY + hour * 3600 + rng.randrange(3600) - offset
     fade = min(max((active_until - t) / (_FADE_DAYS * DAY), 0.0), 1.0) if person["Churn"] else 1.0
-    decay = 2.0 ** (-(t - active_from) / DAY / person["half_life_days"]) * fade
-    weekday = _DOW_ACCEPT[(local_day + 3) % 7]  # 1970-01-01 was a Thursday
-    accepted = rng.random() < decay and rng.random() < weekday
+    accepted = rng.random() < _DOW_ACCEPT[(local_day + 3) % 7] * fade  # 1970-01-01 was a Thursday
     return t if accepted and active_from <= t < active_until else None
 
 
@@ -302,15 +312,15 @@ def reference_events(
     event_id = 0
     for session_id, session in enumerate(sessions, start=1):
         person, category = session["person"], session["category"]
-        elapsed = [0.0]
+        elapsed = [0]  # milliseconds
         for _ in range(session["length"] - 1):
-            elapsed.append(elapsed[-1] + rng.expovariate(1.0 / _MEAN_EVENT_GAP_SECONDS))
-        start = min(session["start"], end - 1 - int(elapsed[-1]))  # end the session inside the window
-        session.update(id=session_id, start=start, end=start + int(elapsed[-1]), purchases=[])
+            elapsed.append(elapsed[-1] + round(rng.expovariate(1.0 / _MEAN_EVENT_GAP_SECONDS) * 1000))
+        start = min(session["start"], end - 1 - elapsed[-1] // 1000)  # end the session inside the window
+        session.update(id=session_id, start=start, end=start + elapsed[-1] // 1000, purchases=[])
         product = 0
         for position, gap_sum in enumerate(elapsed):
             event_id += 1
-            seconds = start + int(gap_sum)
+            seconds = start + gap_sum // 1000
             if position < session["views"]:
                 kind = "view"
                 product = rng.choices(range(_PRODUCTS_PER_CATEGORY), cum_weights=_PRODUCT_CUM)[0]
@@ -340,17 +350,17 @@ def reference_events(
 
 
 def _timestamp_text(rng: random.Random, when: dt.datetime, country: int, faults: FaultRates) -> str:
-    """ISO text in UTC with ``Z``; or in the customer's local time with its offset; or a bad timestamp."""
+    """ISO text in UTC; or in the customer's local time with its offset; or a bad timestamp."""
     if rng.random() < faults.bad_timestamp_rate:
         kind = rng.randrange(3)
         if kind == 0:
-            return "not a timestamp"
+            return _ZERO_DATE
         if kind == 1:
-            return (when + _FUTURE).strftime(_TIME) + "Z"
-        return "1970-01-01T00:00:00Z"
+            return (when + _FUTURE).strftime(_TIME) + _UTC_SUFFIX
+        return _EPOCH
     if rng.random() < faults.mixed_timezone_rate:
         return when.astimezone(_ZONES[country]).strftime(_TIME) + _SUFFIXES[country]
-    return when.strftime(_TIME) + "Z"
+    return when.strftime(_TIME) + _UTC_SUFFIX
 
 
 def reference_session_rows(sessions: list[dict]) -> dict[dt.date, list[tuple]]:

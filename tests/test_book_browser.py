@@ -106,6 +106,12 @@ def test_every_page_draws_its_figures_without_console_errors(project, server, br
             ".filter(div => div.querySelector('.main-svg')).length"
         )
         assert drawn == count, f"{name}: {drawn} of {count} figures drew"
+        duplicates = page.evaluate(
+            "() => { const ids = [...document.querySelectorAll('[id]')].map(e => e.id)"
+            ".filter(id => /^(fig|tbl|sec)-/.test(id));"
+            " return [...new Set(ids.filter((id, i) => ids.indexOf(id) !== i))]; }"
+        )
+        assert duplicates == [], f"{name}: cross-reference ids used twice: {duplicates}"
         figures[name] = count
         page.screenshot(path=str(ARTIFACTS / f"{Path(name).stem}.png"), full_page=True)
         assert errors == [], f"{name}: {errors}"
@@ -186,17 +192,13 @@ def test_the_book_has_a_pdf(project):
 
 
 def test_dvc_sees_every_metric_and_plot_the_stages_write(project):
-    shown = json.loads(run(["dvc", "metrics", "show", "--json"], project).stdout)
-    declared_metrics = {Path(path).name for revision in shown.values() for path in revision["data"]}
-    plots = json.loads(run(["dvc", "plots", "diff", "HEAD", "--json", "--split"], project).stdout)
-    plotted = {
-        Path(source).name
-        for definition in plots["data"].values()
-        for item in definition
-        for source in [item.get("props", {}).get("revision") and "" or ""]
-        if source
-    } | {Path(path).name for path in re.findall(r"plots/[\w.-]+\.csv", json.dumps(plots))}
+    metrics = json.loads(run(["dvc", "metrics", "show", "--json"], project).stdout)
+    plots = json.loads(run(["dvc", "plots", "show", "--json"], project).stdout)
+    declared_metrics = {Path(path).name for revision in metrics.values() for path in revision["data"]}
+    plotted = {Path(path).name for path in re.findall(r"plots/[\w.-]+\.csv", json.dumps(plots["data"]))}
 
     assert declared_metrics == {path.name for path in (project / "metrics").glob("*.json")}
+    assert "errors" not in plots  # every declared plot file loads
     assert plotted == {path.name for path in (project / "plots").glob("*.csv")}
     assert "survival.segment" in run(["dvc", "params", "diff", "HEAD", "--json"], project).stdout
+    assert "metrics/survival.json" in run(["dvc", "metrics", "diff", "HEAD", "--json"], project).stdout

@@ -14,6 +14,7 @@ Everything is vectorised with NumPy and Arrow; the same params and seed give the
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -189,9 +190,10 @@ def _cdf(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The CDF of ``weights`` (from 0 to 1) and, per grid cell, the level at its left edge."""
     cdf = np.r_[0.0, np.cumsum(weights) / np.sum(weights)].astype(np.float32)
     cdf[-1] = 1.0
-    assert np.diff(cdf).min() > 1.0 / _CELLS, "a level is rarer than a grid cell"
+    if np.diff(cdf).min() <= 1.0 / _CELLS:
+        raise ValueError("a level is rarer than a grid cell")
     level = np.searchsorted(cdf, np.arange(_CELLS) / _CELLS, side="right") - 1
-    return cdf, level.astype(np.int8)
+    return cdf, level.astype(np.uint8)
 
 
 _HOUR = _cdf(_HOUR_WEIGHT)
@@ -199,13 +201,18 @@ _CATEGORY = _cdf(_CATEGORY_POPULARITY)
 _PRODUCT = _cdf(_POPULARITY)
 _HOUR_SECONDS_PER_SHARE = (3600.0 / np.diff(_HOUR[0].astype(np.float64))).astype(np.float32)
 _DEVICE_CUTS = np.cumsum(  # by PreferredLoginDevice: two cuts of a uniform draw over schema.DEVICES
-    [_DEVICE_GIVEN_LOGIN[login][:2] for login in _CATEGORICAL["PreferredLoginDevice"]], axis=1, dtype=np.float32
+    [_DEVICE_GIVEN_LOGIN[login][:2] for login in _CATEGORICAL["PreferredLoginDevice"]],
+    axis=1,
+    dtype=np.float32,
 )
 _CART_RATE = np.outer(_CART_BY_CATEGORY, _CART_BY_DEVICE).ravel().astype(np.float32)  # by category, device
 _BUY_RATE = np.minimum(np.outer(_BUY_BY_CATEGORY, _BUY_BY_DEVICE), _MAX_STEP_RATE).ravel().astype(np.float32)
 _REMOVE_BELOW = _BUY_RATE + (1.0 - _BUY_RATE) * np.float32(_REMOVE_SHARE)  # a draw in [buy, this) removes
 _INVERSE_LOG_STAY = (1.0 / np.log1p(-1.0 / _MEAN_SESSION_VIEWS)).astype(np.float32)  # geometric, by device
 _WEEKDAY_ACCEPT = (_DOW_WEIGHT / _DOW_WEIGHT.max()).astype(np.float32)
+
+# A session's device, category and funnel, as bits of one code.
+_DEVICE_MASK, _CATEGORY_SHIFT, _CATEGORY_MASK, _CARTED, _BOUGHT, _REMOVED = 3, 2, 7, 32, 64, 128
 
 # Event faults, as bits of one code per event.
 _LOCAL_TIME, _BAD_TIMESTAMP, _NO_DEVICE, _BAD_KIND_SHIFT = 1, 2, 4, 3
@@ -220,7 +227,19 @@ _SECOND_ZONE = np.array(
     [f":{second:02d}{suffix[:5]}" for suffix in _ZONE_SUFFIXES for second in range(60)], dtype="S8"
 ).view(np.uint64)
 _ZONE_LAST = np.array([suffix[5] for suffix in _ZONE_SUFFIXES], dtype="S1").view(np.uint8)
-_ISO_RECORD = np.dtype({"names": ["minute", "second", "last"], "formats": ["V16", "u8", "u1"], "offsets": [0, 16, 24], "itemsize": 25})
+# Work is done in blocks of a fixed size (so results never depend on the machine), in parallel; the
+# temporaries of a block stay small and in cache.
+_CUSTOMER_BLOCK = 1 << 12  # customers whose sessions are proposed together
+_SESSION_BLOCK = 1 << 15  # sessions whose events are drawn together
+_BLOCK_ROWS = 1 << 17  # raw event rows filled together
+_ISO_RECORD = np.dtype(
+    {
+        "names": ["minute", "second", "last"],
+        "formats": ["V16", "u8", "u1"],
+        "offsets": [0, 16, 24],
+        "itemsize": 25,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -254,11 +273,15 @@ def generate(params: GenerateParams, seed: int) -> SyntheticData:
     people = _customers(rng_customers, params.num_customers, params.churn_rate, end)
     sessions = _sessions(rng_sessions, people, params.num_events, start, end)
     events = _events(rng_events, sessions, params.num_events, start, end)
+    # The largest table first, then the others in the memory its intermediates leave free.
+    orders = _orders(people, sessions, events, start)
+    raw_events = _faulty_events(rng_faults, people, sessions, events, params.faults, start, end)
+    del events
     return SyntheticData(
         customers=_faulty_customers(rng_faults, people, params.faults),
         sessions=_sessions_table(people, sessions, start),
-        events=_faulty_events(rng_faults, people, sessions, events, params.faults, start, end),
-        orders=_orders(people, sessions, events, start),
+        events=raw_events,
+        orders=orders,
     )
 
 
@@ -283,15 +306,14 @@ def write(data: SyntheticData, out: str | Path) -> None:
 def _customers(rng: np.random.Generator, n: int, churn_rate: float, end: int) -> dict[str, np.ndarray]:
     people: dict[str, np.ndarray] = {"customer_id": np.arange(50_001, 50_001 + n, dtype=np.int64)}
     for name, shares in _CATEGORICAL.items():
-        levels = np.array(list(shares))
-        people[name] = levels[rng.choice(len(levels), size=n, p=_normalised(shares.values()))]
+        people[name] = np.array(list(shares))[_choose(rng, n, shares.values())]
     grid = np.linspace(0.0, 1.0, 21)
     for name, quantiles in _QUANTILES.items():
         value = np.interp(rng.random(n), grid, quantiles)
         people[name] = value.round(2) if name == "CashbackAmount" else np.floor(value + 0.5)
     people["NumberOfAddress"] = people["NumberOfAddress"].astype(np.int64)
 
-    country = rng.choice(len(_COUNTRIES), size=n, p=_normalised(c[3] for c in _COUNTRIES))
+    country = _choose(rng, n, (c[3] for c in _COUNTRIES))
     people["country_index"] = country
     people["utc_offset"] = np.array([c[2] for c in _COUNTRIES], dtype=np.int64)[country] * 60
     signup_days = np.floor(people["Tenure"] * _DAYS_PER_MONTH + rng.random(n) * 30.0).astype(np.int64)
@@ -327,12 +349,21 @@ def churn_risk(person: dict) -> np.ndarray:
 
 
 def _intercept_for(risk: np.ndarray, rate: float) -> float:
-    """Intercept that makes the mean churn probability equal ``rate`` (bisection)."""
-    low, high = -20.0, 20.0
-    for _ in range(60):
-        mid = (low + high) / 2.0
-        low, high = (mid, high) if _sigmoid(risk + mid).mean() < rate else (low, mid)
-    return (low + high) / 2.0
+    """Intercept that makes the mean churn probability equal ``rate``.
+
+    Newton's method on the mean probability, which rises with the intercept; a step that would leave
+    the bracket known to hold the root bisects it instead.
+    """
+    low, high, intercept = -20.0, 20.0, 0.0
+    for _ in range(100):
+        probability = _sigmoid(risk + intercept)
+        excess = probability.mean() - rate
+        if abs(excess) < 1e-12:
+            break
+        low, high = (intercept, high) if excess < 0 else (low, intercept)
+        step = intercept - excess / max(float((probability * (1.0 - probability)).mean()), 1e-300)
+        intercept = step if low < step < high else (low + high) / 2.0
+    return intercept
 
 
 # --- sessions -------------------------------------------------------------------------------------------
@@ -345,10 +376,10 @@ def _sessions(
 
     Each customer's sessions follow a Poisson process on the active window whose rate is engagement times
     an exponential decay with age (the customer's half-life), a fade over the last days before churn, and
-    weekday and hour-of-day rhythms in local time. Start times are drawn from the decay exactly (inverse
-    CDF of the truncated exponential) and the time of day from its hourly profile; the fade and the
-    weekday rhythm thin them. Batches of proposals come until the sessions hold ``num_events`` events,
-    then a random subset holding exactly that many is kept; the one session cut short keeps only views.
+    weekday and hour-of-day rhythms in local time. Start days are drawn from the decay exactly (inverse
+    CDF of the truncated exponential) and times of day from the hourly profile; the fade and the weekday
+    rhythm thin them. Batches of proposals come until the sessions hold ``num_events`` events, then a
+    random subset holding exactly that many is kept; the one session cut short keeps only views.
     """
     n = len(people["customer_id"])
     active_from = np.maximum(start, people["signup"]).astype(np.float64)
@@ -357,98 +388,160 @@ def _sessions(
     active_until = np.where(churned, churn_at, float(end))
     decay_rate = np.log(2.0) / (people["half_life_days"] * DAY)  # per second
     decay_mass = -np.expm1(-decay_rate * (active_until - active_from))  # decay's share inside the window
-    login = _level_index(people["PreferredLoginDevice"], list(_CATEGORICAL["PreferredLoginDevice"]))
-    device_cumulative = np.cumsum([_DEVICE_GIVEN_LOGIN[d] for d in _CATEGORICAL["PreferredLoginDevice"]], 1)
-    customer = {
-        "active_from": active_from,
-        "active_until": active_until,
-        "fade_until": np.where(churned, active_until, np.inf),
+    offset = people["utc_offset"].astype(np.float64)
+    customer = {  # times on the customer's local clock
+        "local_from": active_from + offset,
+        "local_until": active_until + offset,
+        "local_fade_until": np.where(churned, active_until + offset, np.inf),
+        "offset": offset,
         "decay_rate": decay_rate,
         "decay_mass": decay_mass,
-        "offset": people["utc_offset"].astype(np.float64),
-        "device_cumulative": device_cumulative[login],
-        "preferred_category": _level_index(people["PreferedOrderCat"], list(schema.CATEGORIES)),
-        "buy_propensity": people["buy_propensity"],
+        "login": _level_index(people["PreferredLoginDevice"], list(_CATEGORICAL["PreferredLoginDevice"])),
+        "preferred_category": _level_index(people["PreferedOrderCat"], list(schema.CATEGORIES)).astype(
+            np.uint8
+        ),
+        "buy_propensity": people["buy_propensity"].astype(np.float32),
     }
     share = people["engagement"] * decay_mass / decay_rate
     share /= share.sum()
 
-    batches: list[dict[str, np.ndarray]] = []
+    batches: list[tuple[np.ndarray, ...]] = []
     held, events_per_proposal = 0, _EVENTS_PER_PROPOSAL
     while held < num_events:
-        proposals = int(1.05 * (num_events - held) / events_per_proposal) + 1000
-        batch = _session_batch(rng, customer, rng.poisson(proposals * share))
-        batches.append(batch)
-        held += int(batch["length"].sum())
-        events_per_proposal = max(batch["length"].sum() / proposals, 0.01)
-    sessions = {key: np.concatenate([batch[key] for batch in batches]) for key in batches[0]}
+        proposals = int(1.03 * (num_events - held) / events_per_proposal) + 1000
+        counts = rng.poisson(proposals * share)
+        blocks = range(0, n, _CUSTOMER_BLOCK)
+        batch = _in_parallel(
+            functools.partial(_session_block, customer, counts),
+            rng.spawn(len(blocks)),
+            blocks,
+            [min(lo + _CUSTOMER_BLOCK, n) for lo in blocks],
+        )
+        batches.extend(batch)
+        length = sum(int(part[3].sum()) for part in batch)
+        held += length
+        events_per_proposal = max(length / proposals, 0.01)
+    who, t, code, length = (np.concatenate(parts) for parts in zip(*batches, strict=True))
 
-    # A random subset holding exactly num_events events, in time order.
-    order = rng.permutation(len(sessions["start"]))
-    cumulative = np.cumsum(sessions["length"][order])
-    cut = int(np.searchsorted(cumulative, num_events))
-    last = order[cut]
-    sessions["length"][last] -= int(cumulative[cut] - num_events)
-    sessions["views"][last] = sessions["length"][last]
-    sessions["carted"][last] = sessions["bought"][last] = sessions["removed"][last] = False
-    count, kept = len(order), order[: cut + 1]
-    kept = np.sort(sessions["start"][kept] * count + kept) % count  # ordered by start, then by index
-    return {key: values[kept] for key, values in sessions.items()}
+    # In time order (ties by proposal): sort (start, proposal) packed in one integer.
+    count, bits = len(who), max(len(who) - 1, 1).bit_length()
+    key = t
+    key -= start
+    key <<= bits
+    key |= np.arange(count)
+    key.sort()
+    by_time = key & ((1 << bits) - 1)
+    key >>= bits
+    key += start
+    t, who, code, length = key, who[by_time], code[by_time], length[by_time]
+
+    # Drop random sessions holding the surplus events; the last one dropped keeps what is still needed.
+    dropped, short_by = _random_sessions_holding(rng, length, int(length.sum()) - num_events)
+    kept = np.ones(count, dtype=bool)
+    kept[dropped] = False
+    if short_by:
+        last = dropped[-1]
+        kept[last] = True
+        length[last] = short_by
+        code[last] &= _DEVICE_MASK | _CATEGORY_MASK << _CATEGORY_SHIFT  # cut short: only views
+    code, length = code[kept], length[kept]
+    carted, ending = (code & _CARTED) > 0, (code & (_BOUGHT | _REMOVED)) > 0
+    return {
+        "customer": who[kept],
+        "start": t[kept],
+        "device": (code & _DEVICE_MASK).view(np.int8),
+        "category": (code >> _CATEGORY_SHIFT & _CATEGORY_MASK).view(np.int8),
+        "length": length,
+        "views": length - carted - ending,
+        "carted": carted,
+        "bought": (code & _BOUGHT) > 0,
+        "removed": (code & _REMOVED) > 0,
+    }
 
 
-def _session_batch(
-    rng: np.random.Generator, customer: dict[str, np.ndarray], proposals: np.ndarray
-) -> dict[str, np.ndarray]:
-    """The sessions a batch of proposals (``proposals[i]`` for customer ``i``) leaves after thinning."""
-    who = np.repeat(np.arange(len(proposals), dtype=np.int32), proposals)
+def _session_block(
+    customer: dict[str, np.ndarray], proposals: np.ndarray, rng: np.random.Generator, lo: int, hi: int
+) -> tuple[np.ndarray, ...]:
+    """Customer, start, code (device, category, funnel) and length of the sessions of customers lo..hi.
 
-    def per_proposal(values: np.ndarray) -> np.ndarray:
-        return np.repeat(values, proposals, axis=0)
+    ``proposals[i]`` sessions are proposed for customer ``i``; thinning keeps some.
+    """
+    proposals = proposals[lo:hi]
+    mine = {key: values[lo:hi] for key, values in customer.items()}
+    who = np.repeat(np.arange(lo, hi, dtype=np.int32), proposals)
 
-    draw = rng.random((3, len(who)))
-    active_from, offset = per_proposal(customer["active_from"]), per_proposal(customer["offset"])
-    age = -np.log1p(-draw[0] * per_proposal(customer["decay_mass"])) / per_proposal(customer["decay_rate"])
-    local_day = np.floor((active_from + age + offset) / DAY)
-    t = local_day * DAY + _time_of_day(draw[1]) - offset
-    fade = np.clip((per_proposal(customer["fade_until"]) - t) / (_FADE_DAYS * DAY), 0.0, 1.0)
-    weekday = _DOW_WEIGHT[(local_day.astype(np.int64) + 3) % 7] / _DOW_WEIGHT.max()  # 1970-01-01: Thursday
-    keep = (draw[2] < weekday * fade) & (t >= active_from) & (t < per_proposal(customer["active_until"]))
-    who, t = who[keep], t[keep].astype(np.int64)
+    def per_proposal(key: str) -> np.ndarray:
+        return np.repeat(mine[key], proposals)
 
-    draw = rng.random((5, len(who)))
-    device_cumulative = customer["device_cumulative"][who]
-    device = (draw[0] >= device_cumulative[:, 0]).astype(np.int8) + (draw[0] >= device_cumulative[:, 1])
-    other = (draw[1] - _PREFERRED_CATEGORY_SHARE) / (1.0 - _PREFERRED_CATEGORY_SHARE)
+    local_from = per_proposal("local_from")
+    decayed = np.log1p(-rng.random(len(who)) * per_proposal("decay_mass"))
+    local_day = np.floor((local_from - decayed / per_proposal("decay_rate")) / DAY)
+    local_time = local_day * DAY + _time_of_day(rng.random(len(who), dtype=np.float32))
+    fade = np.clip((per_proposal("local_fade_until") - local_time) / (_FADE_DAYS * DAY), 0.0, 1.0)
+    weekday = _WEEKDAY_ACCEPT[(local_day.astype(np.int64) + 3) % 7]  # 1970-01-01 was a Thursday
+    keep = (
+        (rng.random(len(who), dtype=np.float32) < weekday * fade)
+        & (local_time >= local_from)
+        & (local_time < per_proposal("local_until"))
+    )
+    who = who[keep]
+    t = (local_time[keep] - customer["offset"][who]).astype(np.int64)
+
+    # Device, category, then the funnel: a cart, then either a purchase or (sometimes) a removal.
+    draw = rng.random((5, len(who)), dtype=np.float32)
+    cuts = _DEVICE_CUTS[customer["login"][who]]
+    device = (draw[0] >= cuts[:, 0]).astype(np.uint8) + (draw[0] >= cuts[:, 1])
+    other = (draw[1] - np.float32(_PREFERRED_CATEGORY_SHARE)) / np.float32(1.0 - _PREFERRED_CATEGORY_SHARE)
     category = np.where(
         draw[1] < _PREFERRED_CATEGORY_SHARE,
         customer["preferred_category"][who],
-        np.minimum(np.searchsorted(_CATEGORY_CDF, other, side="right"), len(schema.CATEGORIES) - 1),
-    ).astype(np.int8)
-    # The funnel is decided per session: a cart, then either a purchase or (sometimes) a removal.
+        _draw_level(np.maximum(other, 0.0), _CATEGORY),
+    )
     step = category * len(schema.DEVICES) + device
     carted = draw[2] < np.minimum(_CART_RATE[step] * customer["buy_propensity"][who], _MAX_STEP_RATE)
-    buy_rate = _BUY_RATE[step]
-    bought = carted & (draw[3] < buy_rate)
-    removed = carted & ~bought & (draw[3] < buy_rate + (1.0 - buy_rate) * _REMOVE_SHARE)
-    views = 1 + np.floor(np.log1p(-draw[4]) * _INVERSE_LOG_STAY[device]).astype(np.int64)  # geometric
-    return {
-        "customer": who,
-        "start": t,
-        "device": device,
-        "category": category,
-        "views": views,
-        "length": views + carted + bought + removed,
-        "carted": carted,
-        "bought": bought,
-        "removed": removed,
-    }
+    bought = carted & (draw[3] < _BUY_RATE[step])
+    removed = carted & ~bought & (draw[3] < _REMOVE_BELOW[step])
+    views = 1 + np.floor(np.log1p(-draw[4]) * _INVERSE_LOG_STAY[device]).astype(np.int32)  # geometric
+    flags = (
+        carted.view(np.uint8) * _CARTED | bought.view(np.uint8) * _BOUGHT | removed.view(np.uint8) * _REMOVED
+    )
+    code = device | category << _CATEGORY_SHIFT | flags
+    return who, t, code, views + carted + (bought | removed)
+
+
+def _random_sessions_holding(
+    rng: np.random.Generator, length: np.ndarray, events: int
+) -> tuple[np.ndarray, int]:
+    """Distinct sessions in random order, until their ``length`` adds up to ``events`` or more.
+
+    Returns them and how many events the last one holds beyond ``events`` (0 when they add up exactly).
+    Uniform draws with repeats dropped give a uniformly random order without building a permutation.
+    """
+    if events <= 0:
+        return np.zeros(0, dtype=np.int64), 0
+    chosen = np.zeros(0, dtype=np.int64)
+    while True:
+        wanted = int(1.2 * events / max(float(length.mean()), 1.0)) + 100
+        drawn = np.concatenate([chosen, rng.integers(0, len(length), wanted)])
+        chosen = drawn[np.sort(np.unique(drawn, return_index=True)[1])]
+        cumulative = np.cumsum(length[chosen])
+        if cumulative[-1] >= events:
+            cut = int(np.searchsorted(cumulative, events))
+            return chosen[: cut + 1], int(cumulative[cut] - events)
 
 
 def _time_of_day(u: np.ndarray) -> np.ndarray:
     """Seconds into the local day for uniform draws ``u``: the inverse CDF of the hourly profile."""
-    hour = np.minimum(np.searchsorted(_HOUR_CDF, u, side="right") - 1, 23)
-    within = (u - _HOUR_CDF[hour]) / (_HOUR_CDF[hour + 1] - _HOUR_CDF[hour])
-    return hour * 3600 + np.minimum(np.floor(within * 3600), 3599)
+    hour = _draw_level(u, _HOUR)
+    within = (u - _HOUR[0][hour]) * _HOUR_SECONDS_PER_SHARE[hour]
+    return hour.astype(np.int32) * 3600 + np.minimum(within.astype(np.int32), 3599)
+
+
+def _draw_level(u: np.ndarray, table: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """The level whose CDF interval holds each uniform draw in ``u`` (float32, in [0, 1))."""
+    cdf, level_at_cell = table
+    level = level_at_cell[(u * _CELLS).astype(np.int32)]
+    return level + (u >= cdf[level + 1])
 
 
 # --- events ---------------------------------------------------------------------------------------------
@@ -457,40 +550,75 @@ def _time_of_day(u: np.ndarray) -> np.ndarray:
 def _events(
     rng: np.random.Generator, sessions: dict[str, np.ndarray], num_events: int, start: int, end: int
 ) -> dict[str, np.ndarray]:
-    """Events of every session, in session order: seconds from ``start``, type and product.
+    """Events of every session, in session order: second from ``start``, session, type and product rank.
 
-    Sessions are shifted to end before ``end``; ``sessions`` gains each one's first event, start and end.
+    Gaps between a session's events are exponential (in whole milliseconds). Sessions are shifted to end
+    before ``end``; ``sessions`` gains each one's first event and its final start and end.
     """
     length = sessions["length"]
-    first = np.cumsum(length) - length
-    views = sessions["views"]
+    first = np.cumsum(length, dtype=np.int64, out=_empty(len(length), np.int64))
+    first -= length
+    sessions.update(first=first, end=_empty(len(length), np.int64))
+    events = {
+        "second": _empty(num_events, np.int32),
+        "session": _empty(num_events, np.int32),
+        "kind": _empty(num_events, np.int8),  # index into schema.EVENT_TYPES
+        "rank": _empty(num_events, np.uint8),
+    }
+    blocks = range(0, len(length), _SESSION_BLOCK)
+    _in_parallel(
+        lambda lo, block_rng: _event_block(
+            block_rng, sessions, events, lo, min(lo + _SESSION_BLOCK, len(length)), start, end
+        ),
+        blocks,
+        rng.spawn(len(blocks)),
+    )
+    return events
 
-    # Each session's views, then its add-to-cart, then its purchase or removal.
-    kind = np.zeros(num_events, dtype=np.int8)  # index into schema.EVENT_TYPES
-    cart = first[sessions["carted"]] + views[sessions["carted"]]
-    ending = sessions["bought"] | sessions["removed"]
+
+def _event_block(
+    rng: np.random.Generator,
+    sessions: dict[str, np.ndarray],
+    events: dict[str, np.ndarray],
+    lo: int,
+    hi: int,
+    start: int,
+    end: int,
+) -> None:
+    """Fill ``events`` for sessions lo..hi: times, session, type and product rank."""
+    first = sessions["first"][lo:hi]
+    begin, after = int(first[0]), int(first[-1] + sessions["length"][hi - 1])
+    first = first - begin
+    count = after - begin
+
+    # Each session's views, then its add-to-cart, then its purchase or removal, acting on the last view.
+    kind, rank = events["kind"][begin:after], events["rank"][begin:after]
+    kind.fill(0)
+    carted, removed, views = sessions["carted"][lo:hi], sessions["removed"][lo:hi], sessions["views"][lo:hi]
+    ending = carted & (sessions["bought"][lo:hi] | removed)
+    cart = first[carted] + views[carted]
     tail = first[ending] + views[ending] + 1
     kind[cart] = 1
-    kind[tail] = np.where(sessions["removed"][ending], 2, 3)
-
-    # Views pick a product of the session's category by popularity; the funnel acts on the last view's.
-    rank = _POPULARITY_TABLE[rng.integers(0, len(_POPULARITY_TABLE), num_events, dtype=np.int16)]
+    kind[tail] = np.where(removed[ending], 2, 3)
+    rank[:] = _draw_level(rng.random(count, dtype=np.float32), _PRODUCT)
     rank[cart] = rank[cart - 1]
     rank[tail] = rank[tail - 2]
 
-    gap = rng.standard_exponential(num_events, dtype=np.float32) * np.float32(_MEAN_EVENT_GAP_SECONDS)
-    gap[first] = 0.0
-    elapsed = np.cumsum(gap, dtype=np.float64)
-    elapsed -= np.repeat(elapsed[first], length)
-    last = first + length - 1
-    duration = elapsed[last].astype(np.int64)
-    session_start = np.minimum(sessions["start"], end - 1 - duration)
-    sessions.update(first=first, start=session_start, end=session_start + duration)
-    return {
-        "second": np.repeat((session_start - start).astype(np.int32), length) + elapsed.astype(np.int32),
-        "kind": kind,
-        "rank": rank,
-    }
+    gap = rng.standard_exponential(count, dtype=np.float32) * np.float32(_MEAN_EVENT_GAP_SECONDS * 1000)
+    step = (gap + np.float32(0.5)).astype(np.int64)  # milliseconds from the previous event
+    step[first] = 0
+    duration = np.add.reduceat(step, first)
+    session_start = np.minimum(sessions["start"][lo:hi], end - 1 - duration // 1000)
+    sessions["start"][lo:hi] = session_start
+    sessions["end"][lo:hi] = session_start + duration // 1000
+    # One running sum gives every event's time: a session's first step jumps to its start.
+    start_ms = (session_start - start) * 1000
+    step[first] = start_ms - np.r_[0, start_ms[:-1] + duration[:-1]]
+    np.floor_divide(np.cumsum(step), 1000, out=events["second"][begin:after], casting="unsafe")
+    marker = np.zeros(count, dtype=np.int32)
+    marker[first[1:]] = 1
+    np.cumsum(marker, out=events["session"][begin:after])
+    events["session"][begin:after] += lo
 
 
 def _product_prices() -> np.ndarray:
@@ -517,6 +645,8 @@ def _orders(
         sessions["category"][with_order].astype(np.int32) * _PRODUCTS_PER_CATEGORY + events["rank"][purchase]
     )
     customer = sessions["customer"][with_order]
+    levels = list(_CATEGORICAL["PreferredPaymentMode"])
+    payment = _level_index(people["PreferredPaymentMode"], levels).astype(np.int8)
     return pa.table(
         {
             "order_id": np.arange(1, len(with_order) + 1, dtype=np.int64),
@@ -525,9 +655,8 @@ def _orders(
             "order_timestamp": _timestamps(start + events["second"][purchase].astype(np.int64)),
             "num_items": np.ones(len(with_order), dtype=np.int64),
             "order_amount": _product_prices()[product],
-            "payment_mode": people["PreferredPaymentMode"][customer],
-        },
-        schema=schema.ORDERS.arrow_schema,
+            "payment_mode": _dictionary(payment[customer], levels),
+        }
     )
 
 
@@ -538,10 +667,9 @@ def _sessions_table(people: dict[str, np.ndarray], sessions: dict[str, np.ndarra
             "customer_id": people["customer_id"][sessions["customer"]],
             "session_start": _timestamps(sessions["start"]),
             "session_end": _timestamps(sessions["end"]),
-            "device": pa.array(schema.DEVICES).take(sessions["device"]),
-            "num_events": sessions["length"],
-        },
-        schema=schema.SESSIONS.arrow_schema,
+            "device": _dictionary(sessions["device"], schema.DEVICES),
+            "num_events": sessions["length"].astype(np.int64, copy=False),
+        }
     )
 
 
@@ -551,22 +679,31 @@ def _sessions_table(people: dict[str, np.ndarray], sessions: dict[str, np.ndarra
 def _faulty_customers(
     rng: np.random.Generator, people: dict[str, np.ndarray], faults: FaultRates
 ) -> pa.Table:
+    """Customers with blanks, alias labels, exact duplicates (after the original) and re-registrations."""
     n = len(people["customer_id"])
-    columns: dict[str, object] = {"customer_id": people["customer_id"], "Churn": people["Churn"]}
+    rows = np.repeat(np.arange(n), _duplicate_repeats(rng, n, faults.duplicate_rate))
+    columns: dict[str, object] = {"customer_id": people["customer_id"][rows], "Churn": people["Churn"][rows]}
     for column in schema.KAGGLE_ATTRIBUTES:
         values = people[column.name]
-        if column.nullable:
-            values = pa.array(values.astype(np.float64), mask=rng.random(n) < faults.missing_rate)
-        if column.name in schema.LABEL_ALIASES:
-            values = values.astype(object)
-            for alias, canonical in schema.LABEL_ALIASES[column.name].items():
-                values[(values == canonical) & (rng.random(n) < faults.label_inconsistency_rate)] = alias
-        columns[column.name] = values
-    columns["signup_date"] = (people["signup"] // DAY).astype("datetime64[D]")
-    columns["country"] = np.array([c[0] for c in _COUNTRIES])[people["country_index"]]
-    columns["timezone"] = np.array([c[1] for c in _COUNTRIES])[people["country_index"]]
+        if column.dtype == pa.string():
+            levels = list(_CATEGORICAL[column.name])
+            level = _level_index(values, levels)
+            for alias, canonical in schema.LABEL_ALIASES.get(column.name, {}).items():
+                chosen = (level == levels.index(canonical)) & (
+                    rng.random(n) < faults.label_inconsistency_rate
+                )
+                level[chosen] = len(levels)
+                levels.append(alias)
+            columns[column.name] = pa.array(levels).take(level[rows])
+        elif column.nullable:
+            blank = rng.random(n) < faults.missing_rate
+            columns[column.name] = pa.array(values.astype(np.float64)[rows], mask=blank[rows])
+        else:
+            columns[column.name] = values[rows]
+    columns["signup_date"] = (people["signup"] // DAY).astype("datetime64[D]")[rows]
+    columns["country"] = pa.array([c[0] for c in _COUNTRIES]).take(people["country_index"][rows])
+    columns["timezone"] = pa.array([c[1] for c in _COUNTRIES]).take(people["country_index"][rows])
     table = pa.table(columns, schema=schema.CUSTOMERS.arrow_schema)
-    table = table.take(np.repeat(np.arange(n), _duplicate_repeats(rng, n, faults.duplicate_rate)))
     return pa.concat_tables([table, _reregistered(rng, table, faults.near_duplicate_rate)])
 
 
@@ -587,87 +724,136 @@ def _faulty_events(
     start: int,
     end: int,
 ) -> pa.Table:
-    """Raw events with faults, ordered by UTC day (then by event id); duplicates follow their original.
+    """Raw events with faults, ordered by UTC day (then by event id); a duplicate follows its original.
 
     Faults are drawn per event, so a duplicate is an exact copy: local time with the customer's offset,
     a bad timestamp (unparsable, 75 years ahead, or the epoch; it replaces a local one), a blank device.
+    The rows are filled in blocks, in parallel.
     """
     n = len(events["second"])
-    fault = np.zeros(n, dtype=np.uint8)
+    fault = _empty(n, np.uint8)
+    fault.fill(0)
     fault[_bernoulli_rows(rng, n, faults.mixed_timezone_rate)] |= _LOCAL_TIME
     bad = _bernoulli_rows(rng, n, faults.bad_timestamp_rate)
     fault[bad] |= _BAD_TIMESTAMP | (rng.integers(0, 3, len(bad), dtype=np.uint8) << _BAD_KIND_SHIFT)
     fault[_bernoulli_rows(rng, n, faults.missing_rate)] |= _NO_DEVICE
-    repeats = np.ones(n, dtype=np.int8)
-    repeats[_bernoulli_rows(rng, n, faults.duplicate_rate)] = 2
 
-    by_day = np.argsort(events["second"] // DAY, kind="stable")
-    rows = np.repeat(by_day, repeats[by_day])
-    session = np.repeat(np.arange(len(sessions["length"]), dtype=np.int32), sessions["length"])[rows]
-    second, fault = events["second"][rows], fault[rows]
-    customer = sessions["customer"][session]
-    category = sessions["category"][session]
-    product = category.astype(np.int32) * _PRODUCTS_PER_CATEGORY + events["rank"][rows]
+    day = np.floor_divide(events["second"], DAY, out=_empty(n, np.int32))
+    by_day = pc.sort_indices(pa.array(day)).to_numpy().view(np.int64)  # stable: by id within a day
+    del day
+    twice = _bernoulli_rows(rng, n, faults.duplicate_rate)  # positions, in day order, written twice
+    rows = n + len(twice)
+    event_id = _empty(rows, np.int64)
+    column = {
+        "customer_id": _empty(rows, np.int64),
+        "session_id": _empty(rows, np.int64),
+        "event_type": _empty(rows, np.int8),
+        "product_id": _empty(rows, np.int16),
+        "category": _empty(rows, np.int8),
+        "price": _empty(rows, np.float64),
+        "device": _empty(rows, np.int8),
+        "event_date": _empty(rows, np.int32),
+    }
+    no_device = _empty(rows, np.bool_)
+    text = _empty(rows, _ISO_RECORD)
+    offsets = _empty(rows + 1, np.int32)
+    minutes = _minute_texts(start - DAY, end + DAY)  # local times stay inside a day around the window
+    prices = _product_prices()
+
+    def fill(first: int) -> None:
+        """Rows of the events at positions first.. (one block) in day order."""
+        after = min(first + _BLOCK_ROWS, n)
+        copied = twice[np.searchsorted(twice, first) : np.searchsorted(twice, after)] - first
+        lo = first + int(np.searchsorted(twice, first))
+        hi = lo + (after - first) + len(copied)
+        event = np.insert(by_day[first:after], copied + 1, by_day[first:after][copied])
+        in_session = events["session"][event]
+        who = sessions["customer"][in_session]
+        category = sessions["category"][in_session]
+        product = category * np.int16(_PRODUCTS_PER_CATEGORY) + events["rank"][event]
+        second = events["second"][event]
+        code = fault[event]
+        np.add(event, 1, out=event_id[lo:hi])
+        np.take(people["customer_id"], who, out=column["customer_id"][lo:hi])
+        np.add(in_session, 1, out=column["session_id"][lo:hi])
+        np.take(events["kind"], event, out=column["event_type"][lo:hi])
+        column["product_id"][lo:hi] = product
+        column["category"][lo:hi] = category
+        np.take(prices, product, out=column["price"][lo:hi])
+        np.take(sessions["device"], in_session, out=column["device"][lo:hi])
+        np.not_equal(code & _NO_DEVICE, 0, out=no_device[lo:hi])
+        np.floor_divide(second, DAY, out=column["event_date"][lo:hi])
+        column["event_date"][lo:hi] += start // DAY
+        _fill_timestamp_text(text[lo:hi], second, code, people, who, minutes, start)
+        np.multiply(np.arange(lo, hi, dtype=np.int32), _ISO_RECORD.itemsize, out=offsets[lo:hi])
+
+    _in_parallel(fill, range(0, n, _BLOCK_ROWS))
+    offsets[rows] = rows * _ISO_RECORD.itemsize
     return pa.table(
         {
-            "timestamp": _timestamp_text(people, customer, second, fault, start, end),
-            "event_id": rows + 1,
-            "customer_id": people["customer_id"][customer],
-            "session_id": session.astype(np.int64) + 1,
-            "event_type": _dictionary(events["kind"][rows], schema.EVENT_TYPES),
-            "product_id": _dictionary(product, _product_ids()),
-            "category": _dictionary(category, schema.CATEGORIES),
-            "price": _product_prices()[product],
-            "device": _dictionary(
-                sessions["device"][session], schema.DEVICES, missing=(fault & _NO_DEVICE) > 0
+            "timestamp": pa.StringArray.from_buffers(rows, pa.py_buffer(offsets), pa.py_buffer(text)),
+            "event_id": event_id,
+            "customer_id": column["customer_id"],
+            "session_id": column["session_id"],
+            "event_type": _dictionary(column["event_type"], schema.EVENT_TYPES),
+            "product_id": _dictionary(column["product_id"], _product_ids()),
+            "category": _dictionary(column["category"], schema.CATEGORIES),
+            "price": column["price"],
+            "device": _dictionary(column["device"], schema.DEVICES, missing=no_device),
+            "event_date": pa.Array.from_buffers(
+                pa.date32(), rows, [None, pa.py_buffer(column["event_date"])]
             ),
-            "event_date": pa.array(second // DAY + start // DAY).cast(pa.date32()),
         }
     )
 
 
-def _timestamp_text(
-    people: dict[str, np.ndarray],
-    customer: np.ndarray,
+def _fill_timestamp_text(
+    text: np.ndarray,
     second: np.ndarray,
     fault: np.ndarray,
+    people: dict[str, np.ndarray],
+    customer: np.ndarray,
+    minutes: np.ndarray,
     start: int,
-    end: int,
-) -> pa.Array:
-    """ISO 8601 text ``YYYY-MM-DDTHH:MM:SS+HH:MM`` for seconds from ``start``, with the timestamp faults.
+) -> None:
+    """Write ISO 8601 text ``YYYY-MM-DDTHH:MM:SS+HH:MM`` for ``second`` (from ``start``), with the faults.
 
     Every text has the same 25 characters: UTC as ``+00:00``, local time with the customer's offset, and
-    bad timestamps (an impossible zero date, a date 75 years ahead, the epoch) in the same layout.
-    Assembled from lookup tables of ``YYYY-MM-DDTHH:`` per hour and ``MM:SS+HH:MM`` per second and zone.
+    the bad timestamps (an unparsable zero date, a date 75 years ahead, the epoch) alike. ``minutes``
+    starts the day before ``start``.
     """
-    shown = second.copy()
-    zone = np.zeros(len(second), dtype=np.int32)  # 0 is UTC, 1 + i the i-th of _COUNTRIES
+    _fill_iso(text, second + DAY, np.zeros(1, dtype=np.int64), minutes)
     local = np.flatnonzero((fault & (_LOCAL_TIME | _BAD_TIMESTAMP)) == _LOCAL_TIME)
+    local_text = np.empty(len(local), dtype=_ISO_RECORD)
     country = people["country_index"][customer[local]]
-    shown[local] += people["utc_offset"][customer[local]].astype(np.int32)
-    zone[local] = country + 1
-
-    hour = (shown + DAY) // 3600  # hours since the day before the window, so local times stay positive
-    hours = np.datetime64(start - DAY, "s") + np.timedelta64(3600, "s") * np.arange(
-        (end - start) // 3600 + 49
-    )
-    prefixes = np.char.add(np.datetime_as_string(hours, unit="h").astype("S13"), b":").view("V14")
-    text = np.empty(len(second), dtype=[("hour", "V14"), ("rest", "V11")])
-    text["hour"] = prefixes[hour]
-    text["rest"] = _MINUTE_SECOND_ZONE[zone * 3600 + (shown + DAY - hour * 3600)]
+    _fill_iso(local_text, second[local] + DAY + people["utc_offset"][customer[local]], country + 1, minutes)
+    text.view("S25")[local] = local_text.view("S25")
 
     bad = np.flatnonzero(fault & _BAD_TIMESTAMP)
     kind = fault[bad] >> _BAD_KIND_SHIFT
-    future = np.datetime64(start, "s") + (second[bad].astype(np.int64) + 75 * 365 * DAY) * np.timedelta64(
-        1, "s"
-    )
+    future = np.datetime64(start, "s") + (second[bad] + np.int64(75 * 365 * DAY)) * np.timedelta64(1, "s")
+    future_text = np.char.add(np.datetime_as_string(future).astype("S19"), b"+00:00")
     text.view("S25")[bad] = np.where(
-        kind == 0,
-        b"0000-00-00T00:00:00+00:00",
-        np.where(kind == 1, np.char.add(np.datetime_as_string(future).astype("S19"), b"+00:00"), _EPOCH_TEXT),
+        kind == 0, _ZERO_DATE_TEXT, np.where(kind == 1, future_text, _EPOCH_TEXT)
     )
-    offsets = np.arange(0, (len(second) + 1) * 25, 25, dtype=np.int32)
-    return pa.StringArray.from_buffers(len(second), pa.py_buffer(offsets), pa.py_buffer(text))
+
+
+def _fill_iso(text: np.ndarray, second: np.ndarray, zone: np.ndarray, minutes: np.ndarray) -> None:
+    """ISO text records for ``second`` (from the first of ``minutes``) in ``zone`` (0 is UTC)."""
+    minute = second // 60
+    text["minute"] = minutes[minute]
+    text["second"] = _SECOND_ZONE[zone * 60 + (second - minute * 60)]
+    text["last"] = _ZONE_LAST[zone]
+
+
+def _minute_texts(first: int, after: int) -> np.ndarray:
+    """``YYYY-MM-DDTHH:MM`` for every minute from ``first`` (midnight) to ``after``, 16-byte records."""
+    days = np.arange(first // DAY, -(-after // DAY)).astype("datetime64[D]")
+    clock = np.array([f"T{m // 60:02d}:{m % 60:02d}" for m in range(1440)], dtype="S6")
+    text = np.empty((len(days), 1440), dtype=[("day", "S10"), ("clock", "S6")])
+    text["day"] = np.datetime_as_string(days).astype("S10")[:, None]
+    text["clock"] = clock
+    return text.ravel().view("V16")
 
 
 def _duplicate_repeats(rng: np.random.Generator, n: int, rate: float) -> np.ndarray:
@@ -698,25 +884,46 @@ def _write_by_date(
     """Write one ``folder/key=YYYY-MM-DD/part-0.parquet`` file per UTC day, rows in their original order.
 
     Files are independent, so they are written in parallel; each one's bytes depend only on its rows.
-    Text columns are dictionary-encoded except the ``free_text`` ones, which also get no statistics.
+    Text columns are dictionary-encoded except the ``free_text`` ones, integers and timestamps are
+    delta-encoded (small, and cheap to write), and only numbers and times get statistics.
     """
     day = days.cast(pa.int32()).to_numpy()
-    order = np.argsort(day, kind="stable")
-    bounds = np.flatnonzero(np.diff(day[order])) + 1
+    order = None if (day[1:] >= day[:-1]).all() else np.argsort(day, kind="stable")  # None: in order
+    by_day = day if order is None else day[order]
+    bounds = np.searchsorted(by_day, np.arange(by_day[0], by_day[-1] + 2))
     free_text = free_text or []
     text = [f.name for f in table.schema if f.name not in free_text and _is_text(f.type)]
-    summarised = [name for name in table.column_names if name not in free_text]
+    summarised = [f.name for f in table.schema if f.name not in free_text and not _is_text(f.type)]
+    delta = {
+        f.name: "DELTA_BINARY_PACKED"
+        for f in table.schema
+        if pa.types.is_integer(f.type) or pa.types.is_timestamp(f.type)
+    }
 
     def write_day(lo: int, hi: int) -> None:
-        rows = order[lo:hi]
+        rows = np.arange(lo, hi) if order is None else order[lo:hi]
         contiguous = rows[-1] - rows[0] == len(rows) - 1  # already in order: a zero-copy slice
         part = table.slice(int(rows[0]), len(rows)) if contiguous else table.take(rows)
-        path = folder / f"{key}={np.datetime64(int(day[rows[0]]), 'D')}"
+        path = folder / f"{key}={np.datetime64(int(by_day[lo]), 'D')}"
         path.mkdir(parents=True, exist_ok=True)
-        pq.write_table(part, path / "part-0.parquet", use_dictionary=text, write_statistics=summarised)
+        encoded = pa.BufferOutputStream()  # in memory, then one write: cheaper than Arrow's file sink
+        pq.write_table(part, encoded, use_dictionary=text, write_statistics=summarised, column_encoding=delta)
+        (path / "part-0.parquet").write_bytes(encoded.getvalue())
 
+    days_with_rows = np.flatnonzero(bounds[1:] > bounds[:-1])
+    _in_parallel(write_day, bounds[days_with_rows], bounds[days_with_rows + 1])
+
+
+def _empty(n: int, dtype) -> np.ndarray:
+    """An uninitialised array in Arrow's memory pool: fast to fault in, and Arrow arrays wrap it as is."""
+    dtype = np.dtype(dtype)
+    return np.frombuffer(pa.allocate_buffer(n * dtype.itemsize), dtype=dtype)
+
+
+def _in_parallel(task, *arguments) -> list:
+    """``task`` over the argument sequences on every core (NumPy and Arrow release the GIL), in order."""
     with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
-        list(pool.map(write_day, np.r_[0, bounds], np.r_[bounds, len(day)]))
+        return list(pool.map(task, *arguments))
 
 
 def _is_text(kind: pa.DataType) -> bool:
@@ -725,13 +932,13 @@ def _is_text(kind: pa.DataType) -> bool:
 
 def _dictionary(indices: np.ndarray, levels, missing: np.ndarray | None = None) -> pa.DictionaryArray:
     """Dictionary-encoded text: cheap to build and to write, read back as text."""
-    return pa.DictionaryArray.from_arrays(
-        pa.array(indices.astype(np.int32, copy=False), mask=missing), pa.array(levels)
-    )
+    return pa.DictionaryArray.from_arrays(pa.array(indices, mask=missing), pa.array(levels))
 
 
 def _timestamps(seconds: np.ndarray) -> pa.Array:
-    return pa.array(seconds.astype("datetime64[s]").astype("datetime64[us]"), type=schema.TIMESTAMP)
+    """UTC timestamps (microseconds) for epoch seconds."""
+    micros = seconds.astype(np.int64) * 1_000_000
+    return pa.Array.from_buffers(schema.TIMESTAMP, len(micros), [None, pa.py_buffer(micros)])
 
 
 def _level_index(values: np.ndarray, levels: list[str]) -> np.ndarray:
@@ -742,9 +949,10 @@ def _level_index(values: np.ndarray, levels: list[str]) -> np.ndarray:
     return index
 
 
-def _normalised(shares) -> np.ndarray:
-    p = np.fromiter(shares, dtype=np.float64)
-    return p / p.sum()
+def _choose(rng: np.random.Generator, n: int, shares) -> np.ndarray:
+    """``n`` draws of a level, with probabilities proportional to ``shares`` (by the inverse CDF)."""
+    cdf = np.cumsum(np.fromiter(shares, dtype=np.float64))
+    return np.searchsorted(cdf / cdf[-1], rng.random(n), side="right")
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

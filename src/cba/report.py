@@ -79,7 +79,23 @@ PLOT_TABLES = (
 PLOTLY_RENDERER = "plotly_mimetype+notebook"
 """Figure JSON for Plotly-aware front ends, plus HTML that draws offline (plotly.js embedded once)."""
 
-_MODEL_NAMES = {"logistic_regression": "logistic regression", "xgboost": "XGBoost"}
+_MODEL_NAMES = {
+    "logistic_regression": "logistic regression",
+    "random_forest": "random forest",
+    "gradient_boosting": "gradient boosting",
+    "xgboost": "XGBoost",
+    "xgboost_smote": "XGBoost with SMOTE",
+    "xgboost_focal": "XGBoost with focal loss",
+}
+_METRIC_NAMES = {
+    "roc_auc": "ROC-AUC",
+    "pr_auc": "PR-AUC",
+    "precision": "Precision",
+    "recall": "Recall",
+    "f1": "F1",
+    "brier": "Brier",
+    "ece": "ECE",
+}
 _BASELINE = "logistic_regression"
 _MIN_ROC_AUC_GAIN = 0.01
 _MAX_REJECTED_SHARE = 0.01
@@ -362,9 +378,14 @@ def key_numbers(inputs: BookInputs) -> list[KeyNumber]:
     at_risk = traced("churn", "revenue_at_risk")
     roc_auc, low, high = (traced("churn", p) for p in ("roc_auc", "roc_auc_ci.0", "roc_auc_ci.1"))
     driver, importance = traced("churn", "drivers.0.feature"), traced("churn", "drivers.0.importance")
-    profit = traced("churn", "campaign.expected_profit")
-    targeted = traced("churn", "campaign.customers_targeted")
-    n_test = traced("churn", "n_test")
+    if "recommended_campaign" in inputs.metrics.get("churn", {}):  # the campaign on today's customers
+        profit = traced("churn", "recommended_campaign.expected_profit")
+        targeted = traced("churn", "recommended_campaign.customers_targeted")
+        population, who = traced("churn", "customers_scored"), "scored customers"
+    else:  # the campaign on the held-out customers
+        profit = traced("churn", "campaign.expected_profit")
+        targeted = traced("churn", "campaign.customers_targeted")
+        population, who = traced("churn", "n_test"), "held-out customers"
     numbers = [
         KeyNumber(
             "Churn rate",
@@ -394,10 +415,10 @@ def key_numbers(inputs: BookInputs) -> list[KeyNumber]:
         ),
         KeyNumber(
             "Expected value of the recommended campaign",
-            first_missing(profit, targeted, n_test)
-            or f"{_money(profit[2])} from {targeted[2]:,} of {n_test[2]:,} held-out customers",
+            first_missing(profit, targeted, population)
+            or f"{_money(profit[2])} from {targeted[2]:,} of {population[2]:,} {who}",
             "Expected profit of making the retention offer to the customers above the decision threshold.",
-            (profit, targeted, n_test),
+            (profit, targeted, population),
         ),
     ]
     return numbers
@@ -580,6 +601,14 @@ def _segments_section(inputs: BookInputs, ab: Mapping[str, Any]) -> tuple[list[s
         return [*lines, f"No risk segments to target: {reason}."], []
     ranked = sorted(segments, key=lambda segment: -segment["revenue_at_risk"])
     total = sum(segment["revenue_at_risk"] for segment in ranked)
+    threshold = inputs.get("churn", "campaign.threshold")
+    if isinstance(threshold, Missing):
+        threshold = inputs.get("churn", "threshold")
+    targeted = (
+        [segment for segment in ranked if segment["mean_probability"] >= threshold]
+        if not isinstance(threshold, Missing)
+        else ranked
+    )
     rows = [
         (
             segment["segment"],
@@ -588,17 +617,34 @@ def _segments_section(inputs: BookInputs, ab: Mapping[str, Any]) -> tuple[list[s
             _money(segment["mean_value"]),
             _money(segment["revenue_at_risk"]),
             ", ".join(f"`{feature}`" for feature in segment["drivers"]) or "-",
-            segment["intervention"],
+            _sentence(segment["intervention"]),
         )
         for segment in ranked
     ]
-    top = ranked[0]
-    share = top["revenue_at_risk"] / total if total else 0.0
-    lines += [
+    lines.append(
         f"The churn model splits the scored customers into {len(ranked)} segments by churn risk and value "
-        f"(@tbl-segments). Start with **{top['segment']}**: its {top['customers']:,} customers carry "
-        f"{_money(top['revenue_at_risk'])} of the {_money(total)} revenue at risk ({share:.0%}), with a mean "
-        f"churn probability of {top['mean_probability']:.1%}. {top['intervention']}",
+        f"(@tbl-segments), holding {_money(total)} of revenue at risk."
+    )
+    if targeted:
+        top = targeted[0]
+        share = top["revenue_at_risk"] / total if total else 0.0
+        criterion = (
+            f" {len(targeted)} of them have a mean churn probability at or above the decision threshold "
+            f"{threshold:.2f}: target those."
+            if not isinstance(threshold, Missing)
+            else ""
+        )
+        lines[-1] += (
+            f"{criterion} Start with **{top['segment']}**: its {top['customers']:,} customers carry "
+            f"{_money(top['revenue_at_risk'])} ({share:.0%}), with a mean churn probability of "
+            f"{top['mean_probability']:.1%}. Intervention: {_sentence(top['intervention'])}"
+        )
+    else:
+        lines[-1] += (
+            f" No segment's mean churn probability reaches the decision threshold {threshold:.2f}: make the "
+            "offer to the individual customers above it rather than to a whole segment."
+        )
+    lines += [
         "",
         *_float_div(
             "tbl-segments",
@@ -620,9 +666,9 @@ def _segments_section(inputs: BookInputs, ab: Mapping[str, Any]) -> tuple[list[s
         ),
     ]
     tests = []
-    for segment in ranked:
+    for segment in targeted:
         test = _ab_test(
-            f"{segment['segment']}: {segment['intervention']}",
+            f"{segment['segment']}: {_sentence(segment['intervention'])}",
             f"churn within {_number(horizon, ',')} days",
             segment["mean_probability"],
             -ab["minimum_effect"],
@@ -633,6 +679,12 @@ def _segments_section(inputs: BookInputs, ab: Mapping[str, Any]) -> tuple[list[s
         if test is not None:
             tests.append(test)
     return lines, tests
+
+
+def _sentence(text: str) -> str:
+    """``text`` as a sentence: a capital first letter and a full stop."""
+    text = text.strip()
+    return text[:1].upper() + text[1:] + ("" if text.endswith((".", "!", "?")) else ".")
 
 
 def _campaign_section(inputs: BookInputs) -> list[str]:
@@ -657,14 +709,25 @@ def _campaign_section(inputs: BookInputs) -> list[str]:
         best = curve.loc[curve["expected_profit"].idxmax()]
         lines += [
             "",
-            f"On the churn stage's profit curve, contacting the top {best['share_targeted']:.0%} of customers "
-            f"by churn probability earns the most ({_money(best['expected_profit'])}); "
+            f"On the churn stage's profit curve, contacting the top {best['share_targeted']:.0%} of "
+            f"customers by churn probability earns the most ({_money(best['expected_profit'])}); "
             + (
                 "the campaign's threshold sits at that peak."
                 if abs(best["share_targeted"] - campaign["share_targeted"]) <= 0.05
-                else f"the threshold targets {campaign['share_targeted']:.0%}, so check the curve in the churn "
-                "chapter before changing it."
+                else f"the threshold targets {campaign['share_targeted']:.0%}, so check the curve in the "
+                "churn chapter before changing it."
             ),
+        ]
+    recommended = inputs.get("churn", "recommended_campaign")
+    scored = inputs.get("churn", "customers_scored")
+    if isinstance(recommended, Mapping) and not isinstance(scored, Missing):
+        lines += [
+            "",
+            f"Run on today's {scored:,} scored customers, the same threshold reaches "
+            f"{recommended['customers_targeted']:,} of them ({recommended['share_targeted']:.1%}): an "
+            f"expected cost of {_money(recommended['expected_cost'])} against an expected benefit of "
+            f"{_money(recommended['expected_benefit'])}, a profit of "
+            f"{_money(recommended['expected_profit'])}.",
         ]
     if profit <= 0:
         lines += [
@@ -712,7 +775,8 @@ def _funnel_section(inputs: BookInputs, ab: Mapping[str, Any]) -> tuple[list[str
         lines += [
             "",
             f"By {drop['by']}, {drop['worst']} passes only {drop['worst_pass_rate']:.1%} of its sessions at "
-            f"that step against {drop['best_pass_rate']:.1%} for {drop['best']}, {gap * 100:.1f} percentage points behind: "
+            f"that step against {drop['best_pass_rate']:.1%} for {drop['best']}, {gap * 100:.1f} percentage "
+            "points behind: "
             f"**{action}**. Bringing it to the level of {drop['best']} would keep about "
             f"{drop['worst_sessions'] * gap:,.0f} more sessions in the funnel over the period observed.",
         ]
@@ -786,9 +850,17 @@ def _model_and_data_section(inputs: BookInputs) -> list[str]:
                     "to explain and maintain."
                 )
             else:
+                interval = inputs.get("churn", "roc_auc_ci")
+                half_width = (interval[1] - interval[0]) / 2 if isinstance(interval, list) else None
+                caution = (
+                    f", less than the ±{half_width:.3f} uncertainty of ROC-AUC on this test set: confirm the "
+                    "gain on more customers before relying on it"
+                    if half_width is not None and gain < half_width
+                    else ""
+                )
                 bullets.append(
                     f"Score customers with {_model_name(best)}: it gains {gain:+.3f} ROC-AUC over the "
-                    "logistic-regression baseline."
+                    f"logistic-regression baseline{caution}."
                 )
         elif others:
             rival = max(others, key=lambda name: others[name]["roc_auc"])
@@ -924,7 +996,8 @@ def dashboards_markdown(inputs: BookInputs) -> str:
                 "fig-active-customers",
                 "Active customers per day.",
                 active_customers_figure(daily),
-                f"On average {daily['active_customers'].mean():,.1f} customers are active per day; the busiest day, "
+                f"On average {daily['active_customers'].mean():,.1f} customers are active per day; the "
+                "busiest day, "
                 f"{busiest['date']}, had {int(busiest['active_customers']):,}.",
             )
         )
@@ -997,7 +1070,8 @@ def dashboards_markdown(inputs: BookInputs) -> str:
         "alone: the same measures, frozen at the data of this build, where Kibana shows the live index.",
         "",
     ]
-    lines += notes and [*(f"- {note}" for note in notes), ""]
+    if notes:
+        lines += [*(f"- {note}" for note in notes), ""]
     if panels:
         references = ", ".join(f"@{label}" for label, *_ in panels)
         lines += _html_only([f"Panels: {references}.", "", *_raw_html(f"<script>{get_plotlyjs()}</script>")])
@@ -1006,7 +1080,7 @@ def dashboards_markdown(inputs: BookInputs) -> str:
                 "",
                 f"## {caption.rstrip('.')}",
                 "",
-                *_html_only(_float_div(label, _raw_html(_figure_html(figure, label)), caption)),
+                *_html_only(_float_div(label, _raw_html(_figure_html(figure, f"{label}-plot")), caption)),
                 "",
                 sentence,
             ]
@@ -1021,12 +1095,8 @@ def _kibana_lines(params: Mapping[str, Any]) -> list[str]:
             "Kibana is not configured (`kibana.url` is not set in params.yaml): the figures above are the "
             "dashboards of this build."
         ]
-    try:
-        from cba.dashboards import DASHBOARDS, dashboard_url
-    except ImportError:
-        return [
-            f"Kibana is configured at <{url}>, but this build has no dashboard definitions (`cba.dashboards`)."
-        ]
+    from cba.dashboards import DASHBOARDS, dashboard_url
+
     return [
         f"The same panels, live, in Kibana at <{url}>:",
         "",
@@ -1058,7 +1128,7 @@ class Change:
 
 @dataclass(frozen=True)
 class Comparison:
-    """This build against a baseline revision: what changed, how many values stayed, or why no baseline."""
+    """The build against a baseline revision: what changed, how many values stayed, or why no baseline."""
 
     revision: str | None
     baseline: str | None  # the baseline commit, None when there is none
@@ -1128,7 +1198,7 @@ def _value(value: Any) -> str:
 
 def changes_markdown(comparison: Comparison) -> str:
     """The "What changed" section: a table of old, new and delta, or why there is no baseline."""
-    lines = ["## What changed {#sec-what-changed}", ""]
+    lines = ["## Against the baseline {#sec-what-changed}", ""]
     if comparison.baseline is None:
         return (
             "\n".join([*lines, f"No baseline: {comparison.reason}, so there is nothing to compare with."])
@@ -1181,7 +1251,8 @@ def methodology_markdown(inputs: BookInputs) -> str:
         )
     else:
         label = (
-            f"A customer counts as churned when they make no purchase in the {_number(horizon, ',')} days after "
+            f"A customer counts as churned when they make no purchase in the {_number(horizon, ',')} days "
+            "after "
             f"the evaluation cutoff ({cutoff}); every feature comes from before it."
         )
     validation = inputs.get("churn", "validation_detail")
@@ -1195,7 +1266,7 @@ def methodology_markdown(inputs: BookInputs) -> str:
         "",
         label,
         "",
-        f"Validation: {validation}" if not isinstance(validation, Missing) else f"Validation: {validation}.",
+        f"Validation: {_sentence(str(validation))}",
     ]
     naive = inputs.get("churn", "naive.roc_auc")
     roc_auc = inputs.get("churn", "roc_auc")
@@ -1216,7 +1287,8 @@ def methodology_markdown(inputs: BookInputs) -> str:
         "",
         "## Survival {#sec-method-survival}",
         "",
-        f"Lifetimes are measured in {duration}; Kaplan-Meier curves per segment, compared with a log-rank test"
+        f"Lifetimes are measured in {duration}; Kaplan-Meier curves per segment, compared with a log-rank "
+        "test"
         + (
             f", and a Cox model with a held-out concordance of {concordance:.3f}."
             if isinstance(concordance, float)
@@ -1243,19 +1315,22 @@ def limitations(inputs: BookInputs) -> list[str]:
     ece = inputs.get("churn", "ece")
     if isinstance(ece, float):
         limits.append(
-            f"Predicted probabilities are off from observed churn by {ece:.3f} on average (expected calibration "
+            f"Predicted probabilities are off from observed churn by {ece:.3f} on average (expected "
+            "calibration "
             "error); revenue at risk and the campaign's value inherit that error."
         )
     violations = inputs.get("survival", "ph_violations")
     if isinstance(violations, list) and violations:
         limits.append(
-            f"The proportional-hazards assumption fails for {', '.join(f'`{v}`' for v in violations)}, so the "
+            "The proportional-hazards assumption fails for "
+            f"{', '.join(f'`{v}`' for v in violations)}, so the "
             "Cox model's effects for them are averages over time."
         )
     behaviour = inputs.metrics.get("behaviour") or {}
     if behaviour and not behaviour.get("has_events"):
         limits.append(
-            "The source has no events: no behaviour features, funnel or activity; the model sees a snapshot only."
+            "The source has no events: no behaviour features, funnel or activity; the model sees a snapshot "
+            "only."
         )
     campaign = inputs.get("churn", "campaign")
     if isinstance(campaign, Mapping):
@@ -1292,7 +1367,8 @@ def model_card_markdown(inputs: BookInputs) -> str:
         f"- Model: {_model_name(name)}, chosen among "
         + (", ".join(_model_name(key) for key in models) if isinstance(models, Mapping) else str(models))
         + " on held-out customers.",
-        f"- Decision threshold: {_number(threshold, '.3f')} (the retention campaign's most profitable point).",
+        f"- Decision threshold: {_number(threshold, '.3f')} (the retention campaign's most profitable "
+        "point).",
         f"- Inputs: {len(features)} features"
         + (f" ({', '.join(f'`{f}`' for f in features)})." if features else "."),
         f"- Training data: SHA-256 `{model.get('training_data_sha256', 'not recorded')}`.",
@@ -1326,7 +1402,7 @@ def model_card_markdown(inputs: BookInputs) -> str:
             "",
             *_float_div(
                 "tbl-model-evaluation",
-                _table(["Model", *(k.replace("_", "-").upper() if k != "f1" else "F1" for k in keys)], rows),
+                _table(["Model", *(_METRIC_NAMES[k] for k in keys)], rows),
                 "Every model on the held-out customers (`metrics/churn.json` → `models`).",
             ),
         ]
@@ -1335,7 +1411,7 @@ def model_card_markdown(inputs: BookInputs) -> str:
         if not isinstance(value, Missing) and isinstance(ci, list):
             lines += [
                 "",
-                f"- {metric.replace('_', '-').upper()} {value:.3f}, 95% interval {ci[0]:.3f} to {ci[1]:.3f}.",
+                f"- {_METRIC_NAMES[metric]} {value:.3f}, 95% interval {ci[0]:.3f} to {ci[1]:.3f}.",
             ]
     lines += ["", "### Limits", "", *(f"- {limit}" for limit in limitations(inputs))]
     used = [attribute for attribute in SENSITIVE_ATTRIBUTES if attribute in features]
@@ -1349,13 +1425,15 @@ def model_card_markdown(inputs: BookInputs) -> str:
                 f"`{a}`" + (f" (driver rank {ranks[a]})" if a in ranks else " (not among the top drivers)")
                 for a in used
             )
-            + ". A retention offer is a benefit, so a score that leans on these attributes offers it unequally: "
+            + ". A retention offer is a benefit, so a score that leans on these attributes offers it "
+            "unequally: "
             "compare offer rates across their groups before acting, or retrain without them."
         )
     else:
         lines.append(
             f"The model does not see {' or '.join(f'`{a}`' for a in SENSITIVE_ATTRIBUTES)}; attributes that "
-            "correlate with them (device, city tier, payment mode) can still stand in for them, so compare offer "
+            "correlate with them (device, city tier, payment mode) can still stand in for them, so compare "
+            "offer "
             "rates across groups before acting."
         )
     lines += [
@@ -1373,7 +1451,8 @@ def _datasheet_lines(inputs: BookInputs, source: Any) -> list[str]:
     origin = {
         "synthetic": 'generated by `cba generate` to mimic the Kaggle "E Commerce Dataset" (same attributes, '
         "vocabularies and close to the same distributions), with injected data-quality faults",
-        "kaggle": 'the Kaggle "E Commerce Dataset" (customers with a churn flag, no events), downloaded by the user',
+        "kaggle": 'the Kaggle "E Commerce Dataset" (customers with a churn flag, no events), downloaded by '
+        "the user",
         "events": "the user's own event log, mapped to the event schema by `data.columns`",
     }.get(str(source), f"the `{source}` source")
     quality = inputs.metrics.get("data_quality") or {}
@@ -1392,7 +1471,8 @@ def _datasheet_lines(inputs: BookInputs, source: Any) -> list[str]:
     lines += [
         "- Preprocessing: rejected rows are kept with their rule in `datasets/interim/rejected/`; timestamps "
         "in UTC; labels made canonical; blanks filled by declared rules with indicator columns.",
-        "- Maintenance: every build records its commit, data hashes and params (the version on the first page); "
+        "- Maintenance: every build records its commit, data hashes and params (the version on the first "
+        "page); "
         "`dvc repro` rebuilds it.",
     ]
     return lines
@@ -1615,7 +1695,8 @@ def book_entries(config: Mapping[str, Any]) -> list[BookEntry]:
                     entries.append(BookEntry(item["href"], part, appendix))
                 title = item.get("part")
                 if title is not None and str(title).endswith((".qmd", ".md", ".ipynb")):
-                    entries.append(BookEntry(title, None, appendix))
+                    entries.append(BookEntry(title, None, appendix))  # a part with its own page
+                    title = Path(title).stem.replace("-", " ").capitalize()
                 walk(item.get("chapters") or [], str(title) if title is not None else part, appendix)
 
     book = config.get("book", {})
@@ -1745,8 +1826,10 @@ def _markdown_source(root: Path, path: Path) -> tuple[dict[str, Any], str]:
 
 
 def _collect_labels(root: Path, pages: list[_Page]) -> dict[str, tuple[str, str]]:
-    """Cross-reference label -> (page file, reference text) over every Markdown chapter, numbered as Quarto
-    numbers them: figures and tables per chapter (``Figure 3.2``), sections by their chapter.
+    """Cross-reference label -> (page file, reference text) over every Markdown chapter.
+
+    Numbered as Quarto numbers them: figures and tables per chapter (``Figure 3.2``), sections by their
+    chapter.
     """
     labels: dict[str, tuple[str, str]] = {}
     for page in pages:
@@ -1786,8 +1869,10 @@ def _collect_labels(root: Path, pages: list[_Page]) -> dict[str, tuple[str, str]
 def _render_markdown(
     root: Path, path: Path, labels: Mapping[str, tuple[str, str]], links: Mapping[str, str]
 ) -> tuple[str, str]:
-    """Render a ``.qmd``: includes, raw HTML blocks, fenced divs (cross-reference floats, content-visible),
-    heading ids, ``@`` cross-references and chapter links, as the Quarto HTML output shows them.
+    """Render a ``.qmd`` as the Quarto HTML output shows it.
+
+    Includes, raw HTML blocks, fenced divs (cross-reference floats, content-visible), heading ids, ``@``
+    cross-references and chapter links.
     """
     import mistune
 
@@ -1825,8 +1910,10 @@ def _inline(to_html: Any, text: str) -> str:
 
 
 def _fenced_divs(text: str, labels: Mapping[str, tuple[str, str]], to_html: Any) -> str:
-    """Resolve ``::: {...}`` fenced divs: cross-reference floats become ``<figure>`` with a numbered
-    caption (their last paragraph); ``.content-visible``/``.content-hidden`` keep what HTML shows.
+    """Resolve ``::: {...}`` fenced divs.
+
+    Cross-reference floats become ``<figure>`` with a numbered caption (their last paragraph);
+    ``.content-visible``/``.content-hidden`` keep what HTML shows.
     """
     out: list[str] = []
     stack: list[tuple[str, str | None, int]] = []  # (kind, label, position in out)
@@ -1975,16 +2062,13 @@ def _book_shell(title: str, pages: list[_Page], position: int, body: str) -> str
         part = other.entry.part
         current = ' aria-current="page"' if number == position else ""
         items.append(f'<li><a href="{other.file}"{current}>{html.escape(_chapter_heading(other))}</a></li>')
-    previous = (
-        f'<a class="previous" href="{pages[position - 1].file}">&larr; {html.escape(pages[position - 1].title)}</a>'
-        if position > 0
-        else "<span></span>"
-    )
-    following = (
-        f'<a class="next" href="{pages[position + 1].file}">{html.escape(pages[position + 1].title)} &rarr;</a>'
-        if position + 1 < len(pages)
-        else "<span></span>"
-    )
+    previous, following = "<span></span>", "<span></span>"
+    if position > 0:
+        before = pages[position - 1]
+        previous = f'<a class="previous" href="{before.file}">&larr; {html.escape(before.title)}</a>'
+    if position + 1 < len(pages):
+        after = pages[position + 1]
+        following = f'<a class="next" href="{after.file}">{html.escape(after.title)} &rarr;</a>'
     page_title = html.escape(title if position == 0 else f"{page.title} – {title}")
     items_html = "\n".join(items)
     return f"""<!DOCTYPE html>
@@ -2068,8 +2152,10 @@ a { color: var(--accent); }
   padding: 1.5rem 1rem; background: var(--side); border-right: 1px solid var(--line); }
 .sidebar .book-title { font-weight: 700; font-size: 1.1rem; margin: 0 0 1rem; }
 .sidebar .book-title a { color: var(--text); text-decoration: none; }
-.sidebar ol { padding-left: 1.4rem; margin: 0; }
+.sidebar ul { list-style: none; padding-left: 0; margin: 0; }
 .sidebar li { margin: 0.35rem 0; }
+.sidebar li.part { margin-top: 1rem; font-weight: 700; color: var(--muted); font-size: 0.85rem;
+  text-transform: uppercase; letter-spacing: 0.03em; }
 .sidebar a[aria-current] { font-weight: 700; color: var(--text); }
 main { margin-left: 17rem; padding: 2rem 3rem 3rem; max-width: 62rem; }
 @media (max-width: 800px) {
@@ -2084,8 +2170,10 @@ table { border-collapse: collapse; border: 0; margin: 1rem 0; font-size: 0.9rem;
   font-variant-numeric: tabular-nums; }
 main > table { display: block; overflow-x: auto; max-width: 100%; }
 th, td { border: 1px solid var(--line); padding: 0.3rem 0.6rem; text-align: left; }
-td { text-align: right; }
-td:first-child { text-align: left; }
+table.dataframe td { text-align: right; }
+figure.quarto-float { margin: 1.5rem 0; }
+figure.quarto-float figcaption { color: var(--muted); font-size: 0.9rem; margin-top: 0.4rem; }
+@media print { .sidebar, .pager { display: none; } main { margin-left: 0; } }
 thead th, table.dataframe th { background: var(--side); }
 code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 0.88em; }
 :not(pre) > code { background: var(--side); padding: 0.1em 0.3em; border-radius: 4px; }

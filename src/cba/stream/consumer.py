@@ -173,6 +173,8 @@ def consume(
         session_timeout_ms=session_timeout_ms,
         heartbeat_interval_ms=max(session_timeout_ms // 3, 100),
         max_poll_records=batch_size,
+        fetch_min_bytes=256 * 1024,  # fewer, fuller fetches: less work for the brokers; waits at most 500 ms
+        fetch_max_wait_ms=500,
         **config,
     )
     dead_letters = KafkaProducer(acks="all", linger_ms=5, **config)
