@@ -97,6 +97,15 @@ def test_synthetic_book_and_metrics(project):
     assert_book_and_sane_metrics(project)
     churn = metrics(project, "churn")
     assert churn["roc_auc"] > 0.6 and churn["brier"] < 0.25
+    assert churn["validation"] == "time-aware"
+    assert churn["roc_auc_ci"][0] < churn["roc_auc"] < churn["roc_auc_ci"][1]
+
+
+def test_the_saved_model_scores_the_current_customers(project):
+    run(["cba", "predict", "--input", "datasets/features/current.parquet", "--output", "scores.csv"], project)
+    scores = pd.read_csv(project / "scores.csv")
+    assert len(scores) == metrics(project, "churn")["customers_scored"]
+    assert scores["churn_probability"].between(0, 1).all()
 
 
 def test_nothing_reruns_when_nothing_changed(project):
@@ -121,7 +130,7 @@ def test_a_param_change_reruns_only_its_dependents(project):
     params["survival"]["segment"] = "CityTier"
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     status = run(["dvc", "status", "--json"], project).stdout
-    assert set(json.loads(status)) == {"survival"}
+    assert set(json.loads(status)) == {"survival", "report"}  # the book lists every param it was built with
 
 
 def transactions(customers: int = 300, seed: int = 5) -> pd.DataFrame:
