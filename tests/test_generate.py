@@ -278,6 +278,21 @@ def test_local_offset_share_matches_mixed_timezone_rate(events, tiny_generate_pa
     assert_share_near(int(local.sum()), len(events), expected, "local-offset timestamps")
 
 
+def test_every_timestamp_text_has_one_layout(events):
+    """UTC, local and bad timestamps alike: ``YYYY-MM-DDTHH:MM:SS+HH:MM``, 25 characters."""
+    text = events["timestamp"]
+    assert text.str.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}").all()
+    assert set(text.str.len()) == {25}
+
+
+def test_raw_events_come_by_utc_day_with_each_duplicate_after_its_original(data):
+    day = data.events["event_date"].cast(pa.int32()).to_numpy()
+    assert (np.diff(day) >= 0).all()
+    event_id = data.events["event_id"].to_numpy()
+    follows_its_original = event_id[1:] == event_id[:-1]
+    assert follows_its_original.sum() == len(event_id) - len(np.unique(event_id))
+
+
 def test_local_offsets_are_the_customers_own(events, customers):
     local = events[events["timestamp"].str.match(ISO_LOCAL)]
     zone = local["customer_id"].map(customers.set_index("customer_id")["timezone"])
@@ -383,6 +398,29 @@ def test_weekends_get_more_than_their_share_of_sessions(sessions, customers):
     noise = math.sqrt(weekend * (1 - weekend) / len(sessions))
     share = (weekday >= 5).mean()
     assert share - weekend > SIGMAS * noise, f"weekend share {share:.3f}"
+
+
+def test_evenings_get_many_more_sessions_than_nights(sessions, customers):
+    zone = sessions["customer_id"].map(customers.set_index("customer_id")["timezone"])
+    hour = pd.Series(
+        [ts.tz_convert(name).hour for ts, name in zip(sessions["session_start"], zone, strict=True)]
+    )
+    evening, night = int(hour.between(18, 21).sum()), int(hour.between(2, 5).sum())
+    assert evening > 5 * night, f"{evening} sessions from 18 to 22 h, {night} from 2 to 6 h (local time)"
+
+
+def test_engagement_decays_over_a_customers_time_with_the_shop(sessions, customers, tiny_generate_params):
+    """Customers who stay hold more sessions in the first half of their active time than in the second."""
+    first, after = window(tiny_generate_params)
+    stayed = customers[customers["Churn"] == 0].set_index("customer_id")
+    joined = pd.to_datetime(stayed["signup_date"]).dt.tz_localize("UTC").clip(lower=first)
+    halfway = joined + (after - joined) / 2
+    theirs = sessions[sessions["customer_id"].isin(stayed.index)]
+    early = int((theirs["session_start"] < theirs["customer_id"].map(halfway)).sum())
+    late = len(theirs) - early
+    assert early - late > SIGMAS * math.sqrt(early + late), (
+        f"{early} sessions in the first half, {late} after"
+    )
 
 
 # --- written files --------------------------------------------------------------------------------------

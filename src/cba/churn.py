@@ -83,7 +83,12 @@ ONE_HOT_MAX_LEVELS = 15
 """Categorical columns with more levels than this are target-encoded (fitted within the folds)."""
 _BOOTSTRAP_RESAMPLES = 1000
 
-_TREE_SPACE = {"max_depth": [3, 4, 6], "learning_rate": [0.03, 0.06, 0.1], "n_estimators": [150, 300]}
+_TREE_SPACE = {
+    "max_depth": [3, 4, 6, 8],
+    "learning_rate": [0.03, 0.1, 0.2],
+    "n_estimators": [150, 300],
+    "min_child_weight": [1, 5],
+}
 SEARCH_SPACES: dict[str, dict[str, list]] = {
     "logistic_regression": {"C": [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0]},
     "random_forest": {
@@ -373,16 +378,19 @@ def train_and_evaluate(features: pd.DataFrame, params: ChurnParams, seed: int) -
     levels = {c: int(x_train[c].nunique()) for c in categorical}
     columns = (numeric, categorical, levels)
     business = params.business
+    recent = _latest_rows(features.iloc[split.train])
     models, scores, probabilities = {}, {}, {}
     for name in (*MODELS, REFERENCE):
         budget = params.search.budget * (REFERENCE_BUDGET_FACTOR if name == REFERENCE else 1)
         settings, out_of_fold, cv_roc_auc = _search(
             name, x_train, y_train, groups[split.train], columns, budget, params.search.folds, seed
         )
-        calibrator = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(out_of_fold, y_train)
+        calibrator = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(
+            out_of_fold[recent], y_train[recent]
+        )
         threshold = evaluate.profit_threshold(
-            y_train,
-            calibrator.predict(out_of_fold),
+            y_train[recent],
+            calibrator.predict(out_of_fold[recent]),
             business.contact_cost,
             business.retained_value,
             business.offer_success_rate,
@@ -410,6 +418,16 @@ def train_and_evaluate(features: pd.DataFrame, params: ChurnParams, seed: int) -
         naive=_naive_scores(features, best, scores[best]["settings"], columns, params.test_size, seed),
         training_sha256=table_sha256(features.iloc[split.train]),
     )
+
+
+def _latest_rows(train: pd.DataFrame) -> np.ndarray:
+    """Training rows of the latest training cutoff (every row of a snapshot).
+
+    Calibration and the threshold follow the most recent period, because churn drifts between cutoffs.
+    """
+    if CUTOFF not in train.columns:
+        return np.ones(len(train), dtype=bool)
+    return (train[CUTOFF] == train[CUTOFF].max()).to_numpy()
 
 
 def _naive_scores(

@@ -8,7 +8,8 @@ remove-from-cart and purchase events whose conversion differs by device and cate
 orders. Faults (duplicates, blanks, bad timestamps, alias labels, local-time offsets) are injected at the
 rates in ``params.yaml`` so cleaning has real work.
 
-Everything is vectorised with NumPy and Arrow; the same params and seed give the same bytes.
+Everything is vectorised with NumPy and Arrow, in blocks of a fixed size run on every core; the same
+params and seed give the same bytes on any machine.
 """
 
 from __future__ import annotations
@@ -180,7 +181,7 @@ _DAYS_PER_MONTH = 30.44
 _PREFERRED_CATEGORY_SHARE = 0.55  # sessions in the customer's preferred order category
 _MAX_STEP_RATE = 0.95  # cap on cart and purchase probabilities
 _PRICE_SEED = 20_240_101  # product prices are fixed: their own stream, independent of the run's seed
-_EVENTS_PER_PROPOSAL = 2.2  # first guess of events per proposed session, to size the first batch
+_EVENTS_PER_PROPOSAL = 2.4  # first guess of events per proposed session (about 2.42), to size a batch
 
 # Derived lookup tables. A level is drawn by the inverse CDF of one uniform draw; the CDF is a small table.
 _CELLS = 4096  # grid cells of [0, 1): narrower than the rarest level, so each holds at most one CDF step
@@ -227,11 +228,6 @@ _SECOND_ZONE = np.array(
     [f":{second:02d}{suffix[:5]}" for suffix in _ZONE_SUFFIXES for second in range(60)], dtype="S8"
 ).view(np.uint64)
 _ZONE_LAST = np.array([suffix[5] for suffix in _ZONE_SUFFIXES], dtype="S1").view(np.uint8)
-# Work is done in blocks of a fixed size (so results never depend on the machine), in parallel; the
-# temporaries of a block stay small and in cache.
-_CUSTOMER_BLOCK = 1 << 12  # customers whose sessions are proposed together
-_SESSION_BLOCK = 1 << 15  # sessions whose events are drawn together
-_BLOCK_ROWS = 1 << 17  # raw event rows filled together
 _ISO_RECORD = np.dtype(
     {
         "names": ["minute", "second", "last"],
@@ -240,6 +236,12 @@ _ISO_RECORD = np.dtype(
         "itemsize": 25,
     }
 )
+
+# Work is done in blocks of a fixed size (so results never depend on the machine), in parallel; the
+# temporaries of a block stay small and in cache.
+_CUSTOMER_BLOCK = 1 << 10  # customers whose sessions are proposed together
+_SESSION_BLOCK = 1 << 15  # sessions whose events are drawn together
+_BLOCK_ROWS = 1 << 17  # raw event rows filled together
 
 
 @dataclass(frozen=True)
@@ -378,8 +380,9 @@ def _sessions(
     an exponential decay with age (the customer's half-life), a fade over the last days before churn, and
     weekday and hour-of-day rhythms in local time. Start days are drawn from the decay exactly (inverse
     CDF of the truncated exponential) and times of day from the hourly profile; the fade and the weekday
-    rhythm thin them. Batches of proposals come until the sessions hold ``num_events`` events, then a
-    random subset holding exactly that many is kept; the one session cut short keeps only views.
+    rhythm thin them. Batches of proposals come until the sessions hold ``num_events`` events, then
+    random sessions holding the surplus are dropped; the last one dropped keeps, as views, the events
+    still needed.
     """
     n = len(people["customer_id"])
     active_from = np.maximum(start, people["signup"]).astype(np.float64)
@@ -421,34 +424,36 @@ def _sessions(
         length = sum(int(part[3].sum()) for part in batch)
         held += length
         events_per_proposal = max(length / proposals, 0.01)
-    who, t, code, length = (np.concatenate(parts) for parts in zip(*batches, strict=True))
+    who, t, code, length = (_concatenate(parts) for parts in zip(*batches, strict=True))
 
     # In time order (ties by proposal): sort (start, proposal) packed in one integer.
     count, bits = len(who), max(len(who) - 1, 1).bit_length()
     key = t
     key -= start
     key <<= bits
-    key |= np.arange(count)
+    for lo in range(0, count, _BLOCK_ROWS):
+        key[lo : lo + _BLOCK_ROWS] |= np.arange(lo, min(lo + _BLOCK_ROWS, count))
     key.sort()
-    by_time = key & ((1 << bits) - 1)
+    by_time = np.bitwise_and(key, (1 << bits) - 1, out=_empty(count, np.int64))
     key >>= bits
     key += start
-    t, who, code, length = key, who[by_time], code[by_time], length[by_time]
+    t, who, code, length = key, _take(who, by_time), _take(code, by_time), _take(length, by_time)
 
     # Drop random sessions holding the surplus events; the last one dropped keeps what is still needed.
     dropped, short_by = _random_sessions_holding(rng, length, int(length.sum()) - num_events)
-    kept = np.ones(count, dtype=bool)
+    kept = _empty(count, np.bool_)
+    kept.fill(True)
     kept[dropped] = False
     if short_by:
         last = dropped[-1]
         kept[last] = True
         length[last] = short_by
         code[last] &= _DEVICE_MASK | _CATEGORY_MASK << _CATEGORY_SHIFT  # cut short: only views
-    code, length = code[kept], length[kept]
+    code, length = _compress(kept, code), _compress(kept, length)
     carted, ending = (code & _CARTED) > 0, (code & (_BOUGHT | _REMOVED)) > 0
     return {
-        "customer": who[kept],
-        "start": t[kept],
+        "customer": _compress(kept, who),
+        "start": _compress(kept, t),
         "device": (code & _DEVICE_MASK).view(np.int8),
         "category": (code >> _CATEGORY_SHIFT & _CATEGORY_MASK).view(np.int8),
         "length": length,
@@ -661,10 +666,11 @@ def _orders(
 
 
 def _sessions_table(people: dict[str, np.ndarray], sessions: dict[str, np.ndarray], start: int) -> pa.Table:
+    """One row per session: customer, start, end, device and number of events."""
     return pa.table(
         {
             "session_id": np.arange(1, len(sessions["start"]) + 1, dtype=np.int64),
-            "customer_id": people["customer_id"][sessions["customer"]],
+            "customer_id": _take(people["customer_id"], sessions["customer"]),
             "session_start": _timestamps(sessions["start"]),
             "session_end": _timestamps(sessions["end"]),
             "device": _dictionary(sessions["device"], schema.DEVICES),
@@ -774,13 +780,14 @@ def _faulty_events(
         second = events["second"][event]
         code = fault[event]
         np.add(event, 1, out=event_id[lo:hi])
-        np.take(people["customer_id"], who, out=column["customer_id"][lo:hi])
+        # Indices are valid, so "clip" mode, which writes straight into ``out``.
+        np.take(people["customer_id"], who, out=column["customer_id"][lo:hi], mode="clip")
         np.add(in_session, 1, out=column["session_id"][lo:hi])
-        np.take(events["kind"], event, out=column["event_type"][lo:hi])
+        np.take(events["kind"], event, out=column["event_type"][lo:hi], mode="clip")
         column["product_id"][lo:hi] = product
         column["category"][lo:hi] = category
-        np.take(prices, product, out=column["price"][lo:hi])
-        np.take(sessions["device"], in_session, out=column["device"][lo:hi])
+        np.take(prices, product, out=column["price"][lo:hi], mode="clip")
+        np.take(sessions["device"], in_session, out=column["device"][lo:hi], mode="clip")
         np.not_equal(code & _NO_DEVICE, 0, out=no_device[lo:hi])
         np.floor_divide(second, DAY, out=column["event_date"][lo:hi])
         column["event_date"][lo:hi] += start // DAY
@@ -887,6 +894,8 @@ def _write_by_date(
     Text columns are dictionary-encoded except the ``free_text`` ones, integers and timestamps are
     delta-encoded (small, and cheap to write), and only numbers and times get statistics.
     """
+    if table.num_rows == 0:
+        return
     day = days.cast(pa.int32()).to_numpy()
     order = None if (day[1:] >= day[:-1]).all() else np.argsort(day, kind="stable")  # None: in order
     by_day = day if order is None else day[order]
@@ -915,9 +924,28 @@ def _write_by_date(
 
 
 def _empty(n: int, dtype) -> np.ndarray:
-    """An uninitialised array in Arrow's memory pool: fast to fault in, and Arrow arrays wrap it as is."""
+    """An uninitialised array in Arrow's memory pool.
+
+    Arrow arrays wrap it without a copy, and it is not advised into huge pages as NumPy's large arrays are
+    (their first touch can stall on memory compaction).
+    """
     dtype = np.dtype(dtype)
     return np.frombuffer(pa.allocate_buffer(n * dtype.itemsize), dtype=dtype)
+
+
+def _concatenate(parts: list[np.ndarray]) -> np.ndarray:
+    """``np.concatenate``, into Arrow's memory pool."""
+    return np.concatenate(parts, out=_empty(sum(len(part) for part in parts), parts[0].dtype))
+
+
+def _take(values: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """``values[indices]``, into Arrow's memory pool (valid indices: "clip" writes straight to ``out``)."""
+    return np.take(values, indices, out=_empty(len(indices), values.dtype), mode="clip")
+
+
+def _compress(kept: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``values[kept]``, into Arrow's memory pool."""
+    return np.compress(kept, values, out=_empty(np.count_nonzero(kept), values.dtype))
 
 
 def _in_parallel(task, *arguments) -> list:
@@ -937,7 +965,7 @@ def _dictionary(indices: np.ndarray, levels, missing: np.ndarray | None = None) 
 
 def _timestamps(seconds: np.ndarray) -> pa.Array:
     """UTC timestamps (microseconds) for epoch seconds."""
-    micros = seconds.astype(np.int64) * 1_000_000
+    micros = np.multiply(seconds, 1_000_000, out=_empty(len(seconds), np.int64), dtype=np.int64)
     return pa.Array.from_buffers(schema.TIMESTAMP, len(micros), [None, pa.py_buffer(micros)])
 
 
