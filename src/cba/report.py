@@ -390,13 +390,16 @@ def key_numbers(inputs: BookInputs) -> list[KeyNumber]:
         KeyNumber(
             "Churn rate",
             first_missing(churn_rate, customers) or f"{churn_rate[2]:.1%} of {customers[2]:,} customers",
-            "Customers who made no purchase within the horizon after the evaluation cutoff.",
+            "Customers who made no purchase within the horizon after the evaluation cutoff."
+            if inputs.metrics.get("features", {}).get("cutoff")
+            else "Customers the dataset itself flags as churned.",
             (churn_rate, customers),
         ),
         KeyNumber(
             "Revenue at risk",
             first_missing(at_risk) or _money(at_risk[2]),
-            "Sum over every scored customer of churn probability × customer value.",
+            "Sum over every scored customer of churn probability × customer value"
+            + f" ({inputs.metrics.get('churn', {}).get('value_basis', 'value')}).",
             (at_risk,),
         ),
         KeyNumber(
@@ -669,7 +672,7 @@ def _segments_section(inputs: BookInputs, ab: Mapping[str, Any]) -> tuple[list[s
     for segment in targeted:
         test = _ab_test(
             f"{segment['segment']}: {_sentence(segment['intervention'])}",
-            f"churn within {_number(horizon, ',')} days",
+            f"churn within {_number(horizon, ',')} days" if horizon else "churn (the dataset's own flag)",
             segment["mean_probability"],
             -ab["minimum_effect"],
             segment["customers"],
