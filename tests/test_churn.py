@@ -219,3 +219,13 @@ def test_cli_predict_good_and_bad_inputs(result, customers, tmp_path):
     assert "bad.csv: missing column(s) Complain" in bad.output
     missing = runner.invoke(app, [*args[:3], "--input", str(tmp_path / "none.csv"), "--output", "o.csv"])
     assert "--input" in missing.output and "file not found" in missing.output
+
+
+def test_many_level_categories_are_target_encoded_within_the_pipeline(customers):
+    frame = customers.assign(city=[f"city {i % 30}" for i in range(len(customers))])
+    numeric, categorical = churn.feature_columns(frame)
+    levels = {c: frame[c].nunique() for c in categorical}
+    model = churn.build_model("logistic_regression", numeric, categorical, levels, seed=1)
+    model.fit(frame[numeric + categorical], frame["churn"])
+    steps = {name: columns for name, _, columns in model.named_steps["preprocess"].transformers_}
+    assert steps["target"] == ["city"] and steps["one_hot"] == ["PreferredLoginDevice"]

@@ -266,28 +266,14 @@ def build_model(
     if name == "logistic_regression":
         numeric_steps.append(StandardScaler())
     transformers = [("numeric", make_pipeline(*numeric_steps), numeric)]
-    if one_hot:
-        transformers.append(
-            (
-                "one_hot",
-                make_pipeline(
-                    SimpleImputer(strategy="constant", fill_value="missing"),
-                    OneHotEncoder(handle_unknown="ignore", sparse_output=False),
-                ),
-                one_hot,
-            )
-        )
-    if target:
-        transformers.append(
-            (
-                "target",
-                make_pipeline(
-                    SimpleImputer(strategy="constant", fill_value="missing"),
-                    TargetEncoder(target_type="binary", random_state=seed),
-                ),
-                target,
-            )
-        )
+    encoders = (
+        ("one_hot", OneHotEncoder(handle_unknown="ignore", sparse_output=False), one_hot),
+        ("target", TargetEncoder(target_type="binary", random_state=seed), target),
+    )
+    for step, encoder, columns in encoders:
+        if columns:
+            missing_as_level = SimpleImputer(strategy="constant", fill_value="missing")
+            transformers.append((step, make_pipeline(missing_as_level, encoder), columns))
     preprocess = ColumnTransformer(transformers, verbose_feature_names_out=False)
     estimator = _estimator(name, seed, settings)
     if name == "xgboost_smote":
