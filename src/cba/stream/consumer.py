@@ -25,7 +25,7 @@ from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import CommitFailedError
 from kafka.structs import OffsetAndMetadata
 
-from cba.stream.messages import MalformedMessage, decode, events_table
+from cba.stream.messages import decode_many
 
 __all__ = ["ConsumeReport", "Sink", "StreamError", "TopicRead", "consume", "dead_letter_topic", "read_topic"]
 
@@ -35,9 +35,9 @@ class StreamError(RuntimeError):
 
 
 class Sink(Protocol):
-    """Where consumed events go; :meth:`write` returns only once the events are durable."""
+    """Where consumed events go, as a raw event table; :meth:`write` returns once they are durable."""
 
-    def write(self, events: list[dict[str, Any]]) -> int:  # noqa: D102
+    def write(self, events: pa.Table) -> int:  # noqa: D102
         ...
 
     def close(self) -> None:  # noqa: D102
@@ -73,7 +73,7 @@ class _Batch(ConsumerRebalanceListener):
     ):
         self.consumer, self.sinks, self.dead_letters, self.topic = consumer, sinks, dead_letters, topic
         self.report = report
-        self.events: list[dict[str, Any]] = []
+        self.events: list[pa.Table] = []
         self.offsets: dict[TopicPartition, int] = {}
         self.failed_sends: list[BaseException] = []
         self.messages = 0
@@ -84,22 +84,22 @@ class _Batch(ConsumerRebalanceListener):
         report = self.report
         if not self.messages:
             self.started = time.monotonic()
-        for record in records:
-            try:
-                self.events.append(decode(record.value))
-                report.valid += 1
-            except MalformedMessage as reason:
-                headers = [
-                    ("reason", str(reason).encode()),
-                    ("source.topic", record.topic.encode()),
-                    ("source.partition", str(record.partition).encode()),
-                    ("source.offset", str(record.offset).encode()),
-                ]
-                future = self.dead_letters.send(
-                    dead_letter_topic(self.topic), key=record.key, value=record.value, headers=headers
-                )
-                future.add_errback(self.failed_sends.append)
-                report.dead_lettered += 1
+        events, malformed = decode_many([record.value for record in records])
+        self.events.append(events)
+        report.valid += events.num_rows
+        for position, reason in malformed:
+            record = records[position]
+            headers = [
+                ("reason", reason.encode()),
+                ("source.topic", record.topic.encode()),
+                ("source.partition", str(record.partition).encode()),
+                ("source.offset", str(record.offset).encode()),
+            ]
+            future = self.dead_letters.send(
+                dead_letter_topic(self.topic), key=record.key, value=record.value, headers=headers
+            )
+            future.add_errback(self.failed_sends.append)
+            report.dead_lettered += 1
         self.offsets[partition] = records[-1].offset + 1
         self.messages += len(records)
         report.consumed += len(records)
@@ -108,9 +108,10 @@ class _Batch(ConsumerRebalanceListener):
         """Write the events to every sink, wait for the dead letters, then commit the offsets."""
         if not self.messages:
             return
-        if self.events:
+        events = pa.concat_tables(self.events)
+        if events.num_rows:
             for sink in self.sinks:
-                sink.write(self.events)
+                sink.write(events)
         self.dead_letters.flush()
         if self.failed_sends:
             raise StreamError(
@@ -267,22 +268,21 @@ def read_topic(config: dict[str, Any], topic: str, stall_seconds: float = 60.0) 
         consumer.close()
     events, malformed = [], {"partition": [], "offset": [], "key": [], "value": [], "reason": []}
     for tp in partitions:
-        for record in taken[tp]:
-            try:
-                events.append(decode(record.value))
-            except MalformedMessage as reason:
-                for name, item in zip(
-                    malformed,
-                    (tp.partition, record.offset, record.key, record.value, str(reason)),
-                    strict=True,
-                ):
-                    malformed[name].append(item)
+        records = taken[tp]
+        valid, faults = decode_many([record.value for record in records])
+        events.append(valid)
+        for position, reason in faults:
+            record = records[position]
+            for name, item in zip(
+                malformed, (tp.partition, record.offset, record.key, record.value, reason), strict=True
+            ):
+                malformed[name].append(item)
     malformed_schema = pa.schema(
         [("partition", pa.int32()), ("offset", pa.int64()), ("key", pa.binary()), ("value", pa.binary())]
         + [("reason", pa.string())]
     )
     return TopicRead(
-        events=events_table(events),
+        events=pa.concat_tables(events),
         malformed=pa.table(malformed, schema=malformed_schema),
         end_offsets={tp.partition: end[tp] for tp in partitions},
     )

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 from elasticsearch import ApiError, Elasticsearch, TransportError
 
 from cba.dashboards import EVENTS_INDEX, SCORES_INDEX, install_templates
@@ -162,8 +163,10 @@ class ElasticsearchSink:
         self.report = BulkReport()
         install_templates(client, (EVENTS_INDEX,))
 
-    def write(self, events: list[dict[str, Any]]) -> int:
+    def write(self, events: pa.Table | list[dict[str, Any]]) -> int:
         """Index the events; return how many the cluster accepted (the rest are in the failure file)."""
+        if isinstance(events, pa.Table):
+            events = events.to_pylist()
         report = bulk_index(self.client, self.index, ((str(e["event_id"]), e) for e in events), self.failures)
         self.report.indexed += report.indexed
         self.report.failed += report.failed

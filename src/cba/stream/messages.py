@@ -3,17 +3,21 @@
 A message carries one raw event (:data:`cba.schema.RAW_EVENTS`: the timestamp is text as received, so
 that cleaning can reject what does not parse, with a reason). :func:`decode` accepts exactly that shape
 and raises :class:`MalformedMessage` with a reason otherwise; such messages go to the dead-letter topic.
+:func:`decode_many` does the same for a batch of messages at once, straight into an Arrow table.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from json.encoder import encode_basestring_ascii as _json_string
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pajson
 
 from cba import schema
 
@@ -22,6 +26,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "MalformedMessage",
     "decode",
+    "decode_many",
     "encode",
     "events_table",
 ]
@@ -35,6 +40,16 @@ EVENT_FIELDS = tuple(schema.RAW_EVENTS.names)
 _PYTHON_TYPES = {pa.int64(): (int,), pa.float64(): (int, float), pa.string(): (str,)}
 _CHECKS = tuple((c.name, _PYTHON_TYPES[c.dtype], c.nullable, str(c.dtype)) for c in schema.RAW_EVENTS.columns)
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_ESCAPED = r"[^\x20-\x21\x23-\x5b\x5d-\x7e]"  # json.dumps escapes all but printable ASCII, " and \
+_REQUIRED = tuple(c.name for c in schema.RAW_EVENTS.columns if not c.nullable)
+_PARSE_TOGETHER = pajson.ParseOptions(
+    explicit_schema=pa.schema(
+        [pa.field("schema_version", pa.int64())]
+        + [field.with_nullable(True) for field in schema.RAW_EVENTS.arrow_schema]
+    ),
+    unexpected_field_behavior="ignore",
+    newlines_in_values=False,
+)
 
 
 class MalformedMessage(ValueError):
@@ -45,13 +60,27 @@ def encode(events: pa.Table) -> Iterator[tuple[bytes, bytes]]:
     """Yield ``(key, value)`` per event row: the customer id as text, and the JSON event.
 
     The same bytes as ``json.dumps`` of ``{"schema_version": 1, **event}`` with compact separators,
-    built column by column; a NaN or infinite number raises ValueError, as JSON has none.
+    built column by column in Arrow; a NaN or infinite number raises ValueError, as JSON has none.
     """
-    template = "{" + ",".join(f'"{name}":%s' for name in ("schema_version", *EVENT_FIELDS)) + "}"
-    columns = [_json_values(events.column(name).to_pylist()) for name in EVENT_FIELDS]
-    keys = [str(customer).encode() for customer in events.column("customer_id").to_pylist()]
-    for key, row in zip(keys, zip(*columns, strict=True), strict=True):
-        yield key, (template % (SCHEMA_VERSION, *row)).encode()
+    pieces: list[Any] = []
+    for position, name in enumerate(("schema_version", *EVENT_FIELDS)):
+        pieces.append(("{" if position == 0 else ",") + f'"{name}":')
+        pieces.append(str(SCHEMA_VERSION) if position == 0 else _json_texts(events.column(name)))
+    pieces += ["}", ""]  # the last argument is the separator
+    values = pc.binary_join_element_wise(*pieces).cast(pa.binary()).to_pylist()
+    keys = pc.cast(events.column("customer_id"), pa.string()).cast(pa.binary()).to_pylist()
+    yield from zip(keys, values, strict=True)
+
+
+def _json_texts(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Each value of ``column`` as JSON text (``null`` for None), as ``json.dumps`` writes it."""
+    if pa.types.is_integer(column.type):
+        texts = pc.cast(column, pa.string())
+    elif pa.types.is_string(column.type) and not pc.any(pc.match_substring_regex(column, _ESCAPED)).as_py():
+        texts = pc.binary_join_element_wise('"', column, '"', "")
+    else:  # floats (Python's shortest repr) and text with characters JSON escapes
+        texts = pa.chunked_array([_json_values(column.to_pylist())], pa.string())
+    return pc.fill_null(texts, "null")
 
 
 def _json_values(values: list[Any]) -> list[str]:
@@ -107,6 +136,49 @@ def decode(value: bytes | None) -> dict[str, Any]:
             raise MalformedMessage(f"field {name!r} is {item} and does not fit in {expected}")
         event[name] = item
     return event
+
+
+def decode_many(values: Sequence[bytes | None]) -> tuple[pa.Table, list[tuple[int, str]]]:
+    """Decode message values at once, as :func:`decode` would one by one.
+
+    Returns the valid events as a table, in the given order, and ``(position, reason)`` of each
+    malformed value. The values are parsed together as newline-delimited JSON and checked column by
+    column; only when that finds a fault (or a value that is not one single-line JSON document) is
+    each value decoded on its own, to name the malformed ones.
+    """
+    together = _parse_together(values)
+    if together is not None:
+        return together, []
+    events, malformed = [], []
+    for position, value in enumerate(values):
+        try:
+            events.append(decode(value))
+        except MalformedMessage as reason:
+            malformed.append((position, str(reason)))
+    return events_table(events), malformed
+
+
+def _parse_together(values: Sequence[bytes | None]) -> pa.Table | None:
+    """The events of ``values`` when every one is a valid single-line event message, else None."""
+    # A line holds exactly one document unless it is blank (no row) or has several (several rows):
+    # with no blank line, one row per line is the same as as many rows as values.
+    if not values or not all(value and not value.isspace() for value in values):
+        return None
+    joined = b"\n".join(values)
+    if joined.count(b"\n") != len(values) - 1 or b"\r" in joined:
+        return None
+    try:
+        table = pajson.read_json(io.BytesIO(joined), parse_options=_PARSE_TOGETHER)
+    except (pa.ArrowException, ValueError):  # not JSON, a wrong type, an int beyond int64
+        return None
+    if table.num_rows != len(values):
+        return None
+    version = table.column("schema_version")
+    if version.null_count or not pc.all(pc.equal(version, SCHEMA_VERSION)).as_py():
+        return None
+    if any(table.column(name).null_count for name in _REQUIRED):
+        return None
+    return pa.table([table.column(name) for name in EVENT_FIELDS], schema=schema.RAW_EVENTS.arrow_schema)
 
 
 def events_table(events: list[dict[str, Any]]) -> pa.Table:

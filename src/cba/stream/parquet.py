@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cba import schema
-from cba.stream.messages import events_table
 
 __all__ = ["ParquetSink", "read_parquet_sink"]
 
@@ -42,28 +40,26 @@ class ParquetSink:
         """Distinct events in the folder."""
         return len(self._seen)
 
-    def write(self, events: list[dict[str, Any]]) -> int:
-        """Durably land the events whose id is new; return how many were written."""
-        fresh, seen = [], self._seen
-        batch_ids: set[int] = set()
-        for event in events:
-            event_id = event["event_id"]
-            if event_id not in seen and event_id not in batch_ids:
-                batch_ids.add(event_id)
-                fresh.append(event)
-        if not fresh:
+    def write(self, events: pa.Table) -> int:
+        """Durably land the events (a raw event table) whose id is new; return how many were written."""
+        seen, taken, keep = self._seen, set(), []
+        for event_id in events.column("event_id").to_pylist():
+            keep.append(event_id not in seen and event_id not in taken)
+            taken.add(event_id)
+        fresh = events if all(keep) else events.filter(pa.array(keep, pa.bool_()))
+        if not fresh.num_rows:
             return 0
         target = self.folder / f"part-{self._next:08d}.parquet"
         temporary = self.folder / f".{target.name}.tmp"
         with temporary.open("wb") as handle:
-            pq.write_table(events_table(fresh), handle)
+            pq.write_table(fresh, handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, target)
         _fsync_directory(self.folder)
         self._next += 1
-        seen |= batch_ids
-        return len(fresh)
+        seen |= taken
+        return fresh.num_rows
 
     def close(self) -> None:
         """Nothing is buffered: every :meth:`write` is already on disk."""
