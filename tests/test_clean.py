@@ -66,6 +66,27 @@ def test_exact_duplicates_keep_one_copy_and_reject_the_rest():
     assert rejected[clean.REJECTION_RULE].tolist() == ["exact_duplicate", "exact_duplicate"]
 
 
+def test_rows_sharing_an_id_are_duplicates_only_when_every_column_matches():
+    row = (7, "2024-05-01T10:00:00Z", 5.0)
+    frame = raw_events([row, (7, "2024-05-01T10:00:00Z", 6.0), row, (8, None, 1.0), (8, None, 1.0)])
+    frame.loc[4, "device"] = None  # a blank makes the second id-8 row differ from the first
+    accepted, rejected = run(frame)
+    assert sorted(accepted["price"].tolist()) == [5.0, 6.0]
+    assert rejected[["event_id", clean.REJECTION_RULE]].values.tolist() == [
+        [7, "exact_duplicate"],
+        [8, "unparsable_timestamp"],
+        [8, "unparsable_timestamp"],
+    ]
+
+
+def test_blank_columns_count_as_equal_when_rows_are_compared():
+    row = (None, "2024-05-01T10:00:00Z", None)
+    frame = raw_events([row, row, (None, "2024-05-01T10:00:00Z", 2.0)]).astype({"event_id": "Int64"})
+    accepted, rejected = run(frame)
+    assert sorted(accepted["price"].fillna(0.0).tolist()) == [0.0, 2.0]
+    assert rejected[clean.REJECTION_RULE].tolist() == ["exact_duplicate"]
+
+
 def test_a_resent_row_of_an_own_log_is_a_duplicate_despite_its_new_row_number():
     frame = raw_events([(1, "2024-05-01T10:00:00Z", 5.0), (2, "2024-05-01T10:00:00Z", 5.0)])
     con = engine.connect()

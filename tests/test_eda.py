@@ -71,9 +71,17 @@ def test_churn_by_segment_and_missing_values():
 
 
 def test_overview_counts_duplicates_and_blanks():
-    table = pa.table({"a": [1, 1, None], "b": ["x", "x", "y"]})
+    table = ibis.memtable(pa.table({"a": [1, 1, None, None, 2], "b": ["x", "x", None, None, "x"]}))
     row = eda.overview({"t": table}).iloc[0]
-    assert (row["rows"], row["columns"], row["missing_cells"], row["duplicate_rows"]) == (3, 2, 1, 1)
+    # rows 1 and 2 are equal, and so are the two blank rows; row 5 shares only a value of b
+    assert (row["rows"], row["columns"], row["missing_cells"], row["duplicate_rows"]) == (5, 2, 4, 2)
+
+
+def test_overview_compares_every_column_not_only_the_first():
+    table = ibis.memtable(pd.DataFrame({"id": [1, 1, 1, 2], "value": ["x", "y", "x", "x"]}))
+    row = eda.overview({"t": table, "empty": ibis.memtable(pd.DataFrame({"id": []}))})
+    assert row["duplicate_rows"].tolist() == [1, 0]
+    assert row["rows"].tolist() == [4, 0]
 
 
 # --- funnel: overall and with a conversion window ----------------------------------------------------

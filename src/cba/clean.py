@@ -98,31 +98,21 @@ def clean_events(
     one. Text timestamps without an offset are read in the connection's time zone. Without a
     ``session_id`` column, sessions are derived: a gap of more than ``session_timeout_minutes`` starts
     a new one.
+
+    Both results are lazy but for one small query run at once: the keys (``event_id``; for an own log
+    ``customer_id`` and ``timestamp``) that occur more than once, the only rows that can be duplicates.
     """
     has_sessions = "session_id" in events.columns
-    events = _complete(events)
-    raw_columns = events.columns
-    compared = [events[c] for c in raw_columns if not (ids_are_row_numbers and c == "event_id")]
-    copy = ibis.row_number().over(group_by=compared, order_by=events.event_id)
-    customer = events.customer_id.try_cast("int64")
-    parsed = events.timestamp.try_cast("timestamp('UTC')")
-    price = events.price.try_cast("float64")
-    start = ibis.timestamp(dt.datetime.combine(earliest, dt.time()), timezone="UTC")
-    end = ibis.timestamp(dt.datetime.combine(latest, dt.time()), timezone="UTC")
-    rule = ibis.cases(
-        (copy > 0, "exact_duplicate"),
-        (customer.isnull(), "unparsable_customer_id"),
-        (parsed.isnull(), "unparsable_timestamp"),
-        (parsed < start, "timestamp_before_start"),
-        (parsed >= end, "timestamp_in_future"),
-        (events.event_type.notin(schema.EVENT_TYPES) | events.event_type.isnull(), "unknown_event_type"),
-        (price.isnull() & events.price.notnull(), "unparsable_price"),
-        (price < 0, "negative_price"),
-        else_=ibis.null("string"),
+    compared = [c for c in schema.RAW_EVENTS.names if not (ids_are_row_numbers and c == "event_id")]
+    key = [
+        c
+        for c in (["customer_id", "timestamp"] if ids_are_row_numbers else ["event_id"])
+        if c in events.columns
+    ]
+    once, repeated = _split_by_repeated_key(events, key or [c for c in events.columns if c in compared])
+    judged = _judge(_complete(once), earliest, latest).union(
+        _judge(_complete(repeated), earliest, latest, compared)
     )
-    judged = events.mutate(
-        _customer=customer, _timestamp=parsed, _price=price, _session=events.session_id.try_cast("int64")
-    ).mutate(**{REJECTION_RULE: rule})
     accepted = judged.filter(judged[REJECTION_RULE].isnull()).mutate(
         customer_id=judged._customer,
         timestamp=judged._timestamp,
@@ -133,8 +123,66 @@ def clean_events(
     if not has_sessions:
         accepted = _derive_sessions(accepted, session_timeout_minutes)
     accepted = accepted.select(schema.EVENTS.names).order_by(["timestamp", "event_id"])
-    rejected = judged.filter(judged[REJECTION_RULE].notnull()).select(*raw_columns, REJECTION_RULE)
+    rejected = judged.filter(judged[REJECTION_RULE].notnull()).select(
+        *schema.RAW_EVENTS.names, REJECTION_RULE
+    )
     return accepted, rejected.order_by(["event_id", REJECTION_RULE])
+
+
+def _split_by_repeated_key(events: ibis.Table, key: list[str]) -> tuple[ibis.Table, ibis.Table]:
+    """Events whose ``key`` occurs once, and those whose ``key`` occurs more than once.
+
+    One aggregate and two hash joins on the key (blanks match blanks), so that only the few rows of a
+    repeated key go through the comparison on every column. The repeated keys (a small table) are computed
+    at once and kept by the connection, so that the accepted and the rejected rows, written one after the
+    other, share them.
+    """
+    counted = events.group_by(key).aggregate(_rows=events.count())
+    repeated_keys = counted.filter(counted._rows > 1).select(**{f"_key_{c}": counted[c] for c in key}).cache()
+    matches = [events[c].identical_to(repeated_keys[f"_key_{c}"]) for c in key]
+    return events.anti_join(repeated_keys, matches), events.semi_join(repeated_keys, matches)
+
+
+def _judge(
+    events: ibis.Table, earliest: dt.date, latest: dt.date, compared: list[str] | None = None
+) -> ibis.Table:
+    """Raw events with their typed values (``_customer``, ``_timestamp``, ...) and the rule that rejects them.
+
+    With ``compared``, a row equal on those columns to one with a lower ``event_id`` is an exact duplicate
+    (without, no row is); the other rules are tried after it, in :data:`EVENT_RULES` order.
+    """
+    is_copy = (
+        ibis.row_number().over(group_by=[events[c] for c in compared], order_by=events.event_id) > 0
+        if compared
+        else ibis.literal(False)
+    )
+    typed = events.mutate(
+        _customer=events.customer_id.try_cast("int64"),
+        _timestamp=events.timestamp.try_cast("timestamp('UTC')"),
+        _price=events.price.try_cast("float64"),
+        _session=events.session_id.try_cast("int64"),
+    )
+    parsed, price = typed._timestamp, typed._price
+    start = ibis.timestamp(dt.datetime.combine(earliest, dt.time()), timezone="UTC")
+    last_instant = dt.datetime.combine(latest, dt.time()) - dt.timedelta(microseconds=1)
+    # One test for the rows inside the period (nearly all), so that their text is parsed once; the three
+    # timestamp rules are told apart only for the rows outside it. Timestamps are in microseconds.
+    in_period = parsed.between(start, ibis.timestamp(last_instant, timezone="UTC"))
+    outside_period = ibis.cases(
+        (parsed.isnull(), "unparsable_timestamp"),
+        (parsed < start, "timestamp_before_start"),
+        else_="timestamp_in_future",
+    )
+    rule = ibis.cases(
+        (is_copy, "exact_duplicate"),
+        (typed._customer.isnull(), "unparsable_customer_id"),
+        (~in_period.fill_null(False), outside_period),
+        (typed.event_type.notin(schema.EVENT_TYPES) | typed.event_type.isnull(), "unknown_event_type"),
+        (price.isnull() & typed.price.notnull(), "unparsable_price"),
+        (price < 0, "negative_price"),
+        else_=ibis.null("string"),
+    )
+    return typed.mutate(**{REJECTION_RULE: rule})
 
 
 def _complete(events: ibis.Table) -> ibis.Table:

@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
-import pyarrow as pa
 
 from cba import schema
 
@@ -74,21 +73,41 @@ _MAD_SCALE = 1.4826
 """Scales the median absolute deviation to the standard deviation of a normal distribution."""
 
 
-def overview(tables: dict[str, pa.Table]) -> pd.DataFrame:
-    """Rows, columns, missing cells and exact duplicate rows per table."""
+def overview(tables: dict[str, ibis.Table]) -> pd.DataFrame:
+    """Rows, columns, missing cells and exact duplicate rows per table (blanks equal blanks).
+
+    Computed where the tables are (aggregates on their engine). A duplicate shares every column, so only
+    the rows whose first column repeats are compared on all of them.
+    """
     rows = []
     for name, table in tables.items():
-        frame = table.to_pandas()
+        counts = table.aggregate(
+            _rows=table.count(), **{f"_filled_{i}": table[c].count() for i, c in enumerate(table.columns)}
+        ).to_pandas()
+        filled = sum(int(counts[f"_filled_{i}"].iloc[0]) for i in range(len(table.columns)))
+        row_count = int(counts["_rows"].iloc[0])
         rows.append(
             {
                 "table": name,
-                "rows": len(frame),
-                "columns": frame.shape[1],
-                "missing_cells": int(frame.isna().sum().sum()),
-                "duplicate_rows": int(frame.duplicated().sum()),
+                "rows": row_count,
+                "columns": len(table.columns),
+                "missing_cells": row_count * len(table.columns) - filled,
+                "duplicate_rows": _duplicate_rows(table),
             }
         )
     return pd.DataFrame(rows)
+
+
+def _duplicate_rows(table: ibis.Table) -> int:
+    """Rows equal on every column to an earlier row."""
+    if not table.columns:
+        return 0
+    key = table.columns[0]
+    per_key = table.group_by(key).aggregate(_rows=table.count())
+    repeated_keys = per_key.filter(per_key._rows > 1).select(_key=per_key[key])
+    repeated = table.semi_join(repeated_keys, table[key].identical_to(repeated_keys._key))
+    copies = repeated.group_by(repeated.columns).aggregate(_copies=repeated.count())
+    return int((copies._copies - 1).sum().fill_null(0).execute())
 
 
 def missing_values(frame: pd.DataFrame) -> pd.DataFrame:
