@@ -19,19 +19,12 @@ from urllib.parse import urldefrag, urlparse
 import pytest
 import yaml
 
+from cba import report
 from test_pipeline import ROOT, build, run
 from test_report import check_traced
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts" / "book"
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 pytestmark = [
     pytest.mark.e2e,
@@ -79,7 +72,9 @@ def server(project):
 def browser():
     playwright_api = pytest.importorskip("playwright.sync_api")
     with playwright_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=list(report.CHROMIUM_OFFLINE_FLAGS)
+        )
         yield chromium
         chromium.close()
 

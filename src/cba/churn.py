@@ -343,7 +343,8 @@ def _search(
     best: tuple[dict[str, Any], np.ndarray, float] | None = None
     for index, settings in enumerate(candidates):
         out_of_fold = np.empty(len(y))
-        for (_, rows), prediction in zip(splits, predictions[index * len(splits) :], strict=False):
+        own = predictions[index * len(splits) : (index + 1) * len(splits)]
+        for (_, rows), prediction in zip(splits, own, strict=True):
             out_of_fold[rows] = prediction
         score = roc_auc_score(y, out_of_fold)
         if best is None or score > best[2]:

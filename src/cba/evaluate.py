@@ -16,7 +16,6 @@ __all__ = [
     "classification_metrics",
     "confusion",
     "expected_calibration_error",
-    "expected_profit",
     "gains_table",
     "pr_curve",
     "profit_curve",
@@ -92,12 +91,17 @@ def bootstrap_interval(
     return [round(float(v), 4) for v in np.percentile(values, [tail, 100 - tail])]
 
 
-def expected_profit(
-    y_true: np.ndarray, targeted: np.ndarray, contact_cost: float, retained_value: float, success_rate: float
-) -> float:
-    """Profit of offering the retention offer to ``targeted`` customers, given who actually churned."""
-    kept = success_rate * retained_value * np.sum(y_true[targeted])
-    return float(kept - contact_cost * np.sum(targeted))
+def _ranked_profit(
+    y_true: np.ndarray,
+    probability: np.ndarray,
+    contact_cost: float,
+    retained_value: float,
+    success_rate: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities riskiest first, and the campaign's profit after contacting the first 0, 1, ..., n."""
+    order = np.argsort(-probability, kind="stable")
+    kept = success_rate * retained_value * np.r_[0, np.cumsum(y_true[order])]
+    return probability[order], kept - contact_cost * np.arange(len(order) + 1)
 
 
 def profit_threshold(
@@ -111,9 +115,8 @@ def profit_threshold(
 
     Ties go to the highest threshold, the smaller campaign; 1.0 means contacting nobody pays best.
     """
-    order = np.argsort(-probability, kind="stable")
-    sorted_p, sorted_y = probability[order], y_true[order]
-    profit = success_rate * retained_value * np.cumsum(sorted_y) - contact_cost * np.arange(1, len(order) + 1)
+    sorted_p, profit = _ranked_profit(y_true, probability, contact_cost, retained_value, success_rate)
+    profit = profit[1:]  # profit[k]: the first k + 1 customers contacted
     # Only cut between distinct probabilities: everyone tied at a threshold is targeted together.
     last_of_tie = np.r_[sorted_p[1:] != sorted_p[:-1], True]
     candidates = np.flatnonzero(last_of_tie)
@@ -130,11 +133,9 @@ def profit_curve(
     points: int = 101,
 ) -> pd.DataFrame:
     """Expected campaign profit when the riskiest share of customers is contacted, on an even grid."""
-    order = np.argsort(-probability, kind="stable")
-    kept = success_rate * retained_value * np.r_[0, np.cumsum(y_true[order])]
-    profit = kept - contact_cost * np.arange(len(order) + 1)
+    _, profit = _ranked_profit(y_true, probability, contact_cost, retained_value, success_rate)
     grid = np.linspace(0.0, 1.0, points)
-    at = np.round(grid * len(order)).astype(int)
+    at = np.round(grid * len(probability)).astype(int)
     return pd.DataFrame({"share_targeted": grid, "expected_profit": profit[at]}).round(4)
 
 

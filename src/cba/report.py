@@ -1576,14 +1576,18 @@ def write_generated(root: Path, params: dict[str, Any]) -> None:
 # The book
 # --------------------------------------------------------------------------------------------------
 
-CHROMIUM_FLAGS = (
-    "--headless",
+CHROMIUM_OFFLINE_FLAGS = (
     "--no-sandbox",
     "--disable-gpu",
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
+)
+"""Chromium as root on a closed network: no sandbox, GPU or background connections."""
+CHROMIUM_FLAGS = (
+    "--headless",
+    *CHROMIUM_OFFLINE_FLAGS,
     "--no-pdf-header-footer",
     "--run-all-compositor-stages-before-draw",
     "--virtual-time-budget=30000",
