@@ -184,7 +184,7 @@ PARAMS = {
     "seed": 42,
     "data": {"source": "synthetic"},
     "kibana": {"url": None},
-    "report": {"compare_to": "HEAD~1", "ab_test": {"alpha": 0.05, "power": 0.8, "minimum_effect": 0.2}},
+    "report": {"compare_to": "HEAD~1", "currency": "USD", "ab_test": {"alpha": 0.05, "power": 0.8, "minimum_effect": 0.2}},
 }
 
 
@@ -916,7 +916,7 @@ def test_params_appendix_lists_every_key():
     assert "{#sec-params}" in text
     assert "| `report.ab_test.minimum_effect` | 0.2 |" in text
     assert "| `kibana.url` | null |" in text
-    assert "7 parameters" in text
+    assert "8 parameters" in text
 
 
 # -- writing the generated chapters -----------------------------------------------------------------

@@ -172,6 +172,7 @@ class ElasticsearchParams:
     verify_certs: bool
     ca_certs: str | None
     api_key_env: str
+    compatibility: Literal[8, 9, "json"] | None
 
 
 @dataclass(frozen=True)
@@ -230,6 +231,7 @@ class BusinessParams:
     contact_cost: float = field(metadata={"min": 0.0})
     retained_value: float = field(metadata={"min": 0.0})
     offer_success_rate: float = _rate()
+    high_value_quantile: float = field(metadata={"min": 0.01, "max": 0.99})
 
 
 @dataclass(frozen=True)
@@ -284,6 +286,7 @@ class ReportParams:
     """The book: the revision "What changed" compares with, and the A/B tests it proposes."""
 
     compare_to: str | None
+    currency: str
     ab_test: AbTestParams
 
 

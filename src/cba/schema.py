@@ -30,8 +30,10 @@ __all__ = [
     "SchemaError",
     "Table",
     "VOCABULARIES",
+    "HUMAN_LABELS",
     "affinity_columns",
     "category_slug",
+    "human_label",
     "validate",
 ]
 
@@ -274,3 +276,76 @@ def _compatible(actual: pa.DataType, expected: pa.DataType) -> bool:
     if pa.types.is_date(expected):
         return pa.types.is_date(actual) or pa.types.is_timestamp(actual)
     return False
+
+
+HUMAN_LABELS: dict[str, str] = {
+    "customer_id": "customer",
+    "cutoff": "cutoff",
+    "tenure_days": "tenure (days)",
+    "recency_days": "recency (days since last purchase)",
+    "frequency": "purchase frequency",
+    "monetary": "spend to date",
+    "days_since_last_event": "days since last visit",
+    "num_sessions": "sessions",
+    "avg_session_length": "session length (minutes)",
+    "events_per_session": "events per session",
+    "cart_abandon_rate": "cart abandonment",
+    "r_score": "recency",
+    "f_score": "purchase frequency score",
+    "m_score": "spend score",
+    "rfm_segment": "RFM segment",
+    "preferred_day_part": "preferred time of day",
+    "night_share": "night-time activity",
+    "morning_share": "morning activity",
+    "afternoon_share": "afternoon activity",
+    "evening_share": "evening activity",
+    "weekend_share": "weekend activity",
+    "preferred_device": "preferred device",
+    "churn": "churned",
+    "Churn": "churned (source flag)",
+    "Tenure": "tenure (months)",
+    "PreferredLoginDevice": "login device",
+    "CityTier": "city tier",
+    "WarehouseToHome": "delivery distance",
+    "PreferredPaymentMode": "payment method",
+    "Gender": "gender",
+    "HourSpendOnApp": "hours on the app",
+    "NumberOfDeviceRegistered": "registered devices",
+    "PreferedOrderCat": "preferred category",
+    "SatisfactionScore": "satisfaction score",
+    "MaritalStatus": "marital status",
+    "NumberOfAddress": "saved addresses",
+    "Complain": "complaint raised",
+    "OrderAmountHikeFromlastYear": "order value growth",
+    "CouponUsed": "coupons used",
+    "OrderCount": "recent orders",
+    "DaySinceLastOrder": "days since last order",
+    "CashbackAmount": "cashback",
+    "signup_date": "signup date",
+    "country": "country",
+    "timezone": "time zone",
+}
+"""What a reader calls each column: the labels the book, its tables and its advice use."""
+
+
+def human_label(name: str) -> str:
+    """The reader's name for a column or feature (``r_score`` -> ``recency``); the name itself if unknown.
+
+    Derived names are labelled by their parts: category counts and shares, affinity dimensions, and
+    one-hot levels written ``column_level`` or ``column=level``.
+    """
+    if name in HUMAN_LABELS:
+        return HUMAN_LABELS[name]
+    for category in CATEGORIES:
+        slug = category_slug(category)
+        if name == f"events_{slug}":
+            return f"{category} events"
+        if name == f"share_{slug}":
+            return f"share of {category} events"
+    if name.startswith("product_affinity_"):
+        return f"product affinity {name.removeprefix('product_affinity_')}"
+    for column, label in HUMAN_LABELS.items():
+        for separator in ("=", "_"):
+            if name.startswith(column + separator) and len(name) > len(column) + 1:
+                return f"{label}: {name[len(column) + 1 :]}"
+    return name
