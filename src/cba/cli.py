@@ -16,7 +16,7 @@ from cba import dashboards as kibana
 from cba import generate as generator
 from cba import notebooks, stream
 from cba import report as book
-from cba.config import ParamsError, load_params
+from cba.config import ElasticsearchParams, ParamsError, load_params
 
 app = typer.Typer(help="Customer behaviour analysis: data, models and the report.", no_args_is_help=True)
 
@@ -120,6 +120,15 @@ BootstrapOption = Annotated[
 ]
 TopicOption = Annotated[str | None, typer.Option(help="default kafka.topic")]
 EsUrlOption = Annotated[str | None, typer.Option("--es-url", help="default elasticsearch.url")]
+EsCompatibilityOption = Annotated[
+    str | None,
+    typer.Option(
+        "--es-compatibility",
+        metavar="8|9|json",
+        help="media type of every Elasticsearch request: compatible-with 8 or 9, or plain json; "
+        "default elasticsearch.compatibility",
+    ),
+]
 
 
 @stream_app.command("produce")
@@ -155,6 +164,7 @@ def stream_consume(
     group: Annotated[str | None, typer.Option(help="consumer group; default kafka.group")] = None,
     out: Annotated[Path | None, typer.Option(help="parquet sink: folder of the landed parts")] = None,
     es_url: EsUrlOption = None,
+    es_compatibility: EsCompatibilityOption = None,
     index: Annotated[str, typer.Option(help="elasticsearch sink: index")] = kibana.EVENTS_INDEX,
     failures: Annotated[Path, typer.Option(help="elasticsearch sink: rejected documents")] = Path(
         "es-failures.jsonl"
@@ -174,13 +184,14 @@ def stream_consume(
     es_url = es_url or loaded.elasticsearch.url
     if "elasticsearch" in sink and not es_url:
         _fail("--sink elasticsearch needs --es-url, or elasticsearch.url in params.yaml")
+    es_settings = _es_settings(loaded.elasticsearch, es_compatibility)
     try:
         config = stream.kafka_config(loaded.kafka, bootstrap_servers)
         sinks = []
         if "parquet" in sink:
             sinks.append(stream.ParquetSink(out))
         if "elasticsearch" in sink:
-            client = stream.elasticsearch_client(es_url, loaded.elasticsearch)
+            client = stream.elasticsearch_client(es_url, es_settings)
             sinks.append(stream.ElasticsearchSink(client, index, failures))
     except stream.SettingsError as err:
         _fail(str(err))
@@ -223,6 +234,7 @@ def dashboards_build(
 @dashboards_app.command("publish")
 def dashboards_publish(
     es_url: EsUrlOption = None,
+    es_compatibility: EsCompatibilityOption = None,
     kibana_url: Annotated[str | None, typer.Option("--kibana-url", help="default kibana.url")] = None,
     params: ParamsOption = Path("params.yaml"),
 ) -> None:
@@ -231,13 +243,15 @@ def dashboards_publish(
     es_url, kibana_url = es_url or loaded.elasticsearch.url, kibana_url or loaded.kibana.url
     if not es_url or not kibana_url:
         _fail("publish needs --es-url and --kibana-url, or elasticsearch.url and kibana.url in params.yaml")
+    es_settings = _es_settings(loaded.elasticsearch, es_compatibility)
     try:
-        client = stream.elasticsearch_client(es_url, loaded.elasticsearch)
         api_key = stream.connect.secret(loaded.kibana.api_key_env, "kibana.api_key_env", False)
-        imported = kibana.publish(client, kibana_url, api_key)
+        kibana.install_templates(stream.elasticsearch_client(es_url, es_settings))
+        typer.echo(f"installed {len(kibana.INDEX_TEMPLATES)} index templates into {es_url}")
+        imported = kibana.import_dashboards(kibana_url, api_key)
     except (stream.SettingsError, kibana.PublishError) as err:
         _fail(str(err))
-    typer.echo(f"installed {len(kibana.INDEX_TEMPLATES)} index templates; imported {imported} saved objects")
+    typer.echo(f"imported {imported} saved objects into {kibana_url}")
     for dashboard in kibana.DASHBOARDS:
         typer.echo(f"{dashboard.title}: {kibana.dashboard_url(kibana_url, dashboard.id)}")
 
@@ -248,6 +262,7 @@ def scores_publish(
         "datasets/scores/churn_scores.parquet"
     ),
     es_url: EsUrlOption = None,
+    es_compatibility: EsCompatibilityOption = None,
     failures: Annotated[Path, typer.Option(help="rejected documents (JSON lines)")] = Path(
         "datasets/scores/es-failures.jsonl"
     ),
@@ -259,15 +274,28 @@ def scores_publish(
     if not es_url:
         typer.echo("elasticsearch.url is not configured in params.yaml: churn scores not published")
         return
+    es_settings = _es_settings(loaded.elasticsearch, es_compatibility)
     try:
-        client = stream.elasticsearch_client(es_url, loaded.elasticsearch)
+        client = stream.elasticsearch_client(es_url, es_settings)
         report = stream.index_scores(client, pd.read_parquet(scores), stream.FailureLog(failures))
-    except (stream.SettingsError, stream.BulkError, ValueError, FileNotFoundError) as err:
+    except stream.SettingsError as err:
+        _fail(str(err))
+    except (stream.BulkError, ValueError, FileNotFoundError) as err:
         _fail(f"{scores}: {err}")
     typer.echo(
         f"indexed {report.indexed:,} churn scores into {kibana.SCORES_INDEX}; {report.failed:,} rejected"
         + (f" (kept in {failures})" if report.failed else "")
     )
+
+
+def _es_settings(settings: ElasticsearchParams, compatibility: str | None) -> ElasticsearchParams:
+    """``settings`` with ``--es-compatibility`` (8, 9 or json) in place of ``elasticsearch.compatibility``."""
+    if compatibility is None:
+        return settings
+    choices = {"8": 8, "9": 9, "json": "json"}
+    if compatibility not in choices:
+        _fail(f"--es-compatibility must be one of 8, 9 or json, got {compatibility!r}")
+    return dataclasses.replace(settings, compatibility=choices[compatibility])
 
 
 def _load(path: Path):

@@ -4,7 +4,8 @@ The spec names the two indexes (events, churn scores), their explicit mappings, 
 over them, the visualizations and the dashboards that group them. :func:`build` writes importable saved
 objects (``dashboards/kibana/<dashboard>.ndjson``, each file self-contained) and the index templates
 (``dashboards/elasticsearch/<index>.json``); :func:`publish` installs the templates through
-``_index_template`` and imports the saved objects through Kibana's saved-objects API.
+``_index_template`` (with the client's media type, ``elasticsearch.compatibility``) and imports the
+saved objects through Kibana's saved-objects API (plain HTTP with JSON, whatever the cluster's version).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ __all__ = [
     "Visualization",
     "build",
     "dashboard_url",
+    "import_dashboards",
     "import_saved_objects",
     "install_templates",
     "publish",
@@ -494,12 +496,21 @@ def import_saved_objects(kibana_url: str, objects: list[dict[str, Any]], api_key
             result = json.load(response)
     except urllib.error.HTTPError as err:
         raise PublishError(f"{url}: HTTP {err.code}: {err.read()[:500]!r}") from None
+    except urllib.error.URLError as err:
+        raise PublishError(
+            f"Kibana at {kibana_url} cannot be reached ({err.reason}); check --kibana-url or kibana.url"
+        ) from None
     if not result.get("success"):
         raise PublishError(f"{url}: import failed: {json.dumps(result.get('errors', result))[:1000]}")
     return int(result["successCount"])
 
 
+def import_dashboards(kibana_url: str, kibana_api_key: str | None) -> int:
+    """Import every dashboard into the Kibana at ``kibana_url``; return the saved objects imported."""
+    return sum(import_saved_objects(kibana_url, saved_objects(d), kibana_api_key) for d in DASHBOARDS)
+
+
 def publish(client: Elasticsearch, kibana_url: str, kibana_api_key: str | None) -> int:
     """Install every index template, then import every dashboard; return the saved objects imported."""
     install_templates(client)
-    return sum(import_saved_objects(kibana_url, saved_objects(d), kibana_api_key) for d in DASHBOARDS)
+    return import_dashboards(kibana_url, kibana_api_key)

@@ -5,7 +5,7 @@ them at least once into idempotent sinks (the effect is exactly once) and dead-l
 messages to ``<topic>.dlq``; the ingest stage's Kafka mode is a bounded read of the same topic.
 """
 
-from cba.stream.connect import SettingsError, elasticsearch_client, kafka_config
+from cba.stream.connect import MediaTypeRejected, SettingsError, elasticsearch_client, kafka_config
 from cba.stream.consumer import ConsumeReport, StreamError, TopicRead, consume, dead_letter_topic, read_topic
 from cba.stream.elasticsearch import (
     BulkError,
@@ -28,6 +28,7 @@ __all__ = [
     "ElasticsearchSink",
     "FailureLog",
     "MalformedMessage",
+    "MediaTypeRejected",
     "ParquetSink",
     "ProduceError",
     "SettingsError",
