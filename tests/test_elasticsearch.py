@@ -1,17 +1,41 @@
-"""Elasticsearch indexing against a running OpenSearch-compatible server: bulk, failures, retries, scores."""
+"""Elasticsearch indexing against a running OpenSearch-compatible server: bulk, failures, retries, scores;
+the media type of every request; the commands that index, run as users run them."""
 
+import contextlib
+import dataclasses
+import json
+import re
+import subprocess
+import sys
 import threading
 import time
 import uuid
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pytest
+import yaml
 from elasticsearch import ConnectionError as SearchUnreachable
 from typer.testing import CliRunner
 
+from cba import schema
 from cba.cli import app
-from cba.dashboards import EVENTS_INDEX, SCORES_INDEX
-from cba.stream import BulkError, ElasticsearchSink, FailureLog, bulk_index, index_scores
+from cba.dashboards import EVENTS_INDEX, INDEX_TEMPLATES, SCORES_INDEX
+from cba.stream import (
+    BulkError,
+    ElasticsearchSink,
+    FailureLog,
+    MediaTypeRejected,
+    bulk_index,
+    elasticsearch_client,
+    ensure_topic,
+    index_scores,
+    kafka_config,
+    produce,
+)
+from cba.stream.connect import CLIENT_MAJOR
 from conftest import ROOT
 from services import free_port, search_client, search_server
 
@@ -134,3 +158,190 @@ def test_scores_publish_says_not_configured_without_a_url(tmp_path, monkeypatch)
     result = CliRunner().invoke(app, ["scores", "publish"])
     assert result.exit_code == 0
     assert "elasticsearch.url is not configured" in result.output
+
+
+# --- the media type of every request -------------------------------------------------------------------
+
+
+class Elasticsearch8(BaseHTTPRequestHandler):
+    """An Elasticsearch 8.x node as far as media types go: it records them and, as 8.x does, accepts plain
+    JSON and ``compatible-with`` 7 or 8 and refuses other versions with ``media_type_header_exception``."""
+
+    received: list[tuple[str, str | None, str | None]] = []
+
+    def _answer(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        accept, content_type = self.headers["Accept"], self.headers["Content-Type"]
+        type(self).received.append((self.path, accept, content_type))
+        versions = set(re.findall(r"compatible-with=(\d+)", f"{accept} {content_type}"))
+        if versions - {"7", "8"}:
+            reason = "Invalid media-type value on headers [Content-Type, Accept]"
+            status, body = (
+                400,
+                {"error": {"type": "media_type_header_exception", "reason": reason}, "status": 400},
+            )
+        elif self.path.startswith("/_bulk"):
+            status, body = 200, {"took": 1, "errors": False, "items": [{"index": {"status": 201}}]}
+        else:
+            status, body = 200, {"acknowledged": True}
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("X-Elastic-Product", "Elasticsearch")
+        self.end_headers()
+        self.wfile.write(json.dumps(body).encode())
+
+    do_GET = do_PUT = do_POST = _answer
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def elasticsearch8():
+    """Base URL of an :class:`Elasticsearch8` on 127.0.0.1 that has received nothing yet."""
+    Elasticsearch8.received = []
+    server = HTTPServer(("127.0.0.1", 0), Elasticsearch8)
+    thread = threading.Thread(target=server.serve_forever)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def client_for(url: str, params, compatibility):
+    return elasticsearch_client(url, dataclasses.replace(params.elasticsearch, compatibility=compatibility))
+
+
+VERSIONED = "application/vnd.elasticsearch+{}; compatible-with={}"
+
+
+@pytest.mark.parametrize(
+    ("compatibility", "json_type", "ndjson_type"),
+    [
+        (8, VERSIONED.format("json", 8), VERSIONED.format("x-ndjson", 8)),
+        ("json", "application/json", "application/x-ndjson"),
+    ],
+    ids=["8", "json"],
+)
+def test_every_request_carries_the_chosen_media_type(
+    params, elasticsearch8, tmp_path, compatibility, json_type, ndjson_type
+):
+    client = client_for(elasticsearch8, params, compatibility)
+    ElasticsearchSink(client, "x", tmp_path / "f.jsonl").write([EVENT])
+    assert Elasticsearch8.received == [
+        (f"/_index_template/{EVENTS_INDEX}", json_type, json_type),
+        ("/_bulk", json_type, ndjson_type),
+    ]
+
+
+def test_null_sends_the_media_type_of_the_installed_clients_major(params, elasticsearch8):
+    client = client_for(elasticsearch8, params, None)
+    with contextlib.suppress(MediaTypeRejected):  # an Elasticsearch 8.x node refuses a 9.x client's own
+        client.indices.put_index_template(name=SCORES_INDEX, **INDEX_TEMPLATES[SCORES_INDEX])
+    expected = VERSIONED.format("json", CLIENT_MAJOR)
+    assert Elasticsearch8.received == [(f"/_index_template/{SCORES_INDEX}", expected, expected)]
+
+
+def test_a_refused_media_type_stops_with_one_line_that_names_the_param(params, elasticsearch8, tmp_path):
+    client = client_for(elasticsearch8, params, 9)
+    with pytest.raises(MediaTypeRejected) as refused:
+        ElasticsearchSink(client, "x", tmp_path / "f.jsonl")
+    assert str(refused.value) == (
+        f"{elasticsearch8} refused the media type {VERSIONED.format('json', 9)} (HTTP 400; "
+        "elasticsearch.compatibility is 9); set elasticsearch.compatibility in params.yaml or "
+        "--es-compatibility to the cluster's major (8 for Elasticsearch 8.x, 9 for 9.x) or to json for "
+        "servers without versioned media types"
+    )
+
+
+# --- the commands, as users run them --------------------------------------------------------------------
+
+CBA = str(Path(sys.executable).parent / "cba")
+
+
+def params_file(folder: Path, **changes) -> Path:
+    """The project's params.yaml with ``changes`` (``section={key: value}``), written to ``folder``."""
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for section, values in changes.items():
+        raw[section].update(values)
+    path = folder / "params.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+SCORES = pd.DataFrame(
+    {
+        "customer_id": pd.array([7, 8, 9], dtype="int64"),
+        "churn_probability": [0.8, 0.1, 0.4],
+        "risk_segment": ["high risk, high value", "low risk, low value", "low risk, high value"],
+        "value": [200.0, 50.0, 120.0],
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("param", "flag"), [("json", []), (None, ["--es-compatibility", "json"])], ids=["param", "flag"]
+)
+def test_scores_publish_indexes_the_scores_with_the_param_or_the_flag(
+    client, search_url, tmp_path, param, flag
+):
+    scores = tmp_path / "scores.parquet"
+    SCORES.to_parquet(scores)
+    params = params_file(tmp_path, elasticsearch={"compatibility": param})
+    command = [CBA, "scores", "publish", "--scores", str(scores), "--es-url", search_url, *flag]
+    result = subprocess.run([*command, "--params", str(params)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert f"indexed 3 churn scores into {SCORES_INDEX}; 0 rejected" in result.stdout
+    assert client.get(index=SCORES_INDEX, id="9")["_source"]["revenue_at_risk"] == pytest.approx(48.0)
+
+
+def test_scores_publish_on_a_server_that_refuses_the_media_type_names_the_param(search_url, tmp_path):
+    scores = tmp_path / "scores.parquet"
+    SCORES.to_parquet(scores)
+    params = params_file(tmp_path)
+    command = [
+        CBA,
+        "scores",
+        "publish",
+        "--scores",
+        str(scores),
+        "--es-url",
+        search_url,
+        "--params",
+        str(params),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(
+        f"error: {search_url} refused the media type {VERSIONED.format('json', CLIENT_MAJOR)}"
+    )
+    assert "set elasticsearch.compatibility in params.yaml or --es-compatibility" in line
+
+
+def test_a_bad_compatibility_flag_is_refused(search_url, tmp_path):
+    params = params_file(tmp_path)
+    command = [CBA, "scores", "publish", "--es-url", search_url, "--es-compatibility", "7"]
+    result = subprocess.run([*command, "--params", str(params)], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "error: --es-compatibility must be one of 8, 9 or json, got '7'" in result.stderr
+
+
+def test_stream_consume_indexes_the_topic_into_elasticsearch_with_the_flag(
+    client, search_url, kafka_bootstrap, params, tmp_path
+):
+    topic, index = f"events-{uuid.uuid4().hex[:8]}", f"{EVENTS_INDEX}-{uuid.uuid4().hex[:8]}"
+    config = kafka_config(params.kafka, kafka_bootstrap)
+    ensure_topic(config, topic, 1, 1)
+    events = [{**EVENT, "event_id": n, "customer_id": 10 + n % 3} for n in range(1, 51)]
+    produce(pa.Table.from_pylist(events, schema=schema.RAW_EVENTS.arrow_schema), config, topic)
+    path = params_file(tmp_path, kafka={"bootstrap_servers": kafka_bootstrap, "session_timeout_ms": 6000})
+    command = [CBA, "stream", "consume", "--sink", "elasticsearch", "--es-url", search_url]
+    command += ["--es-compatibility", "json", "--topic", topic, "--index", index, "--max-messages", "50"]
+    command += ["--failures", str(tmp_path / "failures.jsonl"), "--params", str(path)]
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert f"elasticsearch: 50 indexed into {index}, 0 rejected" in result.stdout
+    assert count(client, index) == 50
+    assert client.get(index=index, id="7")["_source"] == events[6]
