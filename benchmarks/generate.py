@@ -21,7 +21,6 @@ Writes ``benchmarks/results/generate.json`` and prints a short table. Timings ne
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime as dt
 import itertools
 import json
@@ -144,7 +143,7 @@ def main() -> None:
 def scaled(params: GenerateParams, events: int) -> GenerateParams:
     """``params`` for ``events`` events, customers scaled with the ratio in ``params``."""
     customers = max(1, round(events * params.num_customers / params.num_events))
-    return dataclasses.replace(params, num_customers=customers, num_events=events)
+    return params.model_copy(update={"num_customers": customers, "num_events": events})
 
 
 def time_cba(generate_params: GenerateParams, seed: int, out: Path) -> dict:

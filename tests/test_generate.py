@@ -4,7 +4,6 @@ Shares of randomly injected faults are checked against their rate with a toleran
 standard deviations, so a check fails only when the generator is wrong, not when a seed is unlucky.
 """
 
-import dataclasses
 import datetime as dt
 import hashlib
 import math
@@ -304,9 +303,8 @@ def test_local_offsets_are_the_customers_own(events, customers):
 def test_every_timestamp_parses_and_lies_in_the_window_without_bad_timestamp_faults(
     tiny_generate_params, seed
 ):
-    clean_params = dataclasses.replace(
-        tiny_generate_params,
-        faults=dataclasses.replace(tiny_generate_params.faults, bad_timestamp_rate=0.0),
+    clean_params = tiny_generate_params.model_copy(
+        update={"faults": tiny_generate_params.faults.model_copy(update={"bad_timestamp_rate": 0.0})}
     )
     data = generate(clean_params, seed)
     first, after = window(clean_params)
@@ -323,10 +321,11 @@ def test_every_timestamp_parses_and_lies_in_the_window_without_bad_timestamp_fau
 
 
 def test_sessions_never_run_past_the_end_of_the_window(tiny_generate_params):
-    short = dataclasses.replace(
-        tiny_generate_params,
-        start_date=tiny_generate_params.end_date - dt.timedelta(days=1),
-        faults=dataclasses.replace(tiny_generate_params.faults, bad_timestamp_rate=0.0),
+    short = tiny_generate_params.model_copy(
+        update={
+            "start_date": tiny_generate_params.end_date - dt.timedelta(days=1),
+            "faults": tiny_generate_params.faults.model_copy(update={"bad_timestamp_rate": 0.0}),
+        }
     )
     _, after = window(short)
     for seed in range(10):
