@@ -38,15 +38,15 @@ import pyarrow.parquet as pq
 
 from cba import schema
 from cba.config import FaultRates, GenerateParams, load_params
-from cba.generate import (
+from cba.generate import churn_risk, generate, write
+from cba.generate.arrays import DAY
+from cba.generate.marginals import _CATEGORICAL, _COUNTRIES, _DAYS_PER_MONTH, _QUANTILES, _RISK_NOISE
+from cba.generate.simulation import (
     _BUY_BY_CATEGORY,
     _BUY_BY_DEVICE,
     _CART_BY_CATEGORY,
     _CART_BY_DEVICE,
-    _CATEGORICAL,
     _CATEGORY_POPULARITY,
-    _COUNTRIES,
-    _DAYS_PER_MONTH,
     _DEVICE_GIVEN_LOGIN,
     _DOW_WEIGHT,
     _FADE_DAYS,
@@ -61,13 +61,7 @@ from cba.generate import (
     _PRICE_SIGMA,
     _PRODUCT_PREFIX,
     _PRODUCTS_PER_CATEGORY,
-    _QUANTILES,
     _REMOVE_SHARE,
-    _RISK_NOISE,
-    DAY,
-    churn_risk,
-    generate,
-    write,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
