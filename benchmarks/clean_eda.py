@@ -274,14 +274,12 @@ class Phases:
 
 
 def _params(events: int):
-    import dataclasses
-
     from cba.config import load_params
 
     params = load_params(ROOT / "params.yaml")
     customers = max(1, round(events * params.generate.num_customers / params.generate.num_events))
-    generate = dataclasses.replace(params.generate, num_customers=customers, num_events=events)
-    return dataclasses.replace(params, generate=generate)
+    generate = params.generate.model_copy(update={"num_customers": customers, "num_events": events})
+    return params.model_copy(update={"generate": generate})
 
 
 def child_generate(args: argparse.Namespace) -> None:

@@ -21,7 +21,6 @@ Writes ``benchmarks/results/generate.json`` and prints a short table. Timings ne
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime as dt
 import itertools
 import json
@@ -39,15 +38,15 @@ import pyarrow.parquet as pq
 
 from cba import schema
 from cba.config import FaultRates, GenerateParams, load_params
-from cba.generate import (
+from cba.generate import churn_risk, generate, write
+from cba.generate.arrays import DAY
+from cba.generate.marginals import _CATEGORICAL, _COUNTRIES, _DAYS_PER_MONTH, _QUANTILES, _RISK_NOISE
+from cba.generate.simulation import (
     _BUY_BY_CATEGORY,
     _BUY_BY_DEVICE,
     _CART_BY_CATEGORY,
     _CART_BY_DEVICE,
-    _CATEGORICAL,
     _CATEGORY_POPULARITY,
-    _COUNTRIES,
-    _DAYS_PER_MONTH,
     _DEVICE_GIVEN_LOGIN,
     _DOW_WEIGHT,
     _FADE_DAYS,
@@ -62,13 +61,7 @@ from cba.generate import (
     _PRICE_SIGMA,
     _PRODUCT_PREFIX,
     _PRODUCTS_PER_CATEGORY,
-    _QUANTILES,
     _REMOVE_SHARE,
-    _RISK_NOISE,
-    DAY,
-    churn_risk,
-    generate,
-    write,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -144,7 +137,7 @@ def main() -> None:
 def scaled(params: GenerateParams, events: int) -> GenerateParams:
     """``params`` for ``events`` events, customers scaled with the ratio in ``params``."""
     customers = max(1, round(events * params.num_customers / params.num_events))
-    return dataclasses.replace(params, num_customers=customers, num_events=events)
+    return params.model_copy(update={"num_customers": customers, "num_events": events})
 
 
 def time_cba(generate_params: GenerateParams, seed: int, out: Path) -> dict:

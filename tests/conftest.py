@@ -1,6 +1,5 @@
 """Shared fixtures: the project's params and a tiny, fast configuration of the synthetic generator."""
 
-import dataclasses
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ def params() -> Params:
 @pytest.fixture(scope="session")
 def tiny_generate_params(params: Params) -> GenerateParams:
     """The project's generator settings (window, churn rate, fault rates) shrunk to a few seconds of work."""
-    return dataclasses.replace(params.generate, num_customers=300, num_events=20_000)
+    return params.generate.model_copy(update={"num_customers": 300, "num_events": 20_000})
 
 
 @pytest.fixture(scope="session")

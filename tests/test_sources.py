@@ -1,4 +1,3 @@
-import dataclasses
 from pathlib import Path
 
 import pandas as pd
@@ -16,13 +15,13 @@ KAGGLE = ROOT.parent / "shared" / "datasets" / "E Commerce Dataset.xlsx"
 
 def data_params(**overrides) -> DataParams:
     base = load_params(ROOT / "params.yaml").data
-    return dataclasses.replace(base, **overrides)
+    return base.model_copy(update=overrides)
 
 
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory):
     params = load_params(ROOT / "params.yaml")
-    small = dataclasses.replace(params.generate, num_customers=200, num_events=5_000)
+    small = params.generate.model_copy(update={"num_customers": 200, "num_events": 5_000})
     out = tmp_path_factory.mktemp("raw") / "synthetic"
     generate.write(generate.generate(small, seed=3), out)
     return out

@@ -1,6 +1,5 @@
 """Streaming: messages, the Parquet sink, and produce -> consume against a running Kafka-protocol broker."""
 
-import dataclasses
 import json
 import signal
 import subprocess
@@ -183,7 +182,7 @@ def test_read_events_checks_the_schema(tmp_path):
 @pytest.fixture(scope="module")
 def events(tiny_generate_params) -> pa.Table:
     """The generator's events (with its exact-duplicate rows), as the producer reads them."""
-    data = generate.generate(dataclasses.replace(tiny_generate_params, num_events=10_000), 7)
+    data = generate.generate(tiny_generate_params.model_copy(update={"num_events": 10_000}), 7)
     return data.events.select(list(schema.RAW_EVENTS.names))
 
 
@@ -366,8 +365,8 @@ def test_read_topic_names_a_missing_topic(params, kafka_bootstrap):
 
 def test_sasl_without_the_password_in_the_environment_names_the_variable(params, monkeypatch):
     monkeypatch.delenv("CBA_KAFKA_PASSWORD", raising=False)
-    kafka = dataclasses.replace(
-        params.kafka, security_protocol="SASL_SSL", sasl_mechanism="PLAIN", sasl_username="cba"
+    kafka = params.kafka.model_copy(
+        update={"security_protocol": "SASL_SSL", "sasl_mechanism": "PLAIN", "sasl_username": "cba"}
     )
     with pytest.raises(ValueError, match="CBA_KAFKA_PASSWORD"):
         kafka_config(kafka)

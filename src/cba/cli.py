@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -41,7 +40,7 @@ def generate(
             _fail(f"--{key.replace('_', '-')} must be >= 1, got {value}")
     if seed is not None and seed < 0:
         _fail(f"--seed must be >= 0, got {seed}")
-    settings = dataclasses.replace(loaded.generate, **{k: v for k, v in overrides.items() if v is not None})
+    settings = loaded.generate.model_copy(update={k: v for k, v in overrides.items() if v is not None})
     data = generator.generate(settings, loaded.seed if seed is None else seed)
     generator.write(data, out)
     typer.echo(

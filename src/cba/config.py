@@ -1,22 +1,29 @@
 """Load ``params.yaml`` into one typed, validated :class:`Params` object, and resolve project paths.
 
 Every knob of the pipeline lives in ``params.yaml``. :func:`load_params` reads it once and checks every
-value; a wrong value fails at once with a :class:`ParamsError` that names the key to fix.
+value with pydantic; a wrong value fails at once with a :class:`ParamsError` that names the key to fix.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import re
-import types
-import typing
 import zoneinfo
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails
 
 from cba import schema
 
@@ -51,43 +58,63 @@ class ParamsError(ValueError):
     """A value in ``params.yaml`` is missing, unknown or out of range; the message names the key."""
 
 
-def _rate() -> Any:
-    return field(metadata={"min": 0.0, "max": 1.0})
+class _Rule(ValueError):
+    """A rule across keys is broken; the message writes keys in backticks, relative to its section."""
 
 
-def _positive() -> Any:
-    return field(metadata={"min": 1})
+def _iso_date(value: Any) -> Any:
+    """A ``YYYY-MM-DD`` string as a date; anything else is left for the strict date check."""
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            pass
+    return value
 
 
-@dataclass(frozen=True)
-class FaultRates:
+def _empty_if_none(value: Any) -> Any:
+    """An empty YAML section (``None``) as an empty mapping."""
+    return {} if value is None else value
+
+
+Rate = Annotated[float, Field(ge=0.0, le=1.0)]
+Count = Annotated[int, Field(ge=1)]
+Share = Annotated[float, Field(ge=0.05, le=0.95)]
+Date = Annotated[dt.date, BeforeValidator(_iso_date)]
+
+
+class _Section(BaseModel):
+    """A section of ``params.yaml``: every key required, no unknown key, values of the exact type, frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class FaultRates(_Section):
     """Data-quality faults the generator injects, each as a share of rows."""
 
-    duplicate_rate: float = _rate()
-    near_duplicate_rate: float = _rate()
-    missing_rate: float = _rate()
-    bad_timestamp_rate: float = _rate()
-    label_inconsistency_rate: float = _rate()
-    mixed_timezone_rate: float = _rate()
+    duplicate_rate: Rate
+    near_duplicate_rate: Rate
+    missing_rate: Rate
+    bad_timestamp_rate: Rate
+    label_inconsistency_rate: Rate
+    mixed_timezone_rate: Rate
 
 
-@dataclass(frozen=True)
-class GenerateParams:
+class GenerateParams(_Section):
     """Size, time window, churn level and faults of the synthetic data."""
 
-    num_customers: int = _positive()
-    num_events: int = _positive()
-    start_date: dt.date
-    end_date: dt.date
-    churn_rate: float = field(metadata={"min": 0.01, "max": 0.99})
+    num_customers: Count
+    num_events: Count
+    start_date: Date
+    end_date: Date
+    churn_rate: float = Field(ge=0.01, le=0.99)
     faults: FaultRates
 
-    def check(self, prefix: str) -> None:
-        """Reject a window that ends before it starts."""
+    @model_validator(mode="after")
+    def _window_in_order(self) -> GenerateParams:
         if self.end_date <= self.start_date:
-            raise ParamsError(
-                f"{prefix}.end_date ({self.end_date}) must be after {prefix}.start_date ({self.start_date})"
-            )
+            raise _Rule(f"`end_date` ({self.end_date}) must be after `start_date` ({self.start_date})")
+        return self
 
 
 EVENT_LOG_COLUMNS = (
@@ -104,59 +131,66 @@ EVENT_LOG_COLUMNS = (
 """Columns an own event log can map (``data.columns``); the first two are required."""
 
 
-@dataclass(frozen=True)
-class DataParams:
+class DataParams(_Section):
     """Which source feeds the pipeline, where it lives, and how to read it."""
 
     source: Literal["synthetic", "kaggle", "events"]
     path: str
     sheet: str
-    columns: dict[str, str]
-    event_types: dict[str, list[str]]
-    session_timeout_minutes: int = _positive()
+    columns: Annotated[dict[str, str], BeforeValidator(_empty_if_none)]
+    event_types: Annotated[dict[str, list[str]], BeforeValidator(_empty_if_none)]
+    session_timeout_minutes: Count
     timezone: str
 
-    def check(self, prefix: str) -> None:
-        """Check the column and event-name mappings and the time zone."""
-        unknown = sorted(set(self.columns) - set(EVENT_LOG_COLUMNS))
+    @field_validator("columns")
+    @classmethod
+    def _mappable_columns(cls, columns: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(columns) - set(EVENT_LOG_COLUMNS))
         if unknown:
-            raise ParamsError(
-                f"{prefix}.columns.{unknown[0]} is not a mappable column; use {list(EVENT_LOG_COLUMNS)}"
-            )
+            raise _Rule(f"`{unknown[0]}` is not a mappable column; use {list(EVENT_LOG_COLUMNS)}")
+        return columns
+
+    @field_validator("event_types")
+    @classmethod
+    def _known_event_types(cls, event_types: dict[str, list[str]]) -> dict[str, list[str]]:
+        unknown = sorted(set(event_types) - set(schema.EVENT_TYPES))
+        if unknown:
+            raise _Rule(f"`{unknown[0]}` is not an event type; use {list(schema.EVENT_TYPES)}")
+        return event_types
+
+    @field_validator("timezone")
+    @classmethod
+    def _iana_time_zone(cls, timezone: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{timezone!r} is not an IANA time zone") from None
+        return timezone
+
+    @model_validator(mode="after")
+    def _event_log_names_its_keys(self) -> DataParams:
         if self.source == "events":
             for required in EVENT_LOG_COLUMNS[:2]:
                 if required not in self.columns:
-                    raise ParamsError(
-                        f"{prefix}.columns.{required} is required when {prefix}.source is events"
-                    )
-        unknown = sorted(set(self.event_types) - set(schema.EVENT_TYPES))
-        if unknown:
-            raise ParamsError(
-                f"{prefix}.event_types.{unknown[0]} is not an event type; use {list(schema.EVENT_TYPES)}"
-            )
-        try:
-            zoneinfo.ZoneInfo(self.timezone)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ParamsError(f"{prefix}.timezone {self.timezone!r} is not an IANA time zone") from None
+                    raise _Rule(f"`columns.{required}` is required when `source` is events")
+        return self
 
 
-@dataclass(frozen=True)
-class IngestParams:
+class IngestParams(_Section):
     """How raw data reaches ``datasets/interim``: files (batch) or a bounded read of a Kafka topic."""
 
     mode: Literal["batch", "kafka"]
 
 
-@dataclass(frozen=True)
-class KafkaParams:
+class KafkaParams(_Section):
     """Where the event stream lives and how to reach it; the SASL password comes from the environment."""
 
     bootstrap_servers: str
     topic: str
-    partitions: int = _positive()
-    replication_factor: int = _positive()
+    partitions: Count
+    replication_factor: Count
     group: str
-    session_timeout_ms: int = field(metadata={"min": 1000})
+    session_timeout_ms: int = Field(ge=1000)
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None
     sasl_username: str | None
@@ -164,8 +198,7 @@ class KafkaParams:
     ssl_cafile: str | None
 
 
-@dataclass(frozen=True)
-class ElasticsearchParams:
+class ElasticsearchParams(_Section):
     """The Elasticsearch cluster events and churn scores are indexed into (``url`` null: not configured)."""
 
     url: str | None
@@ -175,114 +208,104 @@ class ElasticsearchParams:
     compatibility: Literal[8, 9, "json"] | None
 
 
-@dataclass(frozen=True)
-class KibanaParams:
+class KibanaParams(_Section):
     """The Kibana the dashboards are published to and the book links to (``url`` null: not configured)."""
 
     url: str | None
     api_key_env: str
 
 
-@dataclass(frozen=True)
-class EngineParams:
+class EngineParams(_Section):
     """Where the ibis expressions over events run."""
 
     name: Literal["duckdb", "spark"]
     spark_master: str
 
 
-@dataclass(frozen=True)
-class EdaParams:
+class EdaParams(_Section):
     """Knobs of the exploratory analysis."""
 
-    top_n: int = _positive()
-    conversion_window_minutes: int = _positive()
-    min_views: int = _positive()
+    top_n: Count
+    conversion_window_minutes: Count
+    min_views: Count
 
 
-@dataclass(frozen=True)
-class CleanParams:
+class CleanParams(_Section):
     """Rules of the cleaning stage."""
 
-    earliest_timestamp: dt.date
-    latest_timestamp: dt.date
+    earliest_timestamp: Date
+    latest_timestamp: Date
 
-    def check(self, prefix: str) -> None:
-        """Reject a validity window that ends before it starts."""
+    @model_validator(mode="after")
+    def _window_in_order(self) -> CleanParams:
         if self.latest_timestamp <= self.earliest_timestamp:
-            raise ParamsError(
-                f"{prefix}.latest_timestamp ({self.latest_timestamp}) must be after "
-                f"{prefix}.earliest_timestamp ({self.earliest_timestamp})"
+            raise _Rule(
+                f"`latest_timestamp` ({self.latest_timestamp}) must be after "
+                f"`earliest_timestamp` ({self.earliest_timestamp})"
             )
+        return self
 
 
-@dataclass(frozen=True)
-class SearchParams:
+class SearchParams(_Section):
     """The bounded hyperparameter search of every churn model."""
 
-    budget: int = _positive()
-    folds: int = field(metadata={"min": 2})
+    budget: Count
+    folds: int = Field(ge=2)
 
 
-@dataclass(frozen=True)
-class BusinessParams:
+class BusinessParams(_Section):
     """The retention campaign whose expected profit sets the decision threshold."""
 
-    contact_cost: float = field(metadata={"min": 0.0})
-    retained_value: float = field(metadata={"min": 0.0})
-    offer_success_rate: float = _rate()
-    high_value_quantile: float = field(metadata={"min": 0.01, "max": 0.99})
+    contact_cost: float = Field(ge=0.0)
+    retained_value: float = Field(ge=0.0)
+    offer_success_rate: Rate
+    high_value_quantile: float = Field(ge=0.01, le=0.99)
 
 
-@dataclass(frozen=True)
-class FeaturesParams:
+class FeaturesParams(_Section):
     """Customer features beyond the label's own settings."""
 
-    affinity_dimensions: int = _positive()
+    affinity_dimensions: Count
 
 
-@dataclass(frozen=True)
-class ChurnParams:
+class ChurnParams(_Section):
     """Churn label definition and model training."""
 
-    horizon_days: int = _positive()
-    cutoff: dt.date | None
-    training_cutoffs: int = _positive()
-    test_size: float = field(metadata={"min": 0.05, "max": 0.95})
+    horizon_days: Count
+    cutoff: Date | None
+    training_cutoffs: Count
+    test_size: Share
     search: SearchParams
     business: BusinessParams
 
 
-@dataclass(frozen=True)
-class SurvivalParams:
+class SurvivalParams(_Section):
     """Survival analysis: Kaplan-Meier curves per segment, log-rank tests, a Cox model."""
 
     segment: str
     other_segments: list[str]
     covariates: list[str]
-    penalizer: float = field(metadata={"min": 0.0})
-    test_share: float = field(metadata={"min": 0.05, "max": 0.95})
-    significance: float = field(metadata={"min": 0.0, "max": 1.0})
+    penalizer: float = Field(ge=0.0)
+    test_share: Share
+    significance: Rate
 
-    def check(self, prefix: str) -> None:
-        """Segments and covariates are lists of attribute names."""
-        for name in ("other_segments", "covariates"):
-            values = getattr(self, name)
-            if not isinstance(values, list) or not all(isinstance(value, str) for value in values):
-                raise ParamsError(f"{prefix}.{name} must be a list of attribute names, got {values!r}")
+    @field_validator("other_segments", "covariates", mode="before")
+    @classmethod
+    def _attribute_names(cls, names: Any) -> Any:
+        if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+            raise ValueError(f"must be a list of attribute names, got {names!r}")
+        return names
 
 
-@dataclass(frozen=True)
-class AbTestParams:
+class AbTestParams(_Section):
     """The A/B test proposed to verify each recommendation: error rates and the effect to detect."""
 
-    alpha: float = field(metadata={"min": 0.001, "max": 0.5})
-    power: float = field(metadata={"min": 0.5, "max": 0.999})
-    minimum_effect: float = field(metadata={"min": 0.01, "max": 0.9})
+    alpha: float = Field(ge=0.001, le=0.5)
+    power: float = Field(ge=0.5, le=0.999)
+    minimum_effect: float = Field(ge=0.01, le=0.9)
 
 
-@dataclass(frozen=True)
-class ReportParams:
+class ReportParams(_Section):
     """The book: the revision "What changed" compares with, and the A/B tests it proposes."""
 
     compare_to: str | None
@@ -290,11 +313,10 @@ class ReportParams:
     ab_test: AbTestParams
 
 
-@dataclass(frozen=True)
-class Params:
+class Params(_Section):
     """Every knob of the pipeline, as read from ``params.yaml``."""
 
-    seed: int = field(metadata={"min": 0})
+    seed: int = Field(ge=0)
     data: DataParams
     generate: GenerateParams
     ingest: IngestParams
@@ -309,13 +331,14 @@ class Params:
     survival: SurvivalParams
     report: ReportParams
 
-    def check(self, prefix: str) -> None:
-        """Reject a Kafka ingest of a source without events (the topic carries events only)."""
+    @model_validator(mode="after")
+    def _kafka_carries_events(self) -> Params:
         if self.ingest.mode == "kafka" and self.data.source == "kaggle":
-            raise ParamsError(
-                "ingest.mode kafka reads events from the topic, but data.source kaggle has no events; "
-                "use ingest.mode batch"
+            raise _Rule(
+                "`ingest.mode` kafka reads events from the topic, but `data.source` kaggle has no events; "
+                "use `ingest.mode` batch"
             )
+        return self
 
 
 @dataclass(frozen=True)
@@ -396,85 +419,53 @@ def load_params(path: str | Path = "params.yaml") -> Params:
 
 
 def params_from_dict(raw: dict[str, Any]) -> Params:
-    """Build :class:`Params` from a plain mapping (as parsed from YAML), validating every key."""
-    return _build(Params, raw, "")
+    """Build :class:`Params` from a plain mapping (as parsed from YAML), validating every key.
+
+    Raises
+    ------
+    ParamsError
+        Naming each wrong key in dotted form (``churn.search.folds``), one problem per ``;``.
+    """
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as err:
+        raise ParamsError("; ".join(_describe(error) for error in err.errors())) from None
 
 
-def _build(cls: type, raw: Any, prefix: str) -> Any:
-    if not isinstance(raw, dict):
-        raise ParamsError(f"{prefix or 'params'} must be a mapping, got {raw!r}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - names)
-    if unknown:
-        raise ParamsError(f"unknown key {_key(prefix, unknown[0])!r}")
-    values = {}
-    for f in dataclasses.fields(cls):
-        key = _key(prefix, f.name)
-        if f.name not in raw:
-            raise ParamsError(f"missing key {key!r}")
-        values[f.name] = _coerce(hints[f.name], raw[f.name], key, f.metadata)
-    obj = cls(**values)
-    if hasattr(obj, "check"):
-        obj.check(prefix)
-    return obj
+_EXPECTED = {
+    "int_type": "an integer",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "string_type": "a string",
+    "date_type": "a date (YYYY-MM-DD)",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "list_type": "a list",
+}
+_BOUNDS = {"greater_than_equal": ">=", "less_than_equal": "<=", "greater_than": ">", "less_than": "<"}
 
 
-def _coerce(hint: Any, value: Any, key: str, limits: typing.Mapping[str, Any]) -> Any:
-    optional = typing.get_args(hint) if isinstance(hint, types.UnionType) else ()
-    if type(None) in optional:
-        if value is None:
-            return None
-        hint = next(h for h in optional if h is not type(None))
-    if dataclasses.is_dataclass(hint):
-        return _build(hint, value, key)
-    if typing.get_origin(hint) is Literal:
-        choices = typing.get_args(hint)
-        if value not in choices:
-            raise ParamsError(f"{key} must be one of {list(choices)}, got {value!r}")
-        return value
-    if typing.get_origin(hint) is dict:
-        return _mapping(typing.get_args(hint)[1], value, key)
-    if hint is dt.date:
-        if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-            return value
-        if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-            try:
-                return dt.date.fromisoformat(value)
-            except ValueError:
-                pass
-        raise ParamsError(f"{key} must be a date (YYYY-MM-DD), got {value!r}")
-    if hint is int and (isinstance(value, bool) or not isinstance(value, int)):
-        raise ParamsError(f"{key} must be an integer, got {value!r}")
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ParamsError(f"{key} must be a number, got {value!r}")
-        value = float(value)
-    if hint is bool and not isinstance(value, bool):
-        raise ParamsError(f"{key} must be true or false, got {value!r}")
-    if hint is str and not isinstance(value, str):
-        raise ParamsError(f"{key} must be a string, got {value!r}")
-    if "min" in limits and value < limits["min"]:
-        raise ParamsError(f"{key} must be >= {limits['min']}, got {value!r}")
-    if "max" in limits and value > limits["max"]:
-        raise ParamsError(f"{key} must be <= {limits['max']}, got {value!r}")
-    return value
+def _describe(error: ErrorDetails) -> str:
+    """One pydantic error as a sentence that starts from, or names, the dotted params key."""
+    key = ".".join(str(part) for part in error["loc"])
+    kind, got, context = error["type"], error["input"], error.get("ctx", {})
+    if kind == "missing":
+        return f"missing key {key!r}"
+    if kind == "extra_forbidden":
+        return f"unknown key {key!r}"
+    if kind in _BOUNDS:
+        bound = next(iter(context.values()))
+        return f"{key} must be {_BOUNDS[kind]} {bound}, got {got!r}"
+    if kind == "literal_error":
+        return f"{key} must be one of {context['expected']}, got {got!r}"
+    if kind in _EXPECTED:
+        return f"{key or 'params'} must be {_EXPECTED[kind]}, got {got!r}"
+    if kind == "value_error" and isinstance(context["error"], _Rule):
+        return re.sub(r"`([^`]+)`", lambda marked: _dotted(key, marked[1]), str(context["error"]))
+    if kind == "value_error":
+        return f"{key} {context['error']}"
+    return f"{key or 'params'}: {error['msg']}"
 
 
-def _mapping(value_hint: Any, value: Any, key: str) -> dict:
-    """A mapping of text keys to text (or lists of text); ``None`` (an empty YAML section) is empty."""
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ParamsError(f"{key} must be a mapping, got {value!r}")
-    wants_list = typing.get_origin(value_hint) is list
-    for name, item in value.items():
-        items = item if wants_list and isinstance(item, list) else [item]
-        if wants_list and not isinstance(item, list) or not all(isinstance(i, str) for i in items):
-            expected = "a list of names" if wants_list else "a column name"
-            raise ParamsError(f"{key}.{name} must be {expected}, got {item!r}")
-    return dict(value)
-
-
-def _key(prefix: str, name: str) -> str:
-    return f"{prefix}.{name}" if prefix else name
+def _dotted(section: str, key: str) -> str:
+    return f"{section}.{key}" if section else key
