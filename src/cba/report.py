@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import yaml
 
+from cba.figures import configure_figures
+
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
@@ -76,9 +78,6 @@ PLOT_TABLES = (
 )
 """The ``plots/<name>.csv`` tables the dashboards and recommendations chapters read."""
 
-PLOTLY_RENDERER = "plotly_mimetype+notebook"
-"""Figure JSON for Plotly-aware front ends, plus HTML that draws offline (plotly.js embedded once)."""
-
 _MODEL_NAMES = {
     "logistic_regression": "logistic regression",
     "random_forest": "random forest",
@@ -100,24 +99,6 @@ _BASELINE = "logistic_regression"
 _MIN_ROC_AUC_GAIN = 0.01
 _MAX_REJECTED_SHARE = 0.01
 _SIGNIFICANCE = 0.05
-
-
-# --------------------------------------------------------------------------------------------------
-# Figures
-# --------------------------------------------------------------------------------------------------
-
-
-def configure_figures() -> None:
-    """Make Plotly figures display in executed notebooks and draw offline in every rendered book.
-
-    Called in the first cell of every stage notebook. The ``plotly_mimetype`` part keeps the figure
-    JSON for Jupyter front ends; the ``notebook`` part adds an HTML output that draws with plotly.js,
-    which it embeds once per notebook (no CDN), so the nbconvert fallback and Quarto both show the
-    figures without network access.
-    """
-    import plotly.io as pio
-
-    pio.renderers.default = PLOTLY_RENDERER
 
 
 # --------------------------------------------------------------------------------------------------
