@@ -8,13 +8,13 @@ rejected row is kept with its rule (and, for customers, the offending value).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 import ibis
 import numpy as np
 import pandas as pd
 
 from cba import schema
-from cba.eda import near_duplicate_groups
 
 __all__ = [
     "CUSTOMER_RULES",
@@ -26,6 +26,9 @@ __all__ = [
     "clean_customers",
     "clean_events",
     "customers_from_events",
+    "near_duplicate_groups",
+    "near_duplicates",
+    "near_duplicates_sentence",
     "quality_summary",
 ]
 
@@ -282,6 +285,83 @@ def customers_from_events(events: ibis.Table) -> ibis.Table:
         events.group_by("customer_id")
         .aggregate(signup_date=events.timestamp.min().date())
         .order_by("customer_id")
+    )
+
+
+# --- near-duplicate customers ---------------------------------------------------------------------------
+
+
+def near_duplicate_groups(
+    customers: pd.DataFrame, id_column: str = "customer_id", columns: Sequence[str] | None = None
+) -> pd.Series:
+    """The near-duplicate group of each record: records equal on every attribute but their id.
+
+    Records that hold the same value in every compared column (blanks count as equal values) form a
+    group; the id is not compared, so the same customer entered twice under two ids is found, and so
+    are exact duplicate rows. Found by hashing the attribute tuple (one ``groupby``), fast on 100k rows.
+
+    Parameters
+    ----------
+    customers
+        One row per record.
+    id_column
+        The identifier, left out of the comparison (ignored when absent).
+    columns
+        Attributes to compare; by default every column but ``id_column``. Pass a subset to match on
+        "most" attributes (e.g. leave out free-text or event-derived ones). Absent names are skipped.
+
+    Returns
+    -------
+    pandas.Series
+        ``duplicate_group`` (nullable integer, same index as ``customers``): groups numbered from 0 in
+        the order of their first row; NA for records in no group, and for every record when there is
+        no attribute to compare.
+    """
+    attributes = [
+        c
+        for c in (customers.columns if columns is None else columns)
+        if c in customers.columns and c != id_column
+    ]
+    groups = np.full(len(customers), -1, dtype="int64")
+    if attributes and len(customers):
+        key = customers.groupby(attributes, dropna=False, sort=False).ngroup().to_numpy()
+        sizes = np.bincount(key)
+        repeated = sizes[key] > 1
+        groups[repeated] = pd.factorize(key[repeated])[0]
+    result = pd.Series(groups, index=customers.index, name="duplicate_group").astype("Int64")
+    return result.mask(result < 0)
+
+
+def near_duplicates(
+    customers: pd.DataFrame, id_column: str = "customer_id", columns: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """Groups of records equal on every attribute but their id (see :func:`near_duplicate_groups`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``duplicate_group``, ``size`` (records) and ``ids`` (their ids, sorted; the row labels when
+        ``id_column`` is absent), one row per group in group order; empty when no group exists.
+    """
+    groups = near_duplicate_groups(customers, id_column, columns)
+    ids = customers[id_column] if id_column in customers.columns else customers.index.to_series()
+    members = pd.DataFrame({"duplicate_group": groups.to_numpy(), "id": ids.to_numpy()}).dropna(
+        subset=["duplicate_group"]
+    )
+    table = members.groupby("duplicate_group").agg(
+        size=("id", "size"), ids=("id", lambda s: sorted(s.tolist()))
+    )
+    table = table.reset_index().astype({"duplicate_group": "int64", "size": "int64"})
+    return table[["duplicate_group", "size", "ids"]]
+
+
+def near_duplicates_sentence(groups: pd.DataFrame) -> str:
+    """How many groups, how many records they hold, and the largest group."""
+    if groups.empty:
+        return "No two records share every attribute but their id."
+    return (
+        f"{len(groups):,} groups of records share every attribute but their id, "
+        f"{groups['size'].sum():,} records in all (the largest group holds {groups['size'].max():,})."
     )
 
 

@@ -34,6 +34,7 @@ __all__ = [
     "affinity_columns",
     "category_slug",
     "human_label",
+    "segment_levels",
     "validate",
 ]
 
@@ -234,6 +235,13 @@ FEATURES = Table(
 )
 """Event-derived features with the label. The product-affinity vector (:func:`affinity_columns`) and the
 profile attributes follow the last feature; ``churn`` comes last."""
+
+
+def segment_levels(values: pd.Series) -> pd.Series:
+    """Segment levels as text: whole numbers without a decimal point, blanks as "missing"."""
+    if pd.api.types.is_float_dtype(values) and (values.dropna() % 1 == 0).all():
+        values = values.astype("Int64")
+    return values.astype("string").fillna("missing")
 
 
 def validate(frame: pd.DataFrame | pa.Table, table: Table, source: str | Path) -> None:

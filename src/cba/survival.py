@@ -25,7 +25,7 @@ from lifelines.statistics import proportional_hazard_test
 from lifelines.utils import concordance_index
 from scipy import stats
 
-from cba.eda import segment_levels
+from cba.schema import segment_levels
 
 __all__ = [
     "CoxAnalysis",
