@@ -24,6 +24,7 @@ __all__ = [
     "KAGGLE_ATTRIBUTES",
     "KAGGLE_CUSTOMERS",
     "LABEL_ALIASES",
+    "MissingFeaturesError",
     "ORDERS",
     "RAW_EVENTS",
     "SESSIONS",
@@ -43,6 +44,10 @@ TIMESTAMP = pa.timestamp("us", tz="UTC")
 
 class SchemaError(ValueError):
     """A table does not match its schema; the message names the file and the column."""
+
+
+class MissingFeaturesError(SchemaError):
+    """A table to score or value lacks columns the model or the value measure needs."""
 
 
 @dataclass(frozen=True)
