@@ -26,10 +26,14 @@ __all__ = [
     "clean_customers",
     "clean_events",
     "customers_from_events",
+    "duplicate_group_sentence",
+    "missing_value_rules",
     "near_duplicate_groups",
     "near_duplicates",
     "near_duplicates_sentence",
+    "quality_sentence",
     "quality_summary",
+    "quality_table",
 ]
 
 REJECTION_RULE = "rejection_rule"
@@ -355,6 +359,17 @@ def near_duplicates(
     return table[["duplicate_group", "size", "ids"]]
 
 
+def duplicate_group_sentence(customers: pd.DataFrame) -> str | None:
+    """How many accepted customers share a ``duplicate_group``; ``None`` when the table has no groups."""
+    if "duplicate_group" not in customers:
+        return None
+    grouped = customers["duplicate_group"].notna()
+    return (
+        f"{int(grouped.sum()):,} customers fall in {customers['duplicate_group'].nunique():,} groups of "
+        "records identical on every attribute but the id; they stay together in model validation."
+    )
+
+
 def near_duplicates_sentence(groups: pd.DataFrame) -> str:
     """How many groups, how many records they hold, and the largest group."""
     if groups.empty:
@@ -377,3 +392,33 @@ def quality_summary(rows_in: int, rejected_rules: pd.Series, rules: tuple[str, .
         unknown = sorted(set(rejected_rules) - set(rules))
         raise ValueError(f"rejected rows carry rules that are not declared: {unknown}")
     return {"rows_in": rows_in, "rows_out": rows_in - rejected, "rows_rejected": rejected, "rules": per_rule}
+
+
+def quality_table(quality: dict[str, dict]) -> pd.DataFrame:
+    """One row per table and rule: the rows the rule rejected."""
+    return pd.DataFrame(
+        [{"table": t, "rule": r, "rows": n} for t, q in quality.items() for r, n in q["rules"].items()]
+    )
+
+
+def quality_sentence(quality: dict[str, dict], derived_customers: int | None = None) -> str:
+    """Rows in, accepted and rejected per table; and how many customers were derived from the events."""
+    derived = (
+        ""
+        if derived_customers is None
+        else f" The source has no customers table: {derived_customers:,} customers were derived from the "
+        "accepted events."
+    )
+    return (
+        " ".join(
+            f"**{table}**: {q['rows_in']:,} rows in, {q['rows_out']:,} accepted and {q['rows_rejected']:,} "
+            f"rejected ({q['rows_rejected'] / q['rows_in']:.2%})."
+            for table, q in quality.items()
+        )
+        + derived
+    )
+
+
+def missing_value_rules() -> pd.DataFrame:
+    """The declared rule for blanks, per column (:data:`MISSING_VALUE_RULES`)."""
+    return pd.DataFrame({"column": list(MISSING_VALUE_RULES), "rule": list(MISSING_VALUE_RULES.values())})
