@@ -32,6 +32,8 @@ __all__ = [
     "funnel_drop_off",
     "funnel_figure",
     "funnel_sentence",
+    "funnel_window_sentence",
+    "no_events_sentence",
     "numeric_prices",
     "price_by_category",
     "price_by_category_figure",
@@ -47,6 +49,22 @@ FUNNEL_STEPS = ("view", "add_to_cart", "purchase")
 
 OVERALL = "all"
 """Label of the single row of an overall table (``by=None``); its column is named ``segment``."""
+
+
+def no_events_sentence(source: str) -> str:
+    """What the chapter skips when the source has no event log."""
+    return (
+        f"The {source} source has no event log: daily activity, cohorts, the funnel, prices and top "
+        "products are skipped."
+    )
+
+
+def funnel_window_sentence(window_minutes: int) -> str:
+    """The conversion window the funnel counts within (``eda.conversion_window_minutes``)."""
+    return (
+        f"A cart or purchase counts when it happens within {window_minutes} minutes of the session's first "
+        "view (`eda.conversion_window_minutes`)."
+    )
 
 
 # --- daily activity and the funnel --------------------------------------------------------------------

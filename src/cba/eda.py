@@ -18,6 +18,8 @@ from cba import schema
 from cba.schema import segment_levels
 
 __all__ = [
+    "CHURN_BINNED_COLUMNS",
+    "CHURN_SEGMENTS",
     "DEMOGRAPHIC_COLUMNS",
     "churn_by_binned",
     "churn_by_segment",
@@ -28,6 +30,7 @@ __all__ = [
     "demographics_figure",
     "demographics_sentence",
     "missing_values",
+    "missing_values_sentence",
     "numeric_distribution_figure",
     "numeric_outliers",
     "numeric_outliers_sentence",
@@ -37,6 +40,12 @@ __all__ = [
 
 DEMOGRAPHIC_COLUMNS = ("Gender", "MaritalStatus", "CityTier", "PreferredLoginDevice")
 """Customer attributes described by :func:`demographics` by default."""
+
+CHURN_SEGMENTS = ("Complain", "SatisfactionScore", "CityTier", "PreferredLoginDevice", "MaritalStatus")
+"""Customer attributes whose levels the chapter compares by churn rate."""
+
+CHURN_BINNED_COLUMNS = ("Tenure", "CashbackAmount", "WarehouseToHome")
+"""Numeric customer attributes the chapter compares by churn rate, in quantile bins."""
 
 _MAD_SCALE = 1.4826
 """Scales the median absolute deviation to the standard deviation of a normal distribution."""
@@ -90,6 +99,16 @@ def missing_values(frame: pd.DataFrame) -> pd.DataFrame:
             "share": (missing / len(frame)).round(4).to_numpy(),
         }
     ).reset_index(drop=True)
+
+
+def missing_values_sentence(missing: pd.DataFrame) -> str:
+    """How many columns have blanks, and the range of their shares."""
+    if not len(missing):
+        return "No column has blanks."
+    return (
+        f"{len(missing)} columns have blanks, from {missing['share'].min():.1%} to "
+        f"{missing['share'].max():.1%} of rows."
+    )
 
 
 def count_of(number: int, noun: str) -> str:

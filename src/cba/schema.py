@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow as pa
 
 __all__ = [
+    "BEHAVIOUR_DAILY_COLUMNS",
     "CATEGORIES",
     "CUSTOMERS",
     "Column",
@@ -28,6 +29,7 @@ __all__ = [
     "ORDERS",
     "RAW_EVENTS",
     "SESSIONS",
+    "TOP_ITEMS_COLUMNS",
     "SchemaError",
     "Table",
     "VOCABULARIES",
@@ -193,6 +195,12 @@ ORDERS = Table(
         Column("payment_mode", pa.string(), "Payment method"),
     ),
 )
+
+BEHAVIOUR_DAILY_COLUMNS = ("date", "events", "sessions", "orders", "revenue", "active_customers")
+"""Columns of ``plots/behaviour_daily.csv``: activity and revenue per UTC day."""
+
+TOP_ITEMS_COLUMNS = ("product_id", "views", "carts", "purchases", "revenue", "conversion")
+"""Columns of ``plots/behaviour_top_products_*.csv``: the top products by revenue and by conversion."""
 
 
 def category_slug(category: str) -> str:
