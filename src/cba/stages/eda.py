@@ -39,6 +39,11 @@ class EdaResult:
     """Churn rate per level of each of :data:`cba.eda.CHURN_SEGMENTS`, then per bin of the binned columns."""
 
     @property
+    def overall_funnel(self) -> pd.DataFrame:
+        """The overall funnel of ``metrics/behaviour.json`` as one row (empty without events)."""
+        return pd.DataFrame(self.behaviour.get("funnel", {}).get("overall") or {}, index=["overall"])
+
+    @property
     def missing(self) -> pd.DataFrame:
         """Blanks per column of the profiled table (the customers, else the events)."""
         return eda.missing_values(self.profile)
