@@ -13,7 +13,7 @@ together.
 
 (a) cba, as ``stages/ingest.ipynb``, ``stages/eda.ipynb`` and ``stages/clean.ipynb`` do it. ingest:
 ``sources.load_synthetic`` + ``sources.land``. eda: the four landed tables through ``engine.read_parquet``
-on a connection from ``engine.connect``, ``eda.numeric_prices`` on the events, then the EDA tables: the
+on a connection from ``engine.connect``, ``behaviour.numeric_prices`` on the events, then the EDA tables: the
 overview of the four tables (rows, columns, missing cells, duplicate rows), daily activity, the funnel by
 device and by category (no conversion window), price quartiles by category, top products by revenue and
 cohort retention. clean: ``clean.clean_events(..., ids_are_row_numbers=False)`` on the
@@ -311,7 +311,7 @@ def cba_ingest(args: argparse.Namespace) -> None:
 
 
 def cba_eda(args: argparse.Namespace) -> None:
-    from cba import eda, engine
+    from cba import behaviour, eda, engine
 
     params = _params(args.events)
     landed, _, _ = _folders(args.work)
@@ -321,16 +321,16 @@ def cba_eda(args: argparse.Namespace) -> None:
     phases = Phases()
     con = engine.connect(params.data.timezone, params.engine)
     tables = {name: engine.read_parquet(con, landed / f"{name}.parquet") for name in LANDED_TABLES}
-    events = eda.numeric_prices(tables["events"])
+    events = behaviour.numeric_prices(tables["events"])
     phases.done("eda_load")
     steps = {
         "overview": lambda: eda.overview(tables),
-        "daily_activity": lambda: eda.daily_activity(events, first_day, last_day),
-        "funnel_device": lambda: eda.funnel(events, "device"),
-        "funnel_category": lambda: eda.funnel(events, "category"),
-        "price_by_category": lambda: eda.price_by_category(events),
-        "top_products": lambda: eda.top_products(events, "product_id", params.eda.top_n),
-        "cohort_retention": lambda: eda.cohort_retention(events, first_day, last_day),
+        "daily_activity": lambda: behaviour.daily_activity(events, first_day, last_day),
+        "funnel_device": lambda: behaviour.funnel(events, "device"),
+        "funnel_category": lambda: behaviour.funnel(events, "category"),
+        "price_by_category": lambda: behaviour.price_by_category(events),
+        "top_products": lambda: behaviour.top_products(events, "product_id", params.eda.top_n),
+        "cohort_retention": lambda: behaviour.cohort_retention(events, first_day, last_day),
     }
     outputs, eda_seconds = _timed_tables(steps)
     phases.done("eda_tables")
@@ -537,7 +537,7 @@ def _pd_daily(raw, at, in_days):
 def _pd_funnel(raw, by: str):
     import pandas as pd
 
-    from cba.eda import FUNNEL_STEPS
+    from cba.behaviour import FUNNEL_STEPS
 
     steps = raw.loc[raw["event_type"].isin(FUNNEL_STEPS) & raw[by].notna(), ["session_id", by, "event_type"]]
     reached = steps.drop_duplicates()

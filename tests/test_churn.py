@@ -2,6 +2,7 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import average_precision_score, roc_auc_score
 from typer.testing import CliRunner
 
 from cba import churn, evaluate
@@ -14,7 +15,9 @@ PARAMS = ChurnParams(
     training_cutoffs=1,
     test_size=0.3,
     search=SearchParams(budget=1, folds=2),
-    business=BusinessParams(contact_cost=5.0, retained_value=100.0, offer_success_rate=0.5, high_value_quantile=0.5),
+    business=BusinessParams(
+        contact_cost=5.0, retained_value=100.0, offer_success_rate=0.5, high_value_quantile=0.5
+    ),
 )
 
 
@@ -129,14 +132,20 @@ def test_expected_calibration_error_by_hand():
     assert table.to_dict("list") == {"predicted": [0.1, 0.9], "observed": [0.5, 1.0], "customers": [2, 2]}
 
 
+def business(contact_cost: float) -> BusinessParams:
+    return BusinessParams(
+        contact_cost=contact_cost, retained_value=10.0, offer_success_rate=0.5, high_value_quantile=0.5
+    )
+
+
 def test_profit_threshold_and_curve_by_hand():
     y = np.array([1, 0, 1, 0])
     p = np.array([0.9, 0.8, 0.3, 0.1])
     # each churner reached is worth 0.5 * 10 = 5, each contact costs 1: top 1, 2, 3, 4 earn 4, 3, 7, 6
-    assert evaluate.profit_threshold(y, p, 1.0, 10.0, 0.5) == 0.3
-    curve = evaluate.profit_curve(y, p, 1.0, 10.0, 0.5, points=5)
+    assert evaluate.profit_threshold(y, p, business(1.0)) == 0.3
+    curve = evaluate.profit_curve(y, p, business(1.0), points=5)
     assert curve["expected_profit"].tolist() == [0.0, 4.0, 3.0, 7.0, 6.0]
-    assert evaluate.profit_threshold(y, p, 100.0, 10.0, 0.5) == 1.0  # never pays: contact nobody
+    assert evaluate.profit_threshold(y, p, business(100.0)) == 1.0  # never pays: contact nobody
 
 
 def test_gains_table_by_hand():
@@ -156,29 +165,52 @@ def test_bootstrap_interval_brackets_the_estimate_and_repeats():
     assert [low, high] == evaluate.bootstrap_interval(y, p, evaluate.metrics.roc_auc_score, 5, 200)
 
 
-def test_every_model_is_searched_calibrated_and_scored(result, customers):
+def test_every_model_is_searched_calibrated_and_scored_on_the_test_rows(result, customers):
     assert set(result.metrics) == {*churn.MODELS, churn.REFERENCE}
-    assert result.best_model == max(churn.MODELS, key=lambda m: result.metrics[m]["cv_roc_auc"])
+    assert result.best_model == churn.choose_best(result.metrics)
+    assert result.x_test.index.tolist() == customers.index[result.split.test].tolist()
+    np.testing.assert_array_equal(result.y_test, customers["churn"].to_numpy()[result.split.test])
     for name, scores in result.metrics.items():
         assert 0.6 < scores["roc_auc"] <= 1.0, name
-        assert 0.0 <= scores["threshold"] <= 1.0
-        assert np.all((result.test_probability[name] >= 0) & (result.test_probability[name] <= 1))
-    assert set(result.x_test.index).isdisjoint(set(customers.index[result.split.train]))
+        probability = result.models[name].predict_proba(result.x_test)[:, 1]
+        np.testing.assert_allclose(result.test_probability[name], probability)
+        assert scores["roc_auc"] == pytest.approx(roc_auc_score(result.y_test, probability))
+
+
+@pytest.mark.parametrize(
+    ("cv_roc_auc", "best"),
+    [
+        (
+            {"logistic_regression": 0.7, "random_forest": 0.8, "xgboost_smote": 0.75, "xgboost_focal": 0.6},
+            "random_forest",
+        ),
+        (
+            {"logistic_regression": 0.8, "random_forest": 0.8, "xgboost_smote": 0.7, "xgboost_focal": 0.7},
+            "logistic_regression",
+        ),
+    ],
+    ids=["highest", "tie-goes-to-the-first"],
+)
+def test_the_winner_is_the_best_cross_validated_model_never_the_reference(cv_roc_auc, best):
+    scores = {name: {"cv_roc_auc": value, "roc_auc": 0.5} for name, value in cv_roc_auc.items()}
+    scores[churn.REFERENCE] = {"cv_roc_auc": 0.99, "roc_auc": 0.99}
+    scores["xgboost_focal"]["roc_auc"] = 0.99  # test scores never choose
+    assert churn.choose_best(scores) == best
+
+
+def test_intervals_bracket_the_best_models_test_scores(result):
+    bounds = churn.intervals(result, seed=3)
+    probability = result.test_probability[result.best_model]
+    for key, score in (("roc_auc", roc_auc_score), ("pr_auc", average_precision_score)):
+        low, high = bounds[f"{key}_ci"]
+        assert low < score(result.y_test, probability) < high
+        assert high - low < 0.3
 
 
 def test_drivers_find_the_signal_not_the_noise(result):
     drivers = churn.top_drivers(result, seed=3)
     ranked = drivers["feature"].tolist()
     assert ranked.index("recency_days") < ranked.index("noise")
-
-
-def test_risk_segments_and_interventions_follow_from_the_numbers():
-    segments = churn.risk_segments(np.array([0.9, 0.9, 0.1]), np.array([10.0, 1.0, 10.0]), 0.5, 5.0)
-    assert segments.tolist() == ["high risk, high value", "high risk, low value", "low risk, high value"]
-    assert churn.intervention("high risk, high value", ["Complain"]).startswith("a personal call")
-    assert "complaint" in churn.intervention("high risk, high value", ["Complain"])
-    assert churn.intervention("high risk, low value", ["cart_abandon_rate"]).startswith("an automated email")
-    assert churn.intervention("low risk, low value", ["Complain"]).startswith("no retention contact")
 
 
 def test_segment_drivers_name_what_raises_each_segments_risk(result, customers):

@@ -5,7 +5,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from cba import eda
+from cba import behaviour, clean, eda
 
 
 def events() -> ibis.Table:
@@ -29,7 +29,7 @@ def events() -> ibis.Table:
 
 
 def test_funnel_by_device():
-    table = eda.funnel(events(), "device")
+    table = behaviour.funnel(events(), "device")
     expected = pd.DataFrame(
         {
             "device": ["Computer", "Mobile Phone"],
@@ -40,21 +40,21 @@ def test_funnel_by_device():
         }
     )
     pd.testing.assert_frame_equal(table, expected, check_dtype=False)
-    assert eda.funnel_sentence(table, "device").startswith("By device, Computer converts best (100.0%")
+    assert behaviour.funnel_sentence(table, "device").startswith("By device, Computer converts best (100.0%")
 
 
 def test_daily_activity_skips_bad_and_out_of_window_times():
-    daily = eda.daily_activity(events(), dt.date(2024, 1, 1), dt.date(2024, 12, 31))
+    daily = behaviour.daily_activity(events(), dt.date(2024, 1, 1), dt.date(2024, 12, 31))
     assert daily["date"].dt.strftime("%Y-%m-%d").tolist() == ["2024-02-05", "2024-02-06"]
     assert daily["events"].tolist() == [5, 1]
     assert daily["sessions"].tolist() == [2, 1]
     assert daily["orders"].tolist() == [1, 0]
     assert daily["revenue"].tolist() == [10.0, 0.0]
-    assert "2 days" in eda.daily_activity_sentence(daily)
+    assert "2 days" in behaviour.daily_activity_sentence(daily)
 
 
 def test_price_by_category_orders_by_median():
-    prices = eda.price_by_category(events())
+    prices = behaviour.price_by_category(events())
     assert prices["category"].tolist() == ["Fashion", "Grocery"]
     assert prices["median"].tolist() == [10.0, 4.0]
 
@@ -97,7 +97,7 @@ def test_overview_compares_every_column_not_only_the_first():
     ids=["sessions", "two-minutes", "one-minute"],
 )
 def test_overall_funnel(window, expected):
-    table = eda.funnel(events(), None, window)
+    table = behaviour.funnel(events(), None, window)
     columns = ["segment", "view", "add_to_cart", "purchase", "conversion"]
     pd.testing.assert_frame_equal(
         table, pd.DataFrame([["all", *expected]], columns=columns), check_dtype=False
@@ -105,15 +105,15 @@ def test_overall_funnel(window, expected):
 
 
 def test_overall_funnel_sentence():
-    table = eda.funnel(events(), None)
-    assert eda.funnel_sentence(table, None) == (
+    table = behaviour.funnel(events(), None)
+    assert behaviour.funnel_sentence(table, None) == (
         "Of 3 sessions with a view, 66.7% add to the cart and 66.7% purchase."
     )
-    assert eda.funnel_figure(table, None).data
+    assert behaviour.funnel_figure(table, None).data
 
 
 def test_funnel_window_by_device():
-    table = eda.funnel(events(), "device", window_minutes=1)
+    table = behaviour.funnel(events(), "device", window_minutes=1)
     expected = pd.DataFrame(
         {
             "device": ["Computer", "Mobile Phone"],
@@ -134,9 +134,9 @@ def test_funnel_window_ignores_steps_before_the_first_view():
             "event_type": ["add_to_cart", "view", "purchase"],
         }
     )
-    windowed = eda.funnel(ibis.memtable(frame), None, window_minutes=5)
+    windowed = behaviour.funnel(ibis.memtable(frame), None, window_minutes=5)
     assert windowed[["view", "add_to_cart", "purchase"]].values.tolist() == [[1, 0, 1]]
-    sessions = eda.funnel(ibis.memtable(frame), None)
+    sessions = behaviour.funnel(ibis.memtable(frame), None)
     assert sessions[["view", "add_to_cart", "purchase"]].values.tolist() == [[1, 1, 1]]
 
 
@@ -163,7 +163,7 @@ def customer_events() -> ibis.Table:
 
 
 def test_cohort_retention():
-    matrix = eda.cohort_retention(customer_events(), dt.date(2024, 1, 1), dt.date(2024, 3, 31))
+    matrix = behaviour.cohort_retention(customer_events(), dt.date(2024, 1, 1), dt.date(2024, 3, 31))
     nan = float("nan")
     expected = pd.DataFrame(
         [[1.0, 0.5, 1.0], [1.0, 0.0, nan], [1.0, nan, nan]],
@@ -171,18 +171,18 @@ def test_cohort_retention():
         columns=pd.Index([0, 1, 2], name="months_since"),
     )
     pd.testing.assert_frame_equal(matrix, expected)
-    assert eda.cohort_retention_sentence(matrix) == (
+    assert behaviour.cohort_retention_sentence(matrix) == (
         "On average over 2 monthly cohorts, 25.0% of a cohort's customers are active again the month "
         "after their first; the 2024-01 cohort keeps the most (50.0%) and the 2024-02 cohort the fewest "
         "(0.0%)."
     )
-    assert eda.cohort_retention_figure(matrix).data
+    assert behaviour.cohort_retention_figure(matrix).data
 
 
 def test_cohort_retention_without_events_in_the_window():
-    matrix = eda.cohort_retention(customer_events(), dt.date(2030, 1, 1), dt.date(2030, 3, 31))
+    matrix = behaviour.cohort_retention(customer_events(), dt.date(2030, 1, 1), dt.date(2030, 3, 31))
     assert matrix.empty
-    assert eda.cohort_retention_sentence(matrix).startswith("No event timestamp parses")
+    assert behaviour.cohort_retention_sentence(matrix).startswith("No event timestamp parses")
 
 
 # --- products -----------------------------------------------------------------------------------------
@@ -212,20 +212,20 @@ ITEM_COLUMNS = ["views", "carts", "purchases", "revenue", "conversion"]
 
 
 def test_top_products_by_revenue():
-    table = eda.top_products(product_events(), "product_id", top_n=3)
+    table = behaviour.top_products(product_events(), "product_id", top_n=3)
     expected = pd.DataFrame(
         [["P4", 0, 0, 1, 20.0, float("nan")], ["P1", 2, 1, 1, 10.0, 0.5], ["P2", 4, 0, 2, 6.0, 0.5]],
         columns=["product_id", *ITEM_COLUMNS],
     )
     pd.testing.assert_frame_equal(table, expected)
-    assert eda.top_products_sentence(table) == (
+    assert behaviour.top_products_sentence(table) == (
         "P4 earns the most (20.00 from 1 purchase); the top 3 products together earn 36.00."
     )
-    assert eda.top_products_figure(table).data
+    assert behaviour.top_products_figure(table).data
 
 
 def test_top_categories_by_revenue():
-    table = eda.top_products(product_events(), "category")
+    table = behaviour.top_products(product_events(), "category")
     expected = pd.DataFrame(
         [["Fashion", 3, 1, 2, 30.0, 0.6667], ["Grocery", 5, 0, 2, 6.0, 0.4]],
         columns=["category", *ITEM_COLUMNS],
@@ -234,13 +234,13 @@ def test_top_categories_by_revenue():
 
 
 def test_top_products_by_conversion_needs_enough_views():
-    table = eda.top_products_by_conversion(product_events(), "product_id", min_views=2)
+    table = behaviour.top_products_by_conversion(product_events(), "product_id", min_views=2)
     expected = pd.DataFrame(
         [["P2", 4, 0, 2, 6.0, 0.5], ["P1", 2, 1, 1, 10.0, 0.5]],  # a tie: more views first
         columns=["product_id", *ITEM_COLUMNS],
     )
     pd.testing.assert_frame_equal(table, expected)
-    assert eda.top_products_sentence(table, "product_id", "conversion") == (
+    assert behaviour.top_products_sentence(table, "product_id", "conversion") == (
         "P2 converts best (50.0% of its 4 views end in a purchase); P1, last of the top 2 products, "
         "converts 50.0%."
     )
@@ -248,25 +248,25 @@ def test_top_products_by_conversion_needs_enough_views():
 
 def test_top_products_without_the_column():
     events_without_products = ibis.memtable(pd.DataFrame({"event_type": ["view"], "price": [1.0]}))
-    table = eda.top_products(events_without_products, "product_id")
+    table = behaviour.top_products(events_without_products, "product_id")
     assert table.empty and list(table.columns) == ["product_id", *ITEM_COLUMNS]
-    assert eda.top_products_by_conversion(events_without_products).empty
-    assert eda.top_products_sentence(table) == "No products to rank."
+    assert behaviour.top_products_by_conversion(events_without_products).empty
+    assert behaviour.top_products_sentence(table) == "No products to rank."
 
 
 def test_top_products_without_prices_ranks_by_purchases():
     frame = pd.DataFrame({"product_id": ["P1", "P2", "P2"], "event_type": ["view", "purchase", "purchase"]})
-    table = eda.top_products(ibis.memtable(frame))
+    table = behaviour.top_products(ibis.memtable(frame))
     assert table["product_id"].tolist() == ["P2", "P1"]
     assert table["revenue"].isna().all()
 
 
 def test_event_tables_without_optional_columns():
     log = ibis.memtable(pd.DataFrame({"timestamp": ["2024-01-01T00:00:00Z"], "event_type": ["purchase"]}))
-    assert eda.funnel(log, "device").empty
-    assert eda.funnel(log, None, window_minutes=5).empty
-    assert eda.price_by_category(log).empty
-    assert eda.cohort_retention(log, dt.date(2024, 1, 1), dt.date(2024, 1, 31)).empty
+    assert behaviour.funnel(log, "device").empty
+    assert behaviour.funnel(log, None, window_minutes=5).empty
+    assert behaviour.price_by_category(log).empty
+    assert behaviour.cohort_retention(log, dt.date(2024, 1, 1), dt.date(2024, 1, 31)).empty
 
 
 # --- data quality -------------------------------------------------------------------------------------
@@ -352,16 +352,16 @@ def duplicate_customers() -> pd.DataFrame:
 
 
 def test_near_duplicate_groups():
-    groups = eda.near_duplicate_groups(duplicate_customers())
+    groups = clean.near_duplicate_groups(duplicate_customers())
     expected = pd.Series([0, 1, 0, None, 1, None], index=range(10, 16), dtype="Int64", name="duplicate_group")
     pd.testing.assert_series_equal(groups, expected)
 
 
 def test_near_duplicates_on_chosen_columns():
-    table = eda.near_duplicates(duplicate_customers(), columns=["Gender", "Tenure"])
+    table = clean.near_duplicates(duplicate_customers(), columns=["Gender", "Tenure"])
     expected = pd.DataFrame({"duplicate_group": [0, 1], "size": [2, 3], "ids": [[1, 3], [2, 4, 5]]})
     pd.testing.assert_frame_equal(table, expected)
-    assert eda.near_duplicates_sentence(table) == (
+    assert clean.near_duplicates_sentence(table) == (
         "2 groups of records share every attribute but their id, 5 records in all "
         "(the largest group holds 3)."
     )
@@ -369,10 +369,10 @@ def test_near_duplicates_on_chosen_columns():
 
 def test_near_duplicates_without_attributes():
     ids_only = pd.DataFrame({"customer_id": [1, 2, 3]})
-    assert eda.near_duplicate_groups(ids_only).isna().all()
-    table = eda.near_duplicates(ids_only)
+    assert clean.near_duplicate_groups(ids_only).isna().all()
+    table = clean.near_duplicates(ids_only)
     assert table.empty and list(table.columns) == ["duplicate_group", "size", "ids"]
-    assert eda.near_duplicates_sentence(table) == "No two records share every attribute but their id."
+    assert clean.near_duplicates_sentence(table) == "No two records share every attribute but their id."
 
 
 # --- customers ----------------------------------------------------------------------------------------

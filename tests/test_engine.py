@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cba import clean, eda, engine, features, schema
+from cba import behaviour, clean, engine, features, schema
 from cba.config import EngineParams
 
 pytest.importorskip("pyspark", reason="pyspark is not installed (pip install '.[spark]')")
@@ -168,7 +168,7 @@ def test_labelled_and_current_features(tmp_path: Path):
 )
 def test_funnel(tmp_path: Path, by: str | None, window: int | None):
     path = to_parquet(raw_events(), tmp_path / "events.parquet")
-    duckdb, spark = on_both(path, lambda con, t: eda.funnel(t, by, window))
+    duckdb, spark = on_both(path, lambda con, t: behaviour.funnel(t, by, window))
     assert_same(duckdb, spark)
 
 
@@ -176,7 +176,7 @@ def test_funnel(tmp_path: Path, by: str | None, window: int | None):
 def test_daily_activity(tmp_path: Path, with_sessions: bool):
     path = to_parquet(raw_events(with_sessions), tmp_path / "events.parquet")
     duckdb, spark = on_both(
-        path, lambda con, t: eda.daily_activity(eda.numeric_prices(t), FIRST_DAY, LAST_DAY)
+        path, lambda con, t: behaviour.daily_activity(behaviour.numeric_prices(t), FIRST_DAY, LAST_DAY)
     )
     assert_same(duckdb, spark)
 
@@ -184,10 +184,10 @@ def test_daily_activity(tmp_path: Path, with_sessions: bool):
 @pytest.mark.parametrize(
     "table",
     [
-        lambda t: eda.cohort_retention(t, FIRST_DAY, LAST_DAY).reset_index(),
-        lambda t: eda.price_by_category(eda.numeric_prices(t)),
-        lambda t: eda.top_products(eda.numeric_prices(t), by="category"),
-        lambda t: eda.top_products_by_conversion(eda.numeric_prices(t), min_views=1),
+        lambda t: behaviour.cohort_retention(t, FIRST_DAY, LAST_DAY).reset_index(),
+        lambda t: behaviour.price_by_category(behaviour.numeric_prices(t)),
+        lambda t: behaviour.top_products(behaviour.numeric_prices(t), by="category"),
+        lambda t: behaviour.top_products_by_conversion(behaviour.numeric_prices(t), min_views=1),
     ],
     ids=["cohort-retention", "price-by-category", "top-categories", "top-products-by-conversion"],
 )

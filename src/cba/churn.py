@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
 from imblearn.over_sampling import SMOTE
 from imblearn.pipeline import Pipeline as ImbPipeline
 from joblib import Parallel, delayed
@@ -34,8 +36,9 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler, TargetEncoder
 from threadpoolctl import threadpool_limits
 from xgboost import XGBClassifier
 
-from cba import evaluate
+from cba import evaluate, retention
 from cba.config import ChurnParams
+from cba.schema import MissingFeaturesError
 
 __all__ = [
     "CUTOFF",
@@ -49,24 +52,24 @@ __all__ = [
     "Split",
     "artifact",
     "build_model",
-    "campaign",
+    "choose_best",
     "customer_groups",
+    "drivers_figure",
+    "drivers_sentence",
     "feature_columns",
     "focal_loss",
     "intervals",
-    "intervention",
+    "leak_comparison",
+    "leak_sentence",
+    "model_comparison_sentence",
     "naive_split",
     "predict",
-    "recommended_campaign",
-    "risk_segments",
     "segment_drivers",
-    "segment_table",
     "summary",
     "table_sha256",
     "top_drivers",
     "train_and_evaluate",
     "validation_split",
-    "value_of",
 ]
 
 LABEL = "churn"
@@ -112,10 +115,6 @@ SEARCH_SPACES: dict[str, dict[str, list]] = {
     },
 }
 """Where the bounded random search looks, per model; ``churn.search.budget`` settings are drawn."""
-
-
-class MissingFeaturesError(ValueError):
-    """A table to score lacks feature columns the model was trained on."""
 
 
 def focal_loss(y_true: np.ndarray, margin: np.ndarray, gamma: float) -> tuple[np.ndarray, np.ndarray]:
@@ -364,7 +363,6 @@ def train_and_evaluate(features: pd.DataFrame, params: ChurnParams, seed: int) -
     x_train, y_train, x_test, y_test = x.iloc[split.train], y[split.train], x.iloc[split.test], y[split.test]
     levels = {c: int(x_train[c].nunique()) for c in categorical}
     columns = (numeric, categorical, levels)
-    business = params.business
     recent = _latest_rows(features.iloc[split.train])
     models, scores, probabilities = {}, {}, {}
     for name in (*MODELS, REFERENCE):
@@ -376,11 +374,7 @@ def train_and_evaluate(features: pd.DataFrame, params: ChurnParams, seed: int) -
             out_of_fold[recent], y_train[recent]
         )
         threshold = evaluate.profit_threshold(
-            y_train[recent],
-            calibrator.predict(out_of_fold[recent]),
-            business.contact_cost,
-            business.retained_value,
-            business.offer_success_rate,
+            y_train[recent], calibrator.predict(out_of_fold[recent]), params.business
         )
         with threadpool_limits(1):  # steady under load, like the search
             pipeline = build_model(name, *columns, seed, settings).fit(x_train, y_train)
@@ -392,7 +386,7 @@ def train_and_evaluate(features: pd.DataFrame, params: ChurnParams, seed: int) -
             "cv_roc_auc": float(cv_roc_auc),
             "settings": {k: v for k, v in settings.items()},
         }
-    best = max(MODELS, key=lambda m: scores[m]["cv_roc_auc"])
+    best = choose_best(scores)
     return ChurnResult(
         models=models,
         metrics=scores,
@@ -405,6 +399,14 @@ def train_and_evaluate(features: pd.DataFrame, params: ChurnParams, seed: int) -
         naive=_naive_scores(features, best, scores[best]["settings"], columns, params.test_size, seed),
         training_sha256=table_sha256(features.iloc[split.train]),
     )
+
+
+def choose_best(scores: dict[str, dict[str, Any]]) -> str:
+    """The competing model with the highest cross-validated ROC-AUC; the reference never wins.
+
+    Ties go to the model listed first in :data:`MODELS`.
+    """
+    return max(MODELS, key=lambda m: scores[m]["cv_roc_auc"])
 
 
 def _latest_rows(train: pd.DataFrame) -> np.ndarray:
@@ -467,44 +469,6 @@ def top_drivers(result: ChurnResult, seed: int, count: int = 10, repeats: int = 
     return drivers.sort_values("importance", ascending=False, ignore_index=True).head(count).round(4)
 
 
-def campaign(
-    y_true: np.ndarray, probability: np.ndarray, threshold: float, params: ChurnParams
-) -> dict[str, float]:
-    """What the campaign at ``threshold`` costs and earns on customers whose outcome is known."""
-    business = params.business
-    targeted = probability >= threshold
-    cost = business.contact_cost * int(targeted.sum())
-    benefit = business.offer_success_rate * business.retained_value * int(y_true[targeted].sum())
-    return {
-        "contact_cost": business.contact_cost,
-        "retained_value": business.retained_value,
-        "offer_success_rate": business.offer_success_rate,
-        "threshold": round(threshold, 4),
-        "customers_targeted": int(targeted.sum()),
-        "share_targeted": round(float(targeted.mean()), 4),
-        "expected_cost": round(cost, 2),
-        "expected_benefit": round(benefit, 2),
-        "expected_profit": round(benefit - cost, 2),
-    }
-
-
-def value_of(frame: pd.DataFrame) -> tuple[pd.Series, str]:
-    """Each customer's value and what it measures: revenue before the cutoff, else cashback (a snapshot)."""
-    for column, basis in (("monetary", "revenue to date"), ("CashbackAmount", "average monthly cashback")):
-        if column in frame.columns:
-            return frame[column].astype(float).fillna(0.0), basis
-    raise MissingFeaturesError("neither 'monetary' nor 'CashbackAmount' is present to measure customer value")
-
-
-def risk_segments(
-    probability: np.ndarray, value: np.ndarray, threshold: float, value_cut: float
-) -> np.ndarray:
-    """Risk × value: high risk at or above the decision threshold, high value at or above ``value_cut``."""
-    risk = np.where(probability >= threshold, "high risk", "low risk")
-    worth = np.where(value >= value_cut, "high value", "low value")
-    return np.char.add(np.char.add(risk.astype(str), ", "), worth.astype(str))
-
-
 def predict(artifact: dict[str, Any], customers: pd.DataFrame, source: str = "input") -> pd.DataFrame:
     """Score a customers table with a saved model: customer_id, churn_probability, risk_segment.
 
@@ -515,12 +479,12 @@ def predict(artifact: dict[str, Any], customers: pd.DataFrame, source: str = "in
     if missing:
         raise MissingFeaturesError(f"{source}: missing column(s) {', '.join(missing)} that the model needs")
     probability = artifact["model"].predict_proba(customers[artifact["features"]])[:, 1]
-    value, _ = value_of(customers)
+    value, _ = retention.value_of(customers)
     return pd.DataFrame(
         {
             "customer_id": customers["customer_id"].to_numpy(),
             "churn_probability": probability.round(6),
-            "risk_segment": risk_segments(
+            "risk_segment": retention.risk_segments(
                 probability, value.to_numpy(), artifact["threshold"], artifact["value_cut"]
             ),
             "value": value.to_numpy(),
@@ -550,53 +514,6 @@ def segment_drivers(
     }
 
 
-_INTERVENTIONS = (
-    ("Complain", "resolve each open complaint with a personal service call"),
-    ("SatisfactionScore", "follow up low satisfaction scores with a service review"),
-    ("WarehouseToHome", "offer faster or free delivery to distant addresses"),
-    ("CashbackAmount", "raise cashback on the next orders"),
-    ("CouponUsed", "send a targeted coupon"),
-    ("DaySinceLastOrder", "send a reactivation offer before the next order is overdue"),
-    ("recency", "send a win-back reminder with a time-limited offer"),
-    ("days_since_last_event", "send a win-back reminder with a time-limited offer"),
-    ("Tenure", "enrol new customers in an onboarding programme"),
-    ("tenure", "enrol new customers in an onboarding programme"),
-    ("cart_abandon", "send abandoned-cart reminders"),
-    ("frequency", "start a loyalty programme that rewards repeat orders"),
-    ("OrderCount", "start a loyalty programme that rewards repeat orders"),
-    ("monetary", "give high spenders a loyalty tier with perks"),
-    ("session", "simplify the app journey to shorten the way to checkout"),
-    ("HourSpendOnApp", "simplify the app journey to shorten the way to checkout"),
-    ("MaritalStatus", "tailor offers to household needs"),
-    ("NumberOfAddress", "make address management and delivery choice easier"),
-    ("PreferedOrderCat", "recommend products from the customer's favourite categories"),
-    ("category", "recommend products from the customer's favourite categories"),
-    ("affinity", "recommend products from the customer's favourite categories"),
-    ("CityTier", "adapt delivery promises to the customer's city tier"),
-    ("PreferredPaymentMode", "promote the smoothest payment options"),
-    ("device", "fix the pain points of the customer's device"),
-    ("Device", "fix the pain points of the customer's device"),
-)
-
-
-def intervention(segment: str, drivers: list[str]) -> str:
-    """The recommended action for a risk × value segment, following from its drivers."""
-    if segment.startswith("low risk"):
-        return "no retention contact: monitor their risk score"
-    actions = list(
-        dict.fromkeys(
-            next((text for key, text in _INTERVENTIONS if key in feature), f"address {feature}")
-            for feature in drivers
-        )
-    )
-    channel = (
-        "a personal call from the account team" if segment.endswith("high value") else "an automated email"
-    )
-    if not actions:
-        return f"{channel} with the standard retention offer"
-    return f"{channel}: " + "; ".join(actions)
-
-
 def artifact(result: ChurnResult, value_cut: float, params: dict[str, Any]) -> dict[str, Any]:
     """What ``models/churn.joblib`` holds: the calibrated model and everything needed to trust and use it."""
     return {
@@ -609,46 +526,6 @@ def artifact(result: ChurnResult, value_cut: float, params: dict[str, Any]) -> d
         "metrics": result.metrics[result.best_model],
         "params": params,
         "training_data_sha256": result.training_sha256,
-    }
-
-
-def segment_table(scores: pd.DataFrame, drivers: dict[str, list[str]]) -> pd.DataFrame:
-    """Risk × value segments of the scored customers: size, risk, value, revenue at risk, drivers, action."""
-    at_risk = scores["churn_probability"] * scores["value"]
-    table = (
-        scores.assign(at_risk=at_risk)
-        .groupby("risk_segment")
-        .agg(
-            customers=("customer_id", "size"),
-            mean_probability=("churn_probability", "mean"),
-            mean_value=("value", "mean"),
-            revenue_at_risk=("at_risk", "sum"),
-        )
-        .round(4)
-        .reset_index()
-        .rename(columns={"risk_segment": "segment"})
-    )
-    table["drivers"] = [drivers.get(s, []) for s in table["segment"]]
-    table["intervention"] = [
-        intervention(s, d) for s, d in zip(table["segment"], table["drivers"], strict=True)
-    ]
-    return table.sort_values(["mean_probability"], ascending=False, ignore_index=True)
-
-
-def recommended_campaign(scores: pd.DataFrame, params: ChurnParams) -> dict[str, float]:
-    """The campaign on today's high-risk customers, valued with their calibrated churn probabilities."""
-    business = params.business
-    targeted = scores[scores["risk_segment"].str.startswith("high risk")]
-    benefit = (
-        business.offer_success_rate * business.retained_value * float(targeted["churn_probability"].sum())
-    )
-    cost = business.contact_cost * len(targeted)
-    return {
-        "customers_targeted": len(targeted),
-        "share_targeted": round(len(targeted) / max(len(scores), 1), 4),
-        "expected_cost": round(cost, 2),
-        "expected_benefit": round(benefit, 2),
-        "expected_profit": round(benefit - cost, 2),
     }
 
 
@@ -682,10 +559,85 @@ def summary(
         "reference": REFERENCE,
         "models": {name: rounded(values) for name, values in result.metrics.items()},
         "drivers": drivers.to_dict(orient="records"),
-        "campaign": campaign(result.y_test, probability, result.threshold, params),
-        "recommended_campaign": recommended_campaign(scores, params),
+        "campaign": retention.campaign(result.y_test, probability, result.threshold, params.business),
+        "recommended_campaign": retention.recommended_campaign(scores, params.business),
         "customers_scored": len(scores),
         "value_basis": value_basis,
-        "revenue_at_risk": round(float((scores["churn_probability"] * scores["value"]).sum()), 2),
+        "revenue_at_risk": round(float(retention.revenue_at_risk(scores).sum()), 2),
         "risk_segments": segments.to_dict(orient="records"),
     }
+
+
+# --- what the chapter shows ---------------------------------------------------------------------------
+
+_ROLES = {"logistic_regression": "the logistic baseline", REFERENCE: "the tuned gradient-boosting reference"}
+LEAK_SHOWN = 0.005
+"""A naive split that beats the leak-free ROC-AUC by more than this is said to flatter the model."""
+
+
+def model_comparison_sentence(metrics: dict[str, Any]) -> str:
+    """The chosen model's test scores with intervals, against the baseline and the reference."""
+    best, baseline, reference = (
+        metrics["models"][m] for m in (metrics["best_model"], "logistic_regression", REFERENCE)
+    )
+    low, high = metrics["roc_auc_ci"]
+    pr_low, pr_high = metrics["pr_auc_ci"]
+    verdict = "beats" if best["roc_auc"] > reference["roc_auc"] else "does not beat"
+    return (
+        f"On {metrics['n_test']:,} test customers ({metrics['test_churn_rate']:.1%} churned) the chosen "
+        f"model, **{metrics['best_model']}**, reaches ROC-AUC {metrics['roc_auc']:.3f} (95% interval "
+        f"{low:.3f}-{high:.3f}) and PR-AUC {metrics['pr_auc']:.3f} ({pr_low:.3f}-{pr_high:.3f}), "
+        f"against {baseline['roc_auc']:.3f} for {_ROLES['logistic_regression']}; it {verdict} "
+        f"{_ROLES[REFERENCE]} (ROC-AUC {reference['roc_auc']:.3f}). Its expected calibration error is "
+        f"{metrics['ece']:.3f}."
+    )
+
+
+def leak_comparison(metrics: dict[str, Any]) -> pd.DataFrame:
+    """ROC-AUC and PR-AUC of the leak-free validation beside those of a naive random split."""
+    naive = metrics["naive"]
+    return pd.DataFrame(
+        {
+            "leak-free": [metrics["roc_auc"], metrics["pr_auc"]],
+            "naive random split": [naive["roc_auc"], naive["pr_auc"]],
+        },
+        index=["ROC-AUC", "PR-AUC"],
+    )
+
+
+def leak_sentence(metrics: dict[str, Any]) -> str:
+    """What the naive split's ROC-AUC says about the leak it lets in."""
+    naive_roc_auc = metrics["naive"]["roc_auc"]
+    gap = naive_roc_auc - metrics["roc_auc"]
+    reason = (
+        "the same customers at other cutoffs, and the test period itself, then sit on both sides of the split"
+        if metrics["validation"] == "time-aware"
+        else "near-duplicate customers (one person under two ids) then sit on both sides of the split"
+    ) + ", so part of the test is a memory test"
+    if gap > LEAK_SHOWN:
+        return (
+            f"A naive random split of the rows gives ROC-AUC {naive_roc_auc:.3f}, {gap:.3f} above the "
+            f"leak-free figure: {reason}."
+        )
+    return (
+        f"A naive random split of the rows gives ROC-AUC {naive_roc_auc:.3f}, within {abs(gap):.3f} of the "
+        "leak-free figure: here the leak does not flatter the model, but only the leak-free number is a fair "
+        "estimate for new customers."
+    )
+
+
+def drivers_figure(drivers: pd.DataFrame) -> go.Figure:
+    """The permutation importance of :func:`top_drivers` as horizontal bars."""
+    return px.bar(
+        drivers,
+        x="importance",
+        y="feature",
+        orientation="h",
+        title="Churn drivers: drop in test ROC-AUC when the feature is shuffled",
+    )
+
+
+def drivers_sentence(drivers: pd.DataFrame) -> str:
+    """The three strongest drivers."""
+    first, second, third = drivers["feature"].iloc[:3]
+    return f"The strongest driver is **{first}**, then {second} and {third}."

@@ -8,13 +8,13 @@ rejected row is kept with its rule (and, for customers, the offending value).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 import ibis
 import numpy as np
 import pandas as pd
 
 from cba import schema
-from cba.eda import near_duplicate_groups
 
 __all__ = [
     "CUSTOMER_RULES",
@@ -26,7 +26,14 @@ __all__ = [
     "clean_customers",
     "clean_events",
     "customers_from_events",
+    "duplicate_group_sentence",
+    "missing_value_rules",
+    "near_duplicate_groups",
+    "near_duplicates",
+    "near_duplicates_sentence",
+    "quality_sentence",
     "quality_summary",
+    "quality_table",
 ]
 
 REJECTION_RULE = "rejection_rule"
@@ -285,6 +292,94 @@ def customers_from_events(events: ibis.Table) -> ibis.Table:
     )
 
 
+# --- near-duplicate customers ---------------------------------------------------------------------------
+
+
+def near_duplicate_groups(
+    customers: pd.DataFrame, id_column: str = "customer_id", columns: Sequence[str] | None = None
+) -> pd.Series:
+    """The near-duplicate group of each record: records equal on every attribute but their id.
+
+    Records that hold the same value in every compared column (blanks count as equal values) form a
+    group; the id is not compared, so the same customer entered twice under two ids is found, and so
+    are exact duplicate rows. Found by hashing the attribute tuple (one ``groupby``), fast on 100k rows.
+
+    Parameters
+    ----------
+    customers
+        One row per record.
+    id_column
+        The identifier, left out of the comparison (ignored when absent).
+    columns
+        Attributes to compare; by default every column but ``id_column``. Pass a subset to match on
+        "most" attributes (e.g. leave out free-text or event-derived ones). Absent names are skipped.
+
+    Returns
+    -------
+    pandas.Series
+        ``duplicate_group`` (nullable integer, same index as ``customers``): groups numbered from 0 in
+        the order of their first row; NA for records in no group, and for every record when there is
+        no attribute to compare.
+    """
+    attributes = [
+        c
+        for c in (customers.columns if columns is None else columns)
+        if c in customers.columns and c != id_column
+    ]
+    groups = np.full(len(customers), -1, dtype="int64")
+    if attributes and len(customers):
+        key = customers.groupby(attributes, dropna=False, sort=False).ngroup().to_numpy()
+        sizes = np.bincount(key)
+        repeated = sizes[key] > 1
+        groups[repeated] = pd.factorize(key[repeated])[0]
+    result = pd.Series(groups, index=customers.index, name="duplicate_group").astype("Int64")
+    return result.mask(result < 0)
+
+
+def near_duplicates(
+    customers: pd.DataFrame, id_column: str = "customer_id", columns: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """Groups of records equal on every attribute but their id (see :func:`near_duplicate_groups`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``duplicate_group``, ``size`` (records) and ``ids`` (their ids, sorted; the row labels when
+        ``id_column`` is absent), one row per group in group order; empty when no group exists.
+    """
+    groups = near_duplicate_groups(customers, id_column, columns)
+    ids = customers[id_column] if id_column in customers.columns else customers.index.to_series()
+    members = pd.DataFrame({"duplicate_group": groups.to_numpy(), "id": ids.to_numpy()}).dropna(
+        subset=["duplicate_group"]
+    )
+    table = members.groupby("duplicate_group").agg(
+        size=("id", "size"), ids=("id", lambda s: sorted(s.tolist()))
+    )
+    table = table.reset_index().astype({"duplicate_group": "int64", "size": "int64"})
+    return table[["duplicate_group", "size", "ids"]]
+
+
+def duplicate_group_sentence(customers: pd.DataFrame) -> str | None:
+    """How many accepted customers share a ``duplicate_group``; ``None`` when the table has no groups."""
+    if "duplicate_group" not in customers:
+        return None
+    grouped = customers["duplicate_group"].notna()
+    return (
+        f"{int(grouped.sum()):,} customers fall in {customers['duplicate_group'].nunique():,} groups of "
+        "records identical on every attribute but the id; they stay together in model validation."
+    )
+
+
+def near_duplicates_sentence(groups: pd.DataFrame) -> str:
+    """How many groups, how many records they hold, and the largest group."""
+    if groups.empty:
+        return "No two records share every attribute but their id."
+    return (
+        f"{len(groups):,} groups of records share every attribute but their id, "
+        f"{groups['size'].sum():,} records in all (the largest group holds {groups['size'].max():,})."
+    )
+
+
 # --- reconciliation ------------------------------------------------------------------------------------
 
 
@@ -297,3 +392,33 @@ def quality_summary(rows_in: int, rejected_rules: pd.Series, rules: tuple[str, .
         unknown = sorted(set(rejected_rules) - set(rules))
         raise ValueError(f"rejected rows carry rules that are not declared: {unknown}")
     return {"rows_in": rows_in, "rows_out": rows_in - rejected, "rows_rejected": rejected, "rules": per_rule}
+
+
+def quality_table(quality: dict[str, dict]) -> pd.DataFrame:
+    """One row per table and rule: the rows the rule rejected."""
+    return pd.DataFrame(
+        [{"table": t, "rule": r, "rows": n} for t, q in quality.items() for r, n in q["rules"].items()]
+    )
+
+
+def quality_sentence(quality: dict[str, dict], derived_customers: int | None = None) -> str:
+    """Rows in, accepted and rejected per table; and how many customers were derived from the events."""
+    derived = (
+        ""
+        if derived_customers is None
+        else f" The source has no customers table: {derived_customers:,} customers were derived from the "
+        "accepted events."
+    )
+    return (
+        " ".join(
+            f"**{table}**: {q['rows_in']:,} rows in, {q['rows_out']:,} accepted and {q['rows_rejected']:,} "
+            f"rejected ({q['rows_rejected'] / q['rows_in']:.2%})."
+            for table, q in quality.items()
+        )
+        + derived
+    )
+
+
+def missing_value_rules() -> pd.DataFrame:
+    """The declared rule for blanks, per column (:data:`MISSING_VALUE_RULES`)."""
+    return pd.DataFrame({"column": list(MISSING_VALUE_RULES), "rule": list(MISSING_VALUE_RULES.values())})

@@ -8,19 +8,30 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
 from sklearn import metrics
+
+from cba.config import BusinessParams
+from cba.retention import campaign_economics
 
 __all__ = [
     "bootstrap_interval",
+    "calibration_figure",
+    "calibration_sentence",
     "calibration_table",
     "classification_metrics",
     "confusion",
     "expected_calibration_error",
     "gains_table",
+    "lift_figure",
+    "lift_sentence",
     "pr_curve",
     "profit_curve",
+    "profit_figure",
     "profit_threshold",
     "roc_curve",
+    "roc_figure",
 ]
 
 CALIBRATION_BINS = 10
@@ -92,30 +103,21 @@ def bootstrap_interval(
 
 
 def _ranked_profit(
-    y_true: np.ndarray,
-    probability: np.ndarray,
-    contact_cost: float,
-    retained_value: float,
-    success_rate: float,
+    y_true: np.ndarray, probability: np.ndarray, business: BusinessParams
 ) -> tuple[np.ndarray, np.ndarray]:
     """Probabilities riskiest first, and the campaign's profit after contacting the first 0, 1, ..., n."""
     order = np.argsort(-probability, kind="stable")
-    kept = success_rate * retained_value * np.r_[0, np.cumsum(y_true[order])]
-    return probability[order], kept - contact_cost * np.arange(len(order) + 1)
+    contacted = np.arange(len(order) + 1)
+    money = campaign_economics(contacted, np.r_[0, np.cumsum(y_true[order])], business)
+    return probability[order], money.profit
 
 
-def profit_threshold(
-    y_true: np.ndarray,
-    probability: np.ndarray,
-    contact_cost: float,
-    retained_value: float,
-    success_rate: float,
-) -> float:
+def profit_threshold(y_true: np.ndarray, probability: np.ndarray, business: BusinessParams) -> float:
     """The probability threshold whose campaign (everyone at or above it) earns the most.
 
     Ties go to the highest threshold, the smaller campaign; 1.0 means contacting nobody pays best.
     """
-    sorted_p, profit = _ranked_profit(y_true, probability, contact_cost, retained_value, success_rate)
+    sorted_p, profit = _ranked_profit(y_true, probability, business)
     profit = profit[1:]  # profit[k]: the first k + 1 customers contacted
     # Only cut between distinct probabilities: everyone tied at a threshold is targeted together.
     last_of_tie = np.r_[sorted_p[1:] != sorted_p[:-1], True]
@@ -125,15 +127,10 @@ def profit_threshold(
 
 
 def profit_curve(
-    y_true: np.ndarray,
-    probability: np.ndarray,
-    contact_cost: float,
-    retained_value: float,
-    success_rate: float,
-    points: int = 101,
+    y_true: np.ndarray, probability: np.ndarray, business: BusinessParams, points: int = 101
 ) -> pd.DataFrame:
     """Expected campaign profit when the riskiest share of customers is contacted, on an even grid."""
-    _, profit = _ranked_profit(y_true, probability, contact_cost, retained_value, success_rate)
+    _, profit = _ranked_profit(y_true, probability, business)
     grid = np.linspace(0.0, 1.0, points)
     at = np.round(grid * len(probability)).astype(int)
     return pd.DataFrame({"share_targeted": grid, "expected_profit": profit[at]}).round(4)
@@ -171,3 +168,74 @@ def pr_curve(y_true: np.ndarray, probability: np.ndarray, points: int = 101) -> 
     envelope = np.maximum.accumulate(precision[::-1])[::-1]  # best precision at recall >= r
     at_grid = np.interp(grid, recall[::-1], envelope[::-1])
     return pd.DataFrame({"recall": grid, "precision": at_grid}).round(4)
+
+
+# --- figures and sentences ----------------------------------------------------------------------------
+
+WELL_CALIBRATED_ECE = 0.03
+"""An expected calibration error at or below this reads as probabilities that track observed churn."""
+
+
+def roc_figure(roc: pd.DataFrame, model: str) -> go.Figure:
+    """The ROC curve of :func:`roc_curve` on the test customers."""
+    return px.line(
+        roc,
+        x="fpr",
+        y="tpr",
+        title=f"ROC curve, {model}, test customers",
+        labels={"fpr": "false-positive rate", "tpr": "true-positive rate"},
+    )
+
+
+def calibration_figure(calibration: pd.DataFrame, model: str) -> go.Figure:
+    """The reliability diagram of :func:`calibration_table`, with the diagonal of perfect calibration."""
+    figure = px.scatter(
+        calibration,
+        x="predicted",
+        y="observed",
+        size="customers",
+        title=f"Reliability diagram, {model}: observed against predicted churn per bin",
+    )
+    figure.add_shape(type="line", x0=0, y0=0, x1=1, y1=1, line={"dash": "dash"})
+    return figure
+
+
+def calibration_sentence(
+    calibration: pd.DataFrame, ece: float, train_churn_rate: float, test_churn_rate: float
+) -> str:
+    """The calibration error, the widest bin gap, and whether calibration carries over to the test period."""
+    worst = calibration.iloc[(calibration["predicted"] - calibration["observed"]).abs().argmax()]
+    text = (
+        f"The expected calibration error is {ece:.3f}; the widest gap is in the bin around "
+        f"{worst['predicted']:.2f}, where {worst['observed']:.1%} churned. "
+    )
+    if ece <= WELL_CALIBRATED_ECE:
+        return text + "The calibrated probabilities track the observed churn closely."
+    return text + (
+        f"The probabilities were calibrated on the training period, where {train_churn_rate:.1%} churned; in "
+        f"the test period {test_churn_rate:.1%} did, and the calibration does not carry over that drift."
+    )
+
+
+def profit_figure(profit: pd.DataFrame) -> go.Figure:
+    """The campaign's expected profit of :func:`profit_curve` by share of customers contacted."""
+    return px.line(
+        profit,
+        x="share_targeted",
+        y="expected_profit",
+        title="Expected campaign profit by share of test customers contacted, riskiest first",
+        labels={"share_targeted": "share contacted", "expected_profit": "expected profit"},
+    )
+
+
+def lift_figure(gains: pd.DataFrame) -> go.Figure:
+    """Lift by decile of predicted risk, from :func:`gains_table`."""
+    return px.bar(gains, x="decile", y="lift", title="Lift by decile of predicted risk (1 = riskiest tenth)")
+
+
+def lift_sentence(gains: pd.DataFrame) -> str:
+    """How much more the riskiest tenth churns, and the churners the riskiest 30% hold."""
+    return (
+        f"The riskiest tenth churns {gains['lift'].iloc[0]:.1f} times as often as the average customer, and "
+        f"the riskiest 30% hold {gains['cumulative_gains'].iloc[2]:.0%} of all churners."
+    )

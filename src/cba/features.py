@@ -45,7 +45,9 @@ __all__ = [
     "current_features",
     "customer_features",
     "cutoff_summary",
+    "cutoff_sentence",
     "features_metrics",
+    "features_sentence",
     "fit_product_affinity",
     "from_snapshot",
     "label_cutoffs",
@@ -428,6 +430,30 @@ def features_metrics(table: pd.DataFrame, current: pd.DataFrame, horizon_days: i
         "cutoffs": per_cutoff,
         "current_customers": len(current),
     }
+
+
+def features_sentence(table: pd.DataFrame, summary: dict, label: str) -> str:
+    """Labelled rows (and cutoffs), customers and churn rate at the evaluation cutoff, customers to score."""
+    if summary["cutoffs"]:
+        rows = (
+            f"{len(table):,} labelled rows over {len(summary['cutoffs'])} cutoffs; at the evaluation cutoff, "
+        )
+    else:
+        rows = f"{len(table):,} labelled rows; "
+    return (
+        f"{rows}{summary['customers']:,} customers, {summary['churn_rate']:.1%} churned by {label}; "
+        f"{table.shape[1]} columns; {summary['current_customers']:,} customers to score now."
+    )
+
+
+def cutoff_sentence(by_cutoff: pd.DataFrame) -> str:
+    """The churn rate at the earliest and at the evaluation cutoff, from :func:`cutoff_summary`."""
+    first, last = by_cutoff.iloc[0], by_cutoff.iloc[-1]
+    return (
+        f"The churn rate is {first.churn_rate:.1%} of {first.customers:,} customers at the earliest cutoff "
+        f"({first.cutoff:%Y-%m-%d}) and {last.churn_rate:.1%} of {last.customers:,} at the evaluation "
+        f"cutoff ({last.cutoff:%Y-%m-%d}); models train on the earlier cutoffs and are tested on the last."
+    )
 
 
 def rfm_segments(table: pd.DataFrame) -> pd.DataFrame:

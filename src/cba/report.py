@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import yaml
 
+from cba.figures import configure_figures
+
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
@@ -76,9 +78,6 @@ PLOT_TABLES = (
 )
 """The ``plots/<name>.csv`` tables the dashboards and recommendations chapters read."""
 
-PLOTLY_RENDERER = "plotly_mimetype+notebook"
-"""Figure JSON for Plotly-aware front ends, plus HTML that draws offline (plotly.js embedded once)."""
-
 _MODEL_NAMES = {
     "logistic_regression": "logistic regression",
     "random_forest": "random forest",
@@ -100,24 +99,6 @@ _BASELINE = "logistic_regression"
 _MIN_ROC_AUC_GAIN = 0.01
 _MAX_REJECTED_SHARE = 0.01
 _SIGNIFICANCE = 0.05
-
-
-# --------------------------------------------------------------------------------------------------
-# Figures
-# --------------------------------------------------------------------------------------------------
-
-
-def configure_figures() -> None:
-    """Make Plotly figures display in executed notebooks and draw offline in every rendered book.
-
-    Called in the first cell of every stage notebook. The ``plotly_mimetype`` part keeps the figure
-    JSON for Jupyter front ends; the ``notebook`` part adds an HTML output that draws with plotly.js,
-    which it embeds once per notebook (no CDN), so the nbconvert fallback and Quarto both show the
-    figures without network access.
-    """
-    import plotly.io as pio
-
-    pio.renderers.default = PLOTLY_RENDERER
 
 
 # --------------------------------------------------------------------------------------------------
@@ -940,21 +921,29 @@ def risk_segments_figure(segments: Sequence[Mapping[str, Any]]) -> go.Figure:
 
 
 def funnel_overall_table(behaviour: Mapping[str, Any]) -> pd.DataFrame:
-    """The overall funnel of ``metrics/behaviour.json`` as the table `cba.eda.funnel` returns."""
-    from cba import eda
+    """The overall funnel of ``metrics/behaviour.json`` as the table `cba.event_behaviour.funnel` returns."""
+    from cba import behaviour as event_behaviour
 
     overall = behaviour["funnel"]["overall"]
-    return pd.DataFrame([{"segment": eda.OVERALL, **{step: overall[step] for step in eda.FUNNEL_STEPS}}])
+    return pd.DataFrame(
+        [
+            {
+                "segment": event_behaviour.OVERALL,
+                **{step: overall[step] for step in event_behaviour.FUNNEL_STEPS},
+            }
+        ]
+    )
 
 
 def pass_rate_figure(levels: Mapping[str, Mapping[str, Any]], by: str) -> go.Figure:
     """Share of sessions passing each funnel step, per level of ``by`` (the "funnel drop-offs" panel)."""
     import plotly.express as px
 
-    from cba import eda
+    from cba import behaviour as event_behaviour
 
     steps = [
-        f"{before}_to_{after}" for before, after in zip(eda.FUNNEL_STEPS, eda.FUNNEL_STEPS[1:], strict=False)
+        f"{before}_to_{after}"
+        for before, after in zip(event_behaviour.FUNNEL_STEPS, event_behaviour.FUNNEL_STEPS[1:], strict=False)
     ]
     rows = [
         {by: level, "step": step.replace("_to_", " → "), "pass_rate": rates[step]}
@@ -986,7 +975,7 @@ def dashboards_markdown(inputs: BookInputs) -> str:
     """
     from plotly.offline import get_plotlyjs
 
-    from cba import eda
+    from cba import behaviour as event_behaviour
 
     panels: list[tuple[str, str, go.Figure, str]] = []  # label, caption, figure, sentence
     behaviour = inputs.metrics.get("behaviour") or {}
@@ -1042,8 +1031,8 @@ def dashboards_markdown(inputs: BookInputs) -> str:
             (
                 "fig-funnel",
                 "Sessions at each funnel step.",
-                eda.funnel_figure(table, None),
-                eda.funnel_sentence(table, None),
+                event_behaviour.funnel_figure(table, None),
+                event_behaviour.funnel_sentence(table, None),
             )
         )
         by = drop["by"] or ("category" if "category" in behaviour["funnel"] else None)
@@ -1053,7 +1042,7 @@ def dashboards_markdown(inputs: BookInputs) -> str:
                     "fig-funnel-drop-offs",
                     f"Funnel drop-offs by {by}.",
                     pass_rate_figure(behaviour["funnel"][by], by),
-                    eda.drop_off_sentence(drop),
+                    event_behaviour.drop_off_sentence(drop),
                 )
             )
     for measure in ("revenue", "conversion"):
@@ -1063,8 +1052,8 @@ def dashboards_markdown(inputs: BookInputs) -> str:
                 (
                     f"fig-top-products-{measure}",
                     f"Top products by {measure}.",
-                    eda.top_products_figure(top_products, "product_id", measure),
-                    eda.top_products_sentence(top_products, "product_id", measure),
+                    event_behaviour.top_products_figure(top_products, "product_id", measure),
+                    event_behaviour.top_products_sentence(top_products, "product_id", measure),
                 )
             )
 

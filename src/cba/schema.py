@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow as pa
 
 __all__ = [
+    "BEHAVIOUR_DAILY_COLUMNS",
     "CATEGORIES",
     "CUSTOMERS",
     "Column",
@@ -24,9 +25,11 @@ __all__ = [
     "KAGGLE_ATTRIBUTES",
     "KAGGLE_CUSTOMERS",
     "LABEL_ALIASES",
+    "MissingFeaturesError",
     "ORDERS",
     "RAW_EVENTS",
     "SESSIONS",
+    "TOP_ITEMS_COLUMNS",
     "SchemaError",
     "Table",
     "VOCABULARIES",
@@ -34,6 +37,7 @@ __all__ = [
     "affinity_columns",
     "category_slug",
     "human_label",
+    "segment_levels",
     "validate",
 ]
 
@@ -42,6 +46,10 @@ TIMESTAMP = pa.timestamp("us", tz="UTC")
 
 class SchemaError(ValueError):
     """A table does not match its schema; the message names the file and the column."""
+
+
+class MissingFeaturesError(SchemaError):
+    """A table to score or value lacks columns the model or the value measure needs."""
 
 
 @dataclass(frozen=True)
@@ -188,6 +196,12 @@ ORDERS = Table(
     ),
 )
 
+BEHAVIOUR_DAILY_COLUMNS = ("date", "events", "sessions", "orders", "revenue", "active_customers")
+"""Columns of ``plots/behaviour_daily.csv``: activity and revenue per UTC day."""
+
+TOP_ITEMS_COLUMNS = ("product_id", "views", "carts", "purchases", "revenue", "conversion")
+"""Columns of ``plots/behaviour_top_products_*.csv``: the top products by revenue and by conversion."""
+
 
 def category_slug(category: str) -> str:
     """The column-name form of a category: ``"Laptop & Accessory"`` -> ``"laptop_accessory"``."""
@@ -234,6 +248,13 @@ FEATURES = Table(
 )
 """Event-derived features with the label. The product-affinity vector (:func:`affinity_columns`) and the
 profile attributes follow the last feature; ``churn`` comes last."""
+
+
+def segment_levels(values: pd.Series) -> pd.Series:
+    """Segment levels as text: whole numbers without a decimal point, blanks as "missing"."""
+    if pd.api.types.is_float_dtype(values) and (values.dropna() % 1 == 0).all():
+        values = values.astype("Int64")
+    return values.astype("string").fillna("missing")
 
 
 def validate(frame: pd.DataFrame | pa.Table, table: Table, source: str | Path) -> None:

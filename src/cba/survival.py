@@ -25,11 +25,12 @@ from lifelines.statistics import proportional_hazard_test
 from lifelines.utils import concordance_index
 from scipy import stats
 
-from cba.eda import segment_levels
+from cba.schema import segment_levels
 
 __all__ = [
     "CoxAnalysis",
     "CoxModel",
+    "HAZARD_RATIO_COLUMNS",
     "analyse_cox",
     "baseline_cumulative_hazard",
     "concordance_sentence",
@@ -42,6 +43,7 @@ __all__ = [
     "logrank_sentence",
     "logrank_test",
     "logrank_tests",
+    "median_lifetime_sentence",
     "median_times_to_churn",
     "proportional_hazards_sentence",
     "require_attributes",
@@ -54,6 +56,9 @@ __all__ = [
 
 LIFETIME_COLUMNS = ["customer_id", "entry", "duration", "churned"]
 """The columns every lifetimes table starts with; customer attributes follow."""
+
+HAZARD_RATIO_COLUMNS = ["covariate", "hazard_ratio", "lower_95", "upper_95", "p_value"]
+"""The columns of ``plots/survival_hazard_ratios.csv``, one row per Cox covariate."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -483,8 +488,10 @@ def _significant(value: float, digits: int = 4) -> float:
     return float(f"{value:.{digits}g}")
 
 
-def hazard_ratio_plot(hazard_ratios: pd.DataFrame) -> pd.DataFrame:
-    """The hazard-ratio table for ``plots/``, figures rounded to 4 significant digits."""
+def hazard_ratio_plot(hazard_ratios: pd.DataFrame | None) -> pd.DataFrame:
+    """The hazard-ratio table for ``plots/``, rounded to 4 significant digits (empty without a model)."""
+    if hazard_ratios is None:
+        return pd.DataFrame(columns=HAZARD_RATIO_COLUMNS)
     columns = ["hazard_ratio", "lower_95", "upper_95", "p_value"]
     rounded = hazard_ratios[columns].map(_significant) if len(hazard_ratios) else hazard_ratios[columns]
     return pd.concat([hazard_ratios[["covariate"]], rounded], axis=1)
@@ -542,6 +549,35 @@ def survival_metrics(
 
 # --------------------------------------------------------------------------------------------------
 # Sentences
+
+
+def median_lifetime_sentence(
+    summary: dict[str, Any], segment: str | None, unit: str, significance: float
+) -> str:
+    """Churned customers, the median lifetime overall and per level of ``segment``, and its log-rank test."""
+
+    def lifetime(value: float | None) -> str:
+        return (
+            f"{value:,.0f} {unit}" if value is not None else "not reached (more than half are still active)"
+        )
+
+    medians, p_value = summary["median_lifetime"], summary["logrank_p_value"]
+    text = (
+        f"{summary['n_churned']:,} of {summary['n_customers']:,} customers churned; the median lifetime is "
+        f"{lifetime(medians['overall'])}."
+    )
+    if segment is None:
+        return text + " An own event log carries no customer attributes, so there is no segment to compare."
+    text += " " + " ".join(
+        f"For {segment} = {level} it is {lifetime(value)}."
+        for level, value in medians.items()
+        if level != "overall"
+    )
+    return (
+        text
+        + f" The log-rank test gives p = {p_value:.2g}"
+        + (", so the segments differ." if p_value < significance else ", so no difference is shown.")
+    )
 
 
 def logrank_sentence(logrank: pd.DataFrame, significance: float) -> str:

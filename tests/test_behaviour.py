@@ -5,7 +5,7 @@ import datetime as dt
 import ibis
 import pandas as pd
 
-from cba import eda
+from cba import behaviour
 
 
 def funnel_table(by: str, rows: list[tuple]) -> pd.DataFrame:
@@ -31,7 +31,7 @@ def test_active_customers_counts_distinct_customers_per_day_and_skips_bad_times(
         columns=["customer_id", "timestamp"],
     )
 
-    daily = eda.active_customers(ibis.memtable(frame), dt.date(2024, 1, 1), dt.date(2024, 12, 31))
+    daily = behaviour.active_customers(ibis.memtable(frame), dt.date(2024, 1, 1), dt.date(2024, 12, 31))
 
     expected = pd.DataFrame(
         {"date": pd.to_datetime(["2024-02-05", "2024-02-06"]), "active_customers": [1, 1]}
@@ -41,7 +41,7 @@ def test_active_customers_counts_distinct_customers_per_day_and_skips_bad_times(
 
 
 def test_drop_off_is_the_step_losing_most_and_the_split_with_the_widest_gap():
-    drop = eda.funnel_drop_off({None: OVERALL, "device": BY_DEVICE, "category": BY_CATEGORY})
+    drop = behaviour.funnel_drop_off({None: OVERALL, "device": BY_DEVICE, "category": BY_CATEGORY})
 
     assert drop == {
         "from": "view",
@@ -57,7 +57,7 @@ def test_drop_off_is_the_step_losing_most_and_the_split_with_the_widest_gap():
         "best": "Computer",
         "best_pass_rate": 0.4,
     }
-    assert eda.drop_off_sentence(drop) == (
+    assert behaviour.drop_off_sentence(drop) == (
         "The funnel loses the most sessions between view and add_to_cart: 70.0% of them (700 sessions) "
         "go no further. By device, Mobile Phone loses the most there (only 20.0% pass, against 40.0% "
         "for Computer)."
@@ -67,16 +67,16 @@ def test_drop_off_is_the_step_losing_most_and_the_split_with_the_widest_gap():
 def test_drop_off_ignores_levels_below_the_minimum_sessions():
     tiny_device = funnel_table("device", [("Computer", 500, 200, 160), ("Tablet", 5, 0, 0)])
 
-    drop = eda.funnel_drop_off({None: OVERALL, "device": tiny_device}, min_sessions=50)
+    drop = behaviour.funnel_drop_off({None: OVERALL, "device": tiny_device}, min_sessions=50)
 
     assert drop["by"] is None and drop["worst"] is None  # one level left: nothing to compare
-    assert eda.drop_off_sentence(drop).endswith("go no further.")
+    assert behaviour.drop_off_sentence(drop).endswith("go no further.")
 
 
 def test_drop_off_moves_to_the_later_step_when_carts_are_abandoned():
     overall = funnel_table("segment", [("all", 1000, 900, 100)])
 
-    drop = eda.funnel_drop_off({None: overall})
+    drop = behaviour.funnel_drop_off({None: overall})
 
     assert (drop["from"], drop["to"], drop["lost_share"]) == ("add_to_cart", "purchase", 0.8889)
 
@@ -84,8 +84,8 @@ def test_drop_off_moves_to_the_later_step_when_carts_are_abandoned():
 def test_drop_off_without_views_is_none():
     empty = OVERALL.iloc[0:0]
 
-    assert eda.funnel_drop_off({None: empty}) is None
-    assert "no drop-off" in eda.drop_off_sentence(None)
+    assert behaviour.funnel_drop_off({None: empty}) is None
+    assert "no drop-off" in behaviour.drop_off_sentence(None)
 
 
 def test_behaviour_summary_collects_funnels_activity_and_drop_off():
@@ -100,7 +100,7 @@ def test_behaviour_summary_collects_funnels_activity_and_drop_off():
         }
     )
 
-    summary = eda.behaviour_summary({None: OVERALL, "device": BY_DEVICE}, daily)
+    summary = behaviour.behaviour_summary({None: OVERALL, "device": BY_DEVICE}, daily)
 
     assert summary["has_events"] is True
     assert (summary["days"], summary["mean_active_customers"], summary["orders"]) == (2, 4.0, 4)

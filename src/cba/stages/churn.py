@@ -1,0 +1,84 @@
+"""The churn stage: train and choose the model, score today's customers, write model, scores and curves."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import joblib
+import pandas as pd
+
+from cba import churn, evaluate, retention
+from cba.config import Params, Paths
+from cba.stages.outputs import write_metrics, write_plot
+
+__all__ = ["ChurnStageResult", "run"]
+
+
+@dataclass(frozen=True)
+class ChurnStageResult:
+    """The fitted models and ``metrics/churn.json``, the test curves, the drivers and today's segments."""
+
+    result: churn.ChurnResult
+    metrics: dict[str, Any]
+    curves: dict[str, pd.DataFrame]
+    drivers: pd.DataFrame
+    scores: pd.DataFrame
+    segments: pd.DataFrame
+    train_churn_rate: float
+
+    @property
+    def model_table(self) -> pd.DataFrame:
+        """Every model's test scores, threshold and cross-validated ROC-AUC, one row each."""
+        return pd.DataFrame(self.metrics["models"]).T.drop(columns="settings")
+
+    @property
+    def validation_sentence(self) -> str:
+        """How the test customers were chosen."""
+        return f"Validation: {self.result.split.validation}, {self.result.split.detail}."
+
+
+def run(params: Params, paths: Paths) -> ChurnStageResult:
+    """Write ``models/churn.joblib``, the churn scores, ``metrics/churn.json`` and ``plots/churn_*.csv``."""
+    table = pd.read_parquet(paths.features)
+    current_path = paths.current_features
+    current = pd.read_parquet(current_path) if current_path.exists() else table.drop(columns=["churn"])
+    result = churn.train_and_evaluate(table, params.churn, params.seed)
+    probability = result.test_probability[result.best_model]
+    drivers = churn.top_drivers(result, params.seed)
+
+    value, value_basis = retention.value_of(current)
+    value_cut = retention.value_cut(value, params.churn.business.high_value_quantile)
+    model_file = churn.artifact(result, value_cut, _plain(params))
+    scores = churn.predict(model_file, current, str(current_path))
+    segment_drivers = churn.segment_drivers(
+        model_file["model"], current[result.features], scores["risk_segment"].to_numpy(), params.seed
+    )
+    segments = retention.segment_table(scores, segment_drivers)
+    metrics = churn.summary(result, params.churn, params.seed, drivers, scores, segments, value_basis)
+    model_file["metrics"] = {k: v for k, v in metrics.items() if k not in ("models", "risk_segments")}
+
+    y_test = result.y_test
+    curves = {
+        "churn_roc": evaluate.roc_curve(y_test, probability),
+        "churn_pr": evaluate.pr_curve(y_test, probability),
+        "churn_calibration": evaluate.calibration_table(y_test, probability),
+        "churn_profit": evaluate.profit_curve(y_test, probability, params.churn.business),
+        "churn_gains": evaluate.gains_table(y_test, probability),
+    }
+    write_metrics(paths, "churn", metrics)
+    for name, frame in curves.items():
+        write_plot(paths, name, frame)
+    paths.models.mkdir(exist_ok=True)
+    joblib.dump(model_file, paths.models / "churn.joblib")
+    paths.scores.mkdir(parents=True, exist_ok=True)
+    scores.to_parquet(paths.scores / "churn_scores.parquet", index=False)
+    train_churn_rate = float(table["churn"].iloc[result.split.train].mean())
+    return ChurnStageResult(result, metrics, curves, drivers, scores, segments, train_churn_rate)
+
+
+def _plain(params: Params) -> dict[str, Any]:
+    """The params as the plain mapping of ``params.yaml`` (dates as text), kept with the model."""
+    return json.loads(json.dumps(dataclasses.asdict(params), default=str))
