@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 from imblearn.over_sampling import SMOTE
 from imblearn.pipeline import Pipeline as ImbPipeline
 from joblib import Parallel, delayed
@@ -689,3 +690,18 @@ def summary(
         "revenue_at_risk": round(float((scores["churn_probability"] * scores["value"]).sum()), 2),
         "risk_segments": segments.to_dict(orient="records"),
     }
+
+
+def risk_segments_figure(segments: list[dict[str, Any]]) -> go.Figure:
+    """Revenue at risk and customers per churn-risk segment (the Kibana "churn-risk segments" panel)."""
+    import plotly.express as px
+
+    table = pd.DataFrame(segments).sort_values("revenue_at_risk", ascending=False)
+    return px.bar(
+        table,
+        x="segment",
+        y="revenue_at_risk",
+        text="customers",
+        hover_data=["mean_probability", "mean_value"],
+        title="Revenue at risk by churn-risk segment (labels: customers)",
+    )

@@ -12,6 +12,7 @@ import datetime as dt
 import ibis
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 
 from cba import schema
 from cba.eda import near_duplicate_groups
@@ -297,3 +298,25 @@ def quality_summary(rows_in: int, rejected_rules: pd.Series, rules: tuple[str, .
         unknown = sorted(set(rejected_rules) - set(rules))
         raise ValueError(f"rejected rows carry rules that are not declared: {unknown}")
     return {"rows_in": rows_in, "rows_out": rows_in - rejected, "rows_rejected": rejected, "rules": per_rule}
+
+
+def pass_rate_figure(levels: dict[str, dict[str, float]], by: str) -> go.Figure:
+    """Share of sessions passing each funnel step, per level of ``by`` (the "funnel drop-offs" panel)."""
+    import plotly.express as px
+
+    from cba.eda import FUNNEL_STEPS
+
+    steps = [f"{before}_to_{after}" for before, after in zip(FUNNEL_STEPS, FUNNEL_STEPS[1:], strict=False)]
+    rows = [
+        {by: level, "step": step.replace("_to_", " → "), "pass_rate": rates[step]}
+        for level, rates in levels.items()
+        for step in steps
+    ]
+    return px.bar(
+        pd.DataFrame(rows),
+        x="step",
+        y="pass_rate",
+        color=by,
+        barmode="group",
+        title=f"Share of sessions passing each funnel step, by {by}",
+    )

@@ -1048,3 +1048,24 @@ def demographics_sentence(table: pd.DataFrame) -> str:
     leaders = table.loc[table.groupby("column", sort=False)["customers"].idxmax()]
     parts = [f"{row.column} {row.level} ({row.share:.1%})" for row in leaders.itertuples()]
     return f"The most common levels are: {', '.join(parts)}."
+
+
+def active_customers_figure(daily: pd.DataFrame) -> go.Figure:
+    """Customers with at least one event per day (the Kibana "active users" panel)."""
+    return px.line(daily, x="date", y="active_customers", title="Active customers per day (UTC)")
+
+
+def revenue_figure(daily: pd.DataFrame) -> go.Figure:
+    """Revenue per week, weeks starting on Monday (the Kibana "revenue trends" panel)."""
+    weekly = (
+        daily.assign(date=pd.to_datetime(daily["date"]))
+        .resample("W-MON", on="date", label="left", closed="left")["revenue"]
+        .sum()
+        .reset_index()
+    )
+    return px.bar(weekly, x="date", y="revenue", title="Revenue per week")
+
+
+def funnel_overall_table(overall: dict[str, float]) -> pd.DataFrame:
+    """The overall funnel counts of ``metrics/behaviour.json`` as the table `funnel` returns."""
+    return pd.DataFrame([{"segment": OVERALL, **{step: overall[step] for step in FUNNEL_STEPS}}])
