@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cba.report.inputs import BookInputs, Missing
-from cba.report.markdown import float_div, money, sentence, table
+from cba.report.markdown import and_list, float_div, money, sentence, table
 from cba.report.recommendations import decision_threshold, targeted_segments
 from cba.schema import human_label
 
@@ -143,11 +143,11 @@ def _who_is_at_risk(inputs: BookInputs) -> str:
             "individual customers above the decision threshold."
         )
     top = targeted[0]
-    drivers = ", ".join(human_label(feature) for feature in top["drivers"])
+    drivers = [human_label(feature) for feature in top["drivers"]]
     return (
         f"{churned} Most at risk of leaving are the {top['customers']:,} customers in the "
         f"**{top['segment']}** segment, with a mean churn probability of {top['mean_probability']:.1%}"
-        + (f"; what sets them apart is {drivers}." if drivers else ".")
+        + (f"; the model's drivers for them are {and_list(drivers)}." if drivers else ".")
     )
 
 
