@@ -58,7 +58,9 @@ CHURN = {
             "mean_value": 60.0,
             "revenue_at_risk": 22140.0,
             "drivers": ["days_since_last_event"],
-            "intervention": "Send a reactivation reminder before the customer goes quiet.",
+            "intervention": (
+                "Send a reactivation reminder before the customer goes quiet; address days_since_last_event."
+            ),
         },
         {
             "segment": "high risk, high value",

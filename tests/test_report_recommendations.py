@@ -168,3 +168,12 @@ def test_the_survival_caution_follows_the_significance_in_params(significance, c
     )
 
     assert ("with caution" in text) is cautions
+
+
+def test_an_intervention_names_its_drivers_as_readers_do():
+    text = report.recommendations_markdown(inputs())
+
+    assert (
+        "Send a reactivation reminder before the customer goes quiet; address days since last visit." in text
+    )
+    assert "days_since_last_event" not in text

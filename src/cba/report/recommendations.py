@@ -11,6 +11,7 @@ the model comparison, data quality and survival; the A/B sample sizes from the o
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -63,6 +64,15 @@ def targeted_segments(inputs: BookInputs) -> list[Mapping[str, Any]] | Missing:
     return [segment for segment in ranked if segment["mean_probability"] >= threshold]
 
 
+def intervention(segment: Mapping[str, Any]) -> str:
+    """A segment's intervention as a sentence, its drivers named as readers call them (not ``r_score``)."""
+    text = segment["intervention"]
+    for feature in segment["drivers"]:
+        label = human_label(feature)
+        text = re.sub(rf"(?<![\w`]){re.escape(feature)}(?![\w`])", lambda _, label=label: label, text)
+    return sentence(text)
+
+
 def _segments_section(inputs: BookInputs, ab: Mapping[str, Any]) -> tuple[list[str], list[AbTestPlan]]:
     lines = ["## Whom to target {#sec-targets}", ""]
     segments = inputs.get("churn", "risk_segments")
@@ -83,7 +93,7 @@ def _segments_section(inputs: BookInputs, ab: Mapping[str, Any]) -> tuple[list[s
             money(segment["mean_value"], currency),
             money(segment["revenue_at_risk"], currency),
             ", ".join(human_label(feature) for feature in segment["drivers"]) or "-",
-            sentence(segment["intervention"]),
+            intervention(segment),
         )
         for segment in ranked
     ]
@@ -103,7 +113,7 @@ def _segments_section(inputs: BookInputs, ab: Mapping[str, Any]) -> tuple[list[s
         lines[-1] += (
             f"{criterion} Start with **{top['segment']}**: its {top['customers']:,} customers carry "
             f"{money(top['revenue_at_risk'], currency)} ({share:.0%}), with a mean churn probability of "
-            f"{top['mean_probability']:.1%}. Intervention: {sentence(top['intervention'])}"
+            f"{top['mean_probability']:.1%}. Intervention: {intervention(top)}"
         )
     else:
         lines[-1] += (
@@ -133,7 +143,7 @@ def _segments_section(inputs: BookInputs, ab: Mapping[str, Any]) -> tuple[list[s
     ]
     tests = [
         plan_ab_test(
-            f"{segment['segment']}: {sentence(segment['intervention'])}",
+            f"{segment['segment']}: {intervention(segment)}",
             f"churn within {number(horizon, ',')} days" if horizon else "churn (the dataset's own flag)",
             segment["mean_probability"],
             -ab["minimum_effect"],
