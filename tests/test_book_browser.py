@@ -19,9 +19,9 @@ from urllib.parse import urldefrag, urlparse
 import pytest
 import yaml
 
+from book_cases import check_traced
 from cba import report
 from test_pipeline import ROOT, build, run
-from test_report import check_traced
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts" / "book"

@@ -591,3 +591,49 @@ def top_products_sentence(table: pd.DataFrame, by: str = "product_id", measure: 
         f"{count_of(first['purchases'], 'purchase')}); the top {len(table)} {words} together earn "
         f"{table['revenue'].sum():,.2f}."
     )
+
+
+# --- dashboard panels ---------------------------------------------------------------------------------
+
+
+def active_customers_figure(daily: pd.DataFrame) -> go.Figure:
+    """Customers with at least one event per day (the Kibana "active users" panel)."""
+    return px.line(daily, x="date", y="active_customers", title="Active customers per day (UTC)")
+
+
+def revenue_figure(daily: pd.DataFrame) -> go.Figure:
+    """Revenue per week, weeks starting on Monday (the Kibana "revenue trends" panel)."""
+    weekly = (
+        daily.assign(date=pd.to_datetime(daily["date"]))
+        .resample("W-MON", on="date", label="left", closed="left")["revenue"]
+        .sum()
+        .reset_index()
+    )
+    return px.bar(weekly, x="date", y="revenue", title="Revenue per week")
+
+
+def funnel_overall_table(overall: dict[str, float]) -> pd.DataFrame:
+    """The overall funnel counts of ``metrics/behaviour.json`` as the table `funnel` returns."""
+    return pd.DataFrame([{"segment": OVERALL, **{step: overall[step] for step in FUNNEL_STEPS}}])
+
+
+def pass_rate_figure(levels: dict[str, dict[str, float]], by: str) -> go.Figure:
+    """Share of sessions passing each funnel step, per level of ``by`` (the "funnel drop-offs" panel)."""
+    import plotly.express as px
+
+    from cba.eda import FUNNEL_STEPS
+
+    steps = [f"{before}_to_{after}" for before, after in zip(FUNNEL_STEPS, FUNNEL_STEPS[1:], strict=False)]
+    rows = [
+        {by: level, "step": step.replace("_to_", " → "), "pass_rate": rates[step]}
+        for level, rates in levels.items()
+        for step in steps
+    ]
+    return px.bar(
+        pd.DataFrame(rows),
+        x="step",
+        y="pass_rate",
+        color=by,
+        barmode="group",
+        title=f"Share of sessions passing each funnel step, by {by}",
+    )

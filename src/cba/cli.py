@@ -294,7 +294,7 @@ def _es_settings(settings: ElasticsearchParams, compatibility: str | None) -> El
     choices = {"8": 8, "9": 9, "json": "json"}
     if compatibility not in choices:
         _fail(f"--es-compatibility must be one of 8, 9 or json, got {compatibility!r}")
-    return dataclasses.replace(settings, compatibility=choices[compatibility])
+    return settings.model_copy(update={"compatibility": choices[compatibility]})
 
 
 def _load(path: Path):

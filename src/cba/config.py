@@ -402,6 +402,16 @@ class Paths:
         """Executed stage notebooks, the book's chapters."""
         return self.root / "report" / "chapters"
 
+    @property
+    def churn_model(self) -> Path:
+        """The fitted churn model and its metadata."""
+        return self.models / "churn.joblib"
+
+    @property
+    def generated(self) -> Path:
+        """The Markdown the book's chapters include, computed from the pipeline's outputs."""
+        return self.root / "report" / "_generated"
+
 
 def load_params(path: str | Path = "params.yaml") -> Params:
     """Read and validate ``params.yaml``."""

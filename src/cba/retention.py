@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
 
 from cba.config import BusinessParams
 from cba.schema import MissingFeaturesError, human_label
@@ -214,4 +216,17 @@ def segment_sentence(segments: pd.DataFrame, customers_scored: int, at_risk: flo
         f"risk. The riskiest segment, *{top['segment']}* ({top['customers']:,} customers, mean churn "
         f"probability {top['mean_probability']:.0%}), is driven by "
         f"{', '.join(top['drivers']) or 'no single feature'}: {top['intervention']}."
+    )
+
+
+def risk_segments_figure(segments: list[dict[str, Any]]) -> go.Figure:
+    """Revenue at risk and customers per churn-risk segment (the Kibana "churn-risk segments" panel)."""
+    table = pd.DataFrame(segments).sort_values("revenue_at_risk", ascending=False)
+    return px.bar(
+        table,
+        x="segment",
+        y="revenue_at_risk",
+        text="customers",
+        hover_data=["mean_probability", "mean_value"],
+        title="Revenue at risk by churn-risk segment (labels: customers)",
     )
