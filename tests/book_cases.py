@@ -59,7 +59,7 @@ CHURN = {
             "revenue_at_risk": 22140.0,
             "drivers": ["days_since_last_event"],
             "intervention": (
-                "Send a reactivation reminder before the customer goes quiet; address days_since_last_event."
+                "Send a reactivation reminder before the customer goes quiet; address days since last visit."
             ),
         },
         {

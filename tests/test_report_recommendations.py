@@ -170,7 +170,7 @@ def test_the_survival_caution_follows_the_significance_in_params(significance, c
     assert ("with caution" in text) is cautions
 
 
-def test_an_intervention_names_its_drivers_as_readers_do():
+def test_segment_drivers_are_named_as_readers_do():
     text = report.recommendations_markdown(inputs())
 
     assert (

@@ -11,7 +11,6 @@ the model comparison, data quality and survival; the A/B sample sizes from the o
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -65,12 +64,8 @@ def targeted_segments(inputs: BookInputs) -> list[Mapping[str, Any]] | Missing:
 
 
 def intervention(segment: Mapping[str, Any]) -> str:
-    """A segment's intervention as a sentence, its drivers named as readers call them (not ``r_score``)."""
-    text = segment["intervention"]
-    for feature in segment["drivers"]:
-        label = human_label(feature)
-        text = re.sub(rf"(?<![\w`]){re.escape(feature)}(?![\w`])", lambda _, label=label: label, text)
-    return sentence(text)
+    """A segment's intervention as a sentence (``cba.retention`` words it in readers' terms)."""
+    return sentence(segment["intervention"])
 
 
 def _segments_section(inputs: BookInputs, ab: Mapping[str, Any]) -> tuple[list[str], list[AbTestPlan]]:
