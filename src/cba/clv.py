@@ -189,7 +189,7 @@ def _map_point(model, data: pd.DataFrame, names: tuple[str, ...], seed: int) -> 
 
 
 def fit_beta_geo(summary: pd.DataFrame, seed: int) -> BetaGeoParameters:
-    """BG/NBD fitted to ``summary`` (``customer_id``, ``frequency``, ``recency``, ``T``) by MAP, flat priors."""
+    """BG/NBD fitted by MAP (flat priors) to ``summary`` (its id, frequency, recency, T)."""
     from pymc_extras.prior import Prior
     from pymc_marketing.clv import BetaGeoModel
 
@@ -212,7 +212,7 @@ def fit_gamma_gamma(summary: pd.DataFrame, seed: int) -> GammaGammaParameters:
 
     repeat = summary[(summary["frequency"] > 0) & (summary["monetary_value"] > 0)]
     if repeat.empty:
-        raise ValueError("Gamma-Gamma needs customers with a repeat purchase of positive value; there are none")
+        raise ValueError("Gamma-Gamma needs a customer with a repeat purchase of positive value; none has")
     names = ("p", "q", "v")
     model = GammaGammaModel(model_config={name: Prior("HalfFlat") for name in names})
     data = repeat[["customer_id", "frequency", "monetary_value"]]
@@ -232,8 +232,10 @@ def expected_purchases(params: BetaGeoParameters, summary: pd.DataFrame, days: f
     r, alpha, a, b = params.r, params.alpha, params.a, params.b
     x, t_x, big_t = _history(summary)
     ratio = (alpha + big_t) / (alpha + big_t + days)
-    numerator = (a + b + x - 1) / (a - 1) * (
-        1 - ratio ** (r + x) * hyp2f1(r + x, b + x, a + b + x - 1, days / (alpha + big_t + days))
+    numerator = (
+        (a + b + x - 1)
+        / (a - 1)
+        * (1 - ratio ** (r + x) * hyp2f1(r + x, b + x, a + b + x - 1, days / (alpha + big_t + days)))
     )
     denominator = 1 + (x > 0) * a / (b + np.maximum(x, 1) - 1) * ((alpha + big_t) / (alpha + t_x)) ** (r + x)
     return numerator / denominator
@@ -264,7 +266,7 @@ def probability_no_purchase(params: BetaGeoParameters, summary: pd.DataFrame, da
 
 
 def expected_spend(params: GammaGammaParameters, summary: pd.DataFrame) -> np.ndarray:
-    """Expected revenue of a future purchase (Fader & Hardie 2013, eq. 5); the population mean without repeats."""
+    """Expected revenue of a future purchase (Fader & Hardie 2013, eq. 5), or the population mean."""
     p, q, v = params.p, params.q, params.v
     x = summary["frequency"].to_numpy(float)
     mean_spend = summary["monetary_value"].to_numpy(float)
@@ -338,7 +340,9 @@ def holdout_validation(
     }
 
 
-def calibration_purchases(summary: pd.DataFrame, params: BetaGeoParameters, holdout_days: int) -> pd.DataFrame:
+def calibration_purchases(
+    summary: pd.DataFrame, params: BetaGeoParameters, holdout_days: int
+) -> pd.DataFrame:
     """Mean actual, BG/NBD and naive holdout purchases by repeat purchases in the calibration.
 
     The standard check of a BG/NBD fit: customers grouped by calibration ``frequency`` 0 .. 6 and 7 or
@@ -354,7 +358,10 @@ def calibration_purchases(summary: pd.DataFrame, params: BetaGeoParameters, hold
         }
     )
     table = frame.groupby("group").agg(
-        customers=("actual", "size"), actual=("actual", "mean"), bg_nbd=("bg_nbd", "mean"), naive=("naive", "mean")
+        customers=("actual", "size"),
+        actual=("actual", "mean"),
+        bg_nbd=("bg_nbd", "mean"),
+        naive=("naive", "mean"),
     )
     labels = [f"{g}+" if g == CALIBRATION_PURCHASES_MAX else str(g) for g in table.index]
     table.insert(0, "calibration_purchases", labels)
@@ -425,15 +432,16 @@ def calibration_purchases_sentence(table: pd.DataFrame) -> str:
 
 def holdout_sentence(validation: dict[str, object]) -> str:
     """The holdout totals and per-customer errors of BG/NBD and the naive baseline, in one sentence."""
-    naive = validation["naive"]
+    naive, model = validation["naive"], validation
+    reduction = model["mae_reduction_vs_naive"]
     return (
-        f"Over the {validation['holdout_days']}-day holdout the {validation['customers']:,} calibration customers "
-        f"made {validation['holdout_purchases_actual']:,} repeat purchases; BG/NBD predicted "
-        f"{validation['holdout_purchases_predicted']:,.0f} ({validation['holdout_error']:+.1%}) and the naive "
-        f"baseline {naive['holdout_purchases_predicted']:,.0f} ({naive['holdout_error']:+.1%}). Per customer, "
-        f"BG/NBD's mean absolute error is {validation['mae_per_customer']:.2f} purchases against the naive "
-        f"{naive['mae_per_customer']:.2f}, {abs(validation['mae_reduction_vs_naive']):.0%} "
-        f"{'lower' if validation['mae_reduction_vs_naive'] >= 0 else 'higher'}."
+        f"Over the {model['holdout_days']}-day holdout the {model['customers']:,} calibration customers "
+        f"made {model['holdout_purchases_actual']:,} repeat purchases; BG/NBD predicted "
+        f"{model['holdout_purchases_predicted']:,.0f} ({model['holdout_error']:+.1%}) and the naive "
+        f"baseline {naive['holdout_purchases_predicted']:,.0f} ({naive['holdout_error']:+.1%}). Per "
+        f"customer, BG/NBD's mean absolute error is {model['mae_per_customer']:.2f} purchases against the "
+        f"naive {naive['mae_per_customer']:.2f}, {abs(reduction):.0%} "
+        f"{'lower' if reduction >= 0 else 'higher'}."
     )
 
 
