@@ -183,9 +183,7 @@ def _map_point(model, data: pd.DataFrame, names: tuple[str, ...], seed: int) -> 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # PyMC-Marketing's notices about its own API, not about the fit
         model.fit(data, method="map", progressbar=False, seed=seed)
-    point = {name: float(model.fit_result[name].values.ravel()[0]) for name in names}
-    del model.idata  # the fit data and the model graph are not needed once the point is read
-    return point
+    return {name: float(model.fit_result[name].values.ravel()[0]) for name in names}
 
 
 def fit_beta_geo(summary: pd.DataFrame, seed: int) -> BetaGeoParameters:
