@@ -73,8 +73,9 @@ def purchase_labels(rows: pd.DataFrame, purchases: pd.DataFrame, window_days: in
 
 def history_at(purchases: pd.DataFrame, cutoff: object) -> pd.DataFrame:
     """The BG/NBD summary (:func:`cba.clv.rfm_summary`) of the purchases before ``cutoff``, at its day."""
-    stamp = _utc(purchases["timestamp"])
-    return clv.rfm_summary(purchases[(stamp < pd.Timestamp(cutoff)).to_numpy()], cutoff)
+    stamp, cutoff = _utc(purchases["timestamp"]), pd.Timestamp(cutoff)
+    cutoff = cutoff.tz_localize("UTC") if cutoff.tzinfo is None else cutoff  # naive: UTC
+    return clv.rfm_summary(purchases[(stamp < cutoff).to_numpy()], cutoff)
 
 
 def baseline_probability(
@@ -110,7 +111,7 @@ def evaluation(
     result: dict[str, object] = {
         "rows": len(y_true),
         "buyers": int(y_true.sum()),
-        "buy_rate": float(y_true.mean()),
+        "buy_rate": round(float(y_true.mean()), 4),
     }
     for name, probability in probabilities.items():
         probability = np.asarray(probability, dtype=float)
