@@ -9,7 +9,6 @@ reach it as users do: the project's own client with ``elasticsearch.compatibilit
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import importlib.util
 import os
 import socket
@@ -116,4 +115,4 @@ def search_server(log: Path, port: int | None = None) -> Iterator[str]:
 def search_client(url: str) -> Elasticsearch:
     """The project's Elasticsearch client for the osmem stand-in at ``url`` (``compatibility: json``)."""
     settings = load_params(ROOT / "params.yaml").elasticsearch
-    return elasticsearch_client(url, dataclasses.replace(settings, compatibility="json"))
+    return elasticsearch_client(url, settings.model_copy(update={"compatibility": "json"}))

@@ -2,7 +2,6 @@
 the media type of every request; the commands that index, run as users run them."""
 
 import contextlib
-import dataclasses
 import json
 import re
 import subprocess
@@ -210,7 +209,7 @@ def elasticsearch8():
 
 
 def client_for(url: str, params, compatibility):
-    return elasticsearch_client(url, dataclasses.replace(params.elasticsearch, compatibility=compatibility))
+    return elasticsearch_client(url, params.elasticsearch.model_copy(update={"compatibility": compatibility}))
 
 
 VERSIONED = "application/vnd.elasticsearch+{}; compatible-with={}"

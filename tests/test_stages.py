@@ -1,7 +1,5 @@
 """The stage runners' shared pieces: the notebook setup and the one writer of metrics and plots."""
 
-import dataclasses
-import json
 
 import pandas as pd
 import plotly.io as pio
@@ -28,7 +26,7 @@ def test_write_plot_is_csv_without_the_index(tmp_path):
 
 
 def test_setup_validates_params_and_resolves_paths_from_the_working_directory(params, monkeypatch, tmp_path):
-    raw = json.loads(json.dumps(dataclasses.asdict(params), default=str))
+    raw = params.model_dump(mode="json")
     monkeypatch.chdir(tmp_path)
     validated, paths = setup(raw)
     assert validated == params

@@ -20,6 +20,7 @@ __all__ = [
     "FUNNEL_STEPS",
     "OVERALL",
     "active_customers",
+    "active_customers_figure",
     "behaviour_summary",
     "cohort_retention",
     "cohort_retention_figure",
@@ -31,13 +32,16 @@ __all__ = [
     "funnel",
     "funnel_drop_off",
     "funnel_figure",
+    "funnel_overall_table",
     "funnel_sentence",
     "funnel_window_sentence",
     "no_events_sentence",
     "numeric_prices",
+    "pass_rate_figure",
     "price_by_category",
     "price_by_category_figure",
     "price_by_category_sentence",
+    "revenue_figure",
     "top_products",
     "top_products_by_conversion",
     "top_products_figure",
@@ -619,10 +623,6 @@ def funnel_overall_table(overall: dict[str, float]) -> pd.DataFrame:
 
 def pass_rate_figure(levels: dict[str, dict[str, float]], by: str) -> go.Figure:
     """Share of sessions passing each funnel step, per level of ``by`` (the "funnel drop-offs" panel)."""
-    import plotly.express as px
-
-    from cba.eda import FUNNEL_STEPS
-
     steps = [f"{before}_to_{after}" for before, after in zip(FUNNEL_STEPS, FUNNEL_STEPS[1:], strict=False)]
     rows = [
         {by: level, "step": step.replace("_to_", " → "), "pass_rate": rates[step]}

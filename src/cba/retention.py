@@ -28,6 +28,7 @@ __all__ = [
     "recommended_campaign",
     "revenue_at_risk",
     "risk_segments",
+    "risk_segments_figure",
     "segment_sentence",
     "segment_table",
     "value_cut",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,4 +79,4 @@ def run(params: Params, paths: Paths) -> ChurnStageResult:
 
 def _plain(params: Params) -> dict[str, Any]:
     """The params as the plain mapping of ``params.yaml`` (dates as text), kept with the model."""
-    return json.loads(json.dumps(dataclasses.asdict(params), default=str))
+    return params.model_dump(mode="json")
