@@ -180,3 +180,48 @@ def test_an_empty_log_is_refused(tmp_path):
     )
     with pytest.raises(sources.SourceError, match=r"log\.csv: no rows"):
         sources.load(params)
+
+
+LOG_TEXT = "cust,when,total\n7,2024-03-01 10:00:00,12.5\n8,2024-03-02 11:00:00,3\n"
+
+
+def _compressed(path, kind):
+    import bz2
+    import gzip
+    import zipfile
+
+    import pyarrow as pa
+
+    if kind == "zip":
+        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("export/transactions.csv", LOG_TEXT)
+    elif kind == "zst":
+        with pa.CompressedOutputStream(str(path), "zstd") as stream:
+            stream.write(LOG_TEXT.encode())
+    else:
+        path.write_bytes({"gz": gzip.compress, "bz2": bz2.compress}[kind](LOG_TEXT.encode()))
+    return path
+
+
+@pytest.mark.parametrize("name", ["log.csv.gz", "log.csv.bz2", "log.csv.zst", "log.zip"], ids=lambda n: n)
+def test_compressed_event_logs_read_like_plain_csv(tmp_path, name):
+    path = _compressed(tmp_path / name, name.rsplit(".", 1)[-1])
+    params = data_params(
+        source="events", path=str(path), columns={"customer_id": "cust", "timestamp": "when", "amount": "total"}
+    )
+    events = sources.load(params)["events"]
+    assert events["customer_id"].to_pylist() == ["7", "8"]
+    assert events["price"].to_pylist() == ["12.5", "3"]
+    assert events["timestamp"].to_pylist() == ["2024-03-01 10:00:00", "2024-03-02 11:00:00"]
+
+
+def test_a_zip_without_exactly_one_csv_is_named(tmp_path):
+    import zipfile
+
+    path = tmp_path / "logs.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("a.csv", LOG_TEXT)
+        archive.writestr("b.csv", LOG_TEXT)
+    params = data_params(source="events", path=str(path), columns={"customer_id": "cust", "timestamp": "when"})
+    with pytest.raises(sources.SourceError, match=r"logs.zip: a zipped event log must hold exactly one \.csv"):
+        sources.load(params)

@@ -162,12 +162,13 @@ def roc_curve(y_true: np.ndarray, probability: np.ndarray, points: int = 101) ->
 
 
 def pr_curve(y_true: np.ndarray, probability: np.ndarray, points: int = 101) -> pd.DataFrame:
-    """Precision on an even grid of recall values (the upper envelope, as average precision sees it)."""
+    """Interpolated precision on an even grid of recall values: at recall ``r``, the best precision any
+    threshold reaches with recall of at least ``r`` (the upper envelope of the precision-recall curve)."""
     precision, recall, _ = metrics.precision_recall_curve(y_true, probability)
     grid = np.linspace(0.0, 1.0, points)
-    envelope = np.maximum.accumulate(precision[::-1])[::-1]  # best precision at recall >= r
-    at_grid = np.interp(grid, recall[::-1], envelope[::-1])
-    return pd.DataFrame({"recall": grid, "precision": at_grid}).round(4)
+    envelope = np.maximum.accumulate(precision)  # recall falls along the arrays: best precision at recall >= r
+    reached = len(recall) - np.searchsorted(recall[::-1], grid, side="left")  # points with recall >= r
+    return pd.DataFrame({"recall": grid, "precision": envelope[reached - 1]}).round(4)
 
 
 # --- figures and sentences ----------------------------------------------------------------------------

@@ -10,6 +10,8 @@ landed as received (text stays text) so that cleaning can reject what does not p
 from __future__ import annotations
 
 import csv
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -23,6 +25,7 @@ from cba import schema
 from cba.config import DataParams
 
 __all__ = [
+    "LOG_SUFFIXES",
     "SYNTHETIC_TABLES",
     "SourceError",
     "land",
@@ -40,6 +43,10 @@ SYNTHETIC_TABLES: dict[str, schema.Table] = {
     "orders": schema.ORDERS,
 }
 """Every table the generator writes, with the schema it is validated against."""
+
+
+LOG_SUFFIXES = (".parquet", ".csv", ".csv.gz", ".csv.bz2", ".csv.zst", ".zip")
+"""File names an event log may have: Parquet, CSV, compressed CSV, or a zip archive holding one CSV."""
 
 
 class SourceError(ValueError):
@@ -122,7 +129,10 @@ def load_kaggle(path: str | Path, sheet: str) -> pa.Table:
 
 
 def load_event_log(path: str | Path, columns: dict[str, str], event_types: dict[str, list[str]]) -> pa.Table:
-    """Read an event log (.csv or .parquet, one file or a folder) into the raw event columns.
+    """Read an event log (one file or a folder of them) into the raw event columns.
+
+    A file is Parquet, CSV, CSV compressed with gzip, bzip2 or zstandard, or a zip archive holding one CSV
+    (:data:`LOG_SUFFIXES`).
 
     Mapped columns are renamed to their canonical names (``data.columns``); raw event names are mapped
     to canonical types (``data.event_types``; unmapped names are kept, for cleaning to reject); without
@@ -132,9 +142,11 @@ def load_event_log(path: str | Path, columns: dict[str, str], event_types: dict[
     path = Path(path)
     _require(path, "put the event log there, or fix")
     files = sorted(path.rglob("*")) if path.is_dir() else [path]
-    files = [f for f in files if f.suffix.lower() in (".csv", ".parquet")]
+    files = [f for f in files if f.name.lower().endswith(LOG_SUFFIXES)]
     if not files:
-        raise SourceError(f"{path}: no .csv or .parquet file; fix data.path in params.yaml")
+        raise SourceError(
+            f"{path}: no event log file (one of {', '.join(LOG_SUFFIXES)}); fix data.path in params.yaml"
+        )
     table = pa.concat_tables([_read_log_file(f) for f in files], promote_options="permissive")
     if table.num_rows == 0:
         raise SourceError(f"{path}: no rows; fix data.path in params.yaml")
@@ -192,10 +204,26 @@ def read_landed(folder: str | Path, name: str) -> pa.Table | None:
 def _read_log_file(path: Path) -> pa.Table:
     if path.suffix.lower() == ".parquet":
         return pq.read_table(path)
-    with path.open(newline="") as handle:
-        header = next(csv.reader(handle), [])
+    if path.suffix.lower() == ".zip":
+        with zipfile.ZipFile(path) as archive:
+            members = [m for m in archive.namelist() if m.lower().endswith(".csv")]
+            if len(members) != 1:
+                raise SourceError(f"{path}: a zipped event log must hold exactly one .csv file, found {members}")
+            return _read_csv(lambda: pa.PythonFile(archive.open(members[0]), mode="r"), f"{path}:{members[0]}")
+    return _read_csv(lambda: pa.input_stream(str(path), compression="detect"), str(path))
+
+
+def _read_csv(open_stream: Callable[[], pa.NativeFile], source: str) -> pa.Table:
+    """Every column as text, so cleaning sees values exactly as written; compression is undone by the stream."""
+    with open_stream() as stream:
+        header_line = stream.read(1 << 16).split(b"\n", 1)[0].decode("utf-8-sig", errors="replace")
+    header = next(csv.reader([header_line]), [])
     as_text = pacsv.ConvertOptions(column_types=dict.fromkeys(header, pa.string()), strings_can_be_null=True)
-    return pacsv.read_csv(path, convert_options=as_text)
+    try:
+        with open_stream() as stream:
+            return pacsv.read_csv(stream, convert_options=as_text)
+    except (pa.ArrowInvalid, OSError) as err:
+        raise SourceError(f"{source}: not a readable CSV file ({err})") from None
 
 
 def _require(path: Path, hint: str) -> None:
