@@ -152,3 +152,28 @@ def test_concordance_with_late_entry_matches_every_pair(seed):
 def test_concordance_without_comparable_pairs_fails():
     with pytest.raises(ValueError, match="no comparable pairs"):
         survival.concordance(lives_frame([1, 2], [0, 1]), np.array([1.0, 2.0]))
+
+
+def test_lifetimes_from_a_simulated_log_recover_the_median_lifetime():
+    # Exponential lifetimes (mean 400 days, median 277) from signups over 500 days before and during a
+    # 365-day log; each customer is seen when they start being observed and at their last activity (or
+    # the log's end). Censoring everyone active at the log's end there instead would put the median
+    # near 367 days.
+    rng = np.random.default_rng(0)
+    signup = rng.integers(-500, 365, 6000)
+    last_activity = signup + rng.exponential(400.0, len(signup))
+    seen = last_activity >= 0
+    first_seen, last_seen = np.maximum(signup, 0)[seen], np.minimum(last_activity, 365)[seen]
+    customer = np.flatnonzero(seen)
+    events = pd.DataFrame(
+        {
+            "customer_id": np.concatenate([customer, customer]),
+            "timestamp": (DAY_0 + pd.to_timedelta(np.concatenate([first_seen, last_seen]), unit="D")).floor(
+                "s"
+            ),
+        }
+    )
+    customers = signups(dict(enumerate(signup.tolist())))
+    lives = survival.lifetimes(ibis.memtable(events), customers, horizon_days=90)
+    _, summary = survival.kaplan_meier(lives, step=10)
+    assert summary["median_lifetime"]["overall"] == pytest.approx(400 * np.log(2), rel=0.05)
