@@ -273,6 +273,9 @@ def median_times_to_churn(
 ) -> pd.DataFrame:
     """Each customer's median predicted time to churn, counted from the end of observation.
 
+    With an event log the end of observation of an active customer is the censoring point, a horizon
+    before the end of the data (see the module notes).
+
     For a customer still active after ``duration`` (their ``observed_lifetime``), the time ``s`` at which
     the predicted chance of still being active, given they were active at ``duration``, first falls to
     one half: ``relative_hazard * (H(duration + s) - H(duration)) >= ln 2``. It is ``inf`` when that never
