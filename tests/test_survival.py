@@ -114,11 +114,11 @@ def test_lifetimes_from_an_event_log():
         }
     )
     lives = survival.lifetimes(ibis.memtable(events), customers, 90)
-    # Observation runs from day 5 (first event) to day 200 (last event). Customer 1 signed up 30 days
-    # before day 0, so enters 35 days into their life; last seen on day 10, more than 90 days before the
-    # end: churned 40 days in. Customer 2 signed up on day 10 and is seen at the end: censored 190 days
-    # in. Customer 3 has no events.
-    expected = lives_frame([40.0, 190.0], [1, 0], entry=[35.0, 0.0], Complain=[1, 0])
+    # Observation runs from day 5 (first event) to day 110 (the last event, day 200, less the horizon).
+    # Customer 1 signed up 30 days before day 0, so enters 35 days into their life; last seen on day 10,
+    # before day 110: churned 40 days in. Customer 2 signed up on day 10 and is seen after day 110:
+    # censored there, 100 days in. Customer 3 has no events.
+    expected = lives_frame([40.0, 100.0], [1, 0], entry=[35.0, 0.0], Complain=[1, 0])
     pd.testing.assert_frame_equal(lives, expected)
 
 

@@ -1,10 +1,18 @@
 """Customer lifetimes: Kaplan-Meier curves, log-rank tests and a Cox proportional-hazards model (lifelines).
 
-A lifetime runs from signup to the last activity (churned: no activity in the final horizon) or to the
-end of the data (still active: censored). Customers who signed up before the event window enter the
-study late (left truncation): they are counted at risk only from their ``entry`` on, in the Kaplan-Meier
-curves, the log-rank tests, the Cox fit and its baseline hazard. A snapshot (the Kaggle file) has no
-truncation: the lifetime is ``Tenure``, ended by ``Churn``.
+A lifetime runs from signup to the last activity. With an event log, a customer churns at their last
+activity ``t`` when no activity follows for ``horizon_days``; that is seen only once ``t + horizon_days``
+lies within the log, so churns are observable up to the censoring point ``data_end - horizon_days`` and
+no later. A customer whose last activity falls before it has churned (the event at ``t``); everyone else
+is censored at the censoring point, the last time at which their churn could still have been seen (not
+at the end of the data: nobody could be seen to churn in the final horizon, so counting customers at
+risk there would bias the hazard low and the lifetimes long).
+
+Customers who signed up before the log began enter the study late (left truncation): they are counted
+at risk only from their ``entry`` (the log's start) on, in the Kaplan-Meier curves, the log-rank tests,
+the Cox fit, its baseline hazard and its concordance. Customers never at risk before the censoring
+point (signed up at or after it) are left out. A snapshot (the Kaggle file) has no truncation: the
+lifetime is ``Tenure``, ended by ``Churn``.
 
 A customer is at risk at time ``t`` when ``entry < t <= duration``; an ``entry`` of 0 means observed
 from signup, at risk from time 0 on.
@@ -22,7 +30,6 @@ import pandas as pd
 import plotly.graph_objects as go
 from lifelines import CoxPHFitter, KaplanMeierFitter
 from lifelines.statistics import proportional_hazard_test
-from lifelines.utils import concordance_index
 from scipy import stats
 
 from cba.schema import segment_levels
@@ -33,6 +40,7 @@ __all__ = [
     "HAZARD_RATIO_COLUMNS",
     "analyse_cox",
     "baseline_cumulative_hazard",
+    "concordance",
     "concordance_sentence",
     "hazard_ratio_figure",
     "hazard_ratio_plot",
@@ -68,8 +76,10 @@ HAZARD_RATIO_COLUMNS = ["covariate", "hazard_ratio", "lower_95", "upper_95", "p_
 def lifetimes(events: ibis.Table, customers: pd.DataFrame, horizon_days: int) -> pd.DataFrame:
     """One row per customer with events: ``entry`` and ``duration`` in days, ``churned``, the attributes.
 
-    Observation runs from the first to the last event of the log; a customer who signed up before it
-    enters late (``entry``). Customers without events are left out.
+    Observation runs from the first event of the log to the censoring point, ``horizon_days`` before its
+    last event (see the module notes): a churn is a last activity before the censoring point; everyone
+    else is censored there. A customer who signed up before the log began enters late (``entry``).
+    Customers without events, and those who signed up at or after the censoring point, are left out.
     """
     last = (
         events.group_by("customer_id")
@@ -77,10 +87,16 @@ def lifetimes(events: ibis.Table, customers: pd.DataFrame, horizon_days: int) ->
         .to_pandas()
     )
     data_start, data_end = last["first_event"].min(), last["last_event"].max()
+    censoring_point = data_end - pd.Timedelta(days=horizon_days)
+    if censoring_point <= data_start:
+        raise ValueError(
+            f"churn.horizon_days: the event log spans {(data_end - data_start).days} days, not more than "
+            f"the {horizon_days}-day horizon, so no churn can be seen in it"
+        )
     frame = customers.merge(last, on="customer_id", how="inner")
     signup = pd.to_datetime(frame["signup_date"]).dt.tz_localize("UTC")
-    churned = frame["last_event"] < data_end - pd.Timedelta(days=horizon_days)
-    observed_until = frame["last_event"].where(churned, data_end)
+    churned = frame["last_event"] < censoring_point
+    observed_until = frame["last_event"].where(churned, censoring_point)
     lives = pd.DataFrame(
         {
             "customer_id": frame["customer_id"],
@@ -90,7 +106,8 @@ def lifetimes(events: ibis.Table, customers: pd.DataFrame, horizon_days: int) ->
         }
     )
     attributes = frame.drop(columns=["customer_id", "signup_date", "first_event", "last_event"])
-    return pd.concat([lives, attributes], axis=1)
+    lives = pd.concat([lives, attributes], axis=1)
+    return _ever_at_risk(lives[signup < censoring_point])
 
 
 def lifetimes_from_tenure(customers: pd.DataFrame) -> pd.DataFrame:
@@ -261,6 +278,9 @@ def median_times_to_churn(
 ) -> pd.DataFrame:
     """Each customer's median predicted time to churn, counted from the end of observation.
 
+    With an event log the end of observation of an active customer is the censoring point, a horizon
+    before the end of the data (see the module notes).
+
     For a customer still active after ``duration`` (their ``observed_lifetime``), the time ``s`` at which
     the predicted chance of still being active, given they were active at ``duration``, first falls to
     one half: ``relative_hazard * (H(duration + s) - H(duration)) >= ln 2``. It is ``inf`` when that never
@@ -282,6 +302,70 @@ def median_times_to_churn(
             "median_time_to_churn": np.where(churned, np.nan, remaining),
         }
     )
+
+
+def concordance(lives: pd.DataFrame, relative_hazard: np.ndarray) -> float:
+    """Harrell's concordance of ``relative_hazard`` with the lifetimes, with late entry respected.
+
+    A pair is comparable when one customer churned at ``t`` and the other was at risk at ``t`` (see the
+    module notes) and had not churned by then; it is concordant when the one who churned first has the
+    higher hazard, and counts one half when the hazards tie. Without late entry this is lifelines'
+    ``concordance_index``. Customers never at risk are left out.
+    """
+    at_risk = _ever_at_risk(lives.assign(relative_hazard=np.asarray(relative_hazard, float)))
+    duration, entry = at_risk["duration"].to_numpy(float), at_risk["entry"].to_numpy(float)
+    churned = at_risk["churned"].to_numpy() == 1
+    hazard_rank = np.unique(at_risk["relative_hazard"].to_numpy(), return_inverse=True)[1].ravel()
+    # Customers still in the study at t: those who leave after t (or are censored at t), less those who
+    # enter at or after t. Every late entrant leaves after entering, so the second set lies in the first.
+    leaving = _pairs_with_later(duration[churned], hazard_rank[churned], duration, hazard_rank, churned)
+    entering = _pairs_with_later(
+        duration[churned], hazard_rank[churned], entry[entry > 0], hazard_rank[entry > 0], None
+    )
+    concordant, tied, pairs = (a - b for a, b in zip(leaving, entering, strict=True))
+    if pairs == 0:
+        raise ValueError("no comparable pairs: nobody churned while another customer was at risk")
+    return (concordant + tied / 2) / pairs
+
+
+def _pairs_with_later(
+    churn_times: np.ndarray,
+    churn_ranks: np.ndarray,
+    times: np.ndarray,
+    ranks: np.ndarray,
+    churned: np.ndarray | None,
+) -> tuple[int, int, int]:
+    """Pairs of a churn and a customer whose time is after it: with a lower hazard rank, tied, in all.
+
+    A customer whose time equals the churn time counts unless ``churned`` marks them as churned then.
+    Counted in O(n log² n): customers in order of time, latest first, each churn counting the customers
+    before it level by level (halves of blocks of 2, 4, 8, ... positions).
+    """
+    later_first = np.zeros(len(times)) if churned is None else churned.astype(float) * 2
+    # At an equal time: counted customers (0), then the churns (1), then churned customers (2).
+    order = np.lexsort(
+        (
+            np.concatenate([later_first, np.ones(len(churn_times))]),
+            -np.concatenate([times, churn_times]),
+        )
+    )
+    is_churn = (np.arange(len(times) + len(churn_times)) >= len(times))[order]
+    rank = np.concatenate([ranks, churn_ranks])[order].astype(np.int64)
+    span = int(rank.max(initial=0)) + 2
+    position = np.arange(len(order))
+    lower = tied = 0
+    level = 1
+    while level < len(order):
+        block = position // (2 * level)
+        first_half = (position // level) % 2 == 0
+        pool = np.sort(block[first_half & ~is_churn] * span + rank[first_half & ~is_churn])
+        query = block[~first_half & is_churn] * span + rank[~first_half & is_churn]
+        below, at = np.searchsorted(pool, query, "left"), np.searchsorted(pool, query, "right")
+        lower += int((below - np.searchsorted(pool, query - rank[~first_half & is_churn], "left")).sum())
+        tied += int((at - below).sum())
+        level *= 2
+    pairs = int(np.searchsorted(np.flatnonzero(~is_churn), np.flatnonzero(is_churn)).sum())
+    return lower, tied, pairs
 
 
 class CoxModel:
@@ -347,8 +431,8 @@ class CoxModel:
         return np.exp((self.design(lives).to_numpy() - self.centre_) @ self.coefficients_)
 
     def concordance(self, lives: pd.DataFrame) -> float:
-        """Harrell's concordance of the predicted hazards with the observed lifetimes of ``lives``."""
-        return float(concordance_index(lives["duration"], -self.relative_hazard(lives), lives["churned"]))
+        """Concordance of the predicted hazards with the lifetimes of ``lives`` (see :func:`concordance`)."""
+        return concordance(lives, self.relative_hazard(lives))
 
     def hazard_ratios(self) -> pd.DataFrame:
         """Per encoded covariate: its meaning, hazard ratio with 95% interval, and p-value."""
