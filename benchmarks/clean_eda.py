@@ -364,7 +364,7 @@ def cba_clean(args: argparse.Namespace) -> None:
     phases.done("clean_events")
 
     customers = landed_customers.to_pandas()
-    accepted_customers, rejected_customers = clean.clean_customers(customers)
+    accepted_customers, rejected_customers = clean.clean_customers(customers, params.clean.near_duplicates)
     rejected_customers.to_parquet(rejected_dir / "customers.parquet", index=False)
     accepted_customers.to_parquet(processed / "customers.parquet", index=False)
     phases.done("clean_customers")
@@ -482,7 +482,7 @@ def pandas_clean(args: argparse.Namespace) -> None:
     phases.done("clean_events")
 
     customers = pd.read_parquet(landed / "customers.parquet")
-    accepted_customers, rejected_customers = clean.clean_customers(customers)
+    accepted_customers, rejected_customers = clean.clean_customers(customers, params.clean.near_duplicates)
     rejected_customers.to_parquet(rejected_dir / "customers.parquet", index=False)
     accepted_customers.to_parquet(processed / "customers.parquet", index=False)
     phases.done("clean_customers")

@@ -1,10 +1,12 @@
 import datetime as dt
 
 import ibis
+import numpy as np
 import pandas as pd
 import pytest
 
 from cba import clean, engine, schema
+from cba.config import NearDuplicateParams
 
 EARLIEST, LATEST = dt.date(2024, 1, 1), dt.date(2025, 1, 1)
 
@@ -155,7 +157,7 @@ def customers(**overrides) -> pd.DataFrame:
 
 
 def test_customer_labels_are_made_canonical():
-    accepted, rejected = clean.clean_customers(customers())
+    accepted, rejected = clean.clean_customers(customers(), EXACT)
     assert rejected.empty
     assert accepted["PreferredLoginDevice"].tolist() == ["Mobile Phone", "Mobile Phone", "Computer"]
     assert accepted["PreferredPaymentMode"].tolist() == ["Credit Card", "Cash on Delivery", "UPI"]
@@ -163,7 +165,7 @@ def test_customer_labels_are_made_canonical():
 
 
 def test_blanks_are_imputed_by_the_declared_rule_with_an_indicator():
-    accepted, _ = clean.clean_customers(customers())
+    accepted, _ = clean.clean_customers(customers(), EXACT)
     assert accepted["Tenure"].tolist() == [3.0, 5.0, 4.0]  # the median
     assert accepted["Tenure_missing"].tolist() == [0, 0, 1]
 
@@ -180,7 +182,7 @@ def test_blanks_are_imputed_by_the_declared_rule_with_an_indicator():
     ids=["negative-tenure", "text-tenure", "repeated-id", "missing-id", "fractional-id"],
 )
 def test_customer_rules_reject_the_second_row(overrides, rule, detail):
-    accepted, rejected = clean.clean_customers(customers(**overrides))
+    accepted, rejected = clean.clean_customers(customers(**overrides), EXACT)
     assert len(accepted) == 2 and len(rejected) == 1
     assert rejected.loc[0, clean.REJECTION_RULE] == rule
     assert (rejected.loc[0, clean.REJECTION_DETAIL] if detail else None) == detail or pd.isna(
@@ -191,7 +193,7 @@ def test_customer_rules_reject_the_second_row(overrides, rule, detail):
 
 def test_exact_duplicate_customers_are_rejected():
     frame = pd.concat([customers(), customers().iloc[[0]]], ignore_index=True)
-    accepted, rejected = clean.clean_customers(frame)
+    accepted, rejected = clean.clean_customers(frame, EXACT)
     assert accepted["customer_id"].tolist() == [1, 2, 3]
     assert rejected[clean.REJECTION_RULE].tolist() == ["exact_duplicate"]
 
@@ -204,7 +206,7 @@ def test_near_duplicates_share_a_group():
         PreferredPaymentMode=["UPI", "UPI", "UPI"],
         PreferedOrderCat=["Fashion", "Fashion", "Fashion"],
     )
-    accepted, _ = clean.clean_customers(frame)
+    accepted, _ = clean.clean_customers(frame, EXACT)
     groups = accepted["duplicate_group"]
     assert groups[0] == groups[1] and pd.isna(groups[2])
 
@@ -212,7 +214,7 @@ def test_near_duplicates_share_a_group():
 def test_clean_customers_does_not_change_its_input():
     frame = customers()
     before = frame.copy()
-    clean.clean_customers(frame)
+    clean.clean_customers(frame, EXACT)
     pd.testing.assert_frame_equal(frame, before)
 
 
@@ -241,3 +243,103 @@ def test_quality_summary_reconciles():
 def test_quality_summary_refuses_undeclared_rules():
     with pytest.raises(ValueError, match="not declared"):
         clean.quality_summary(3, pd.Series(["made_up"]), clean.EVENT_RULES)
+
+
+# --- near-duplicate customers ---------------------------------------------------------------------------
+
+EXACT = NearDuplicateParams(max_differences=0, max_group_size=10)
+
+
+def duplicate_customers() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "customer_id": [1, 2, 3, 4, 5, 6],
+            "Gender": ["F", "M", "F", "M", "M", "F"],
+            "Tenure": [10.0, 20.0, 10.0, 20.0, 20.0, 30.0],
+            "CouponUsed": [None, 1.0, None, 2.0, 1.0, 3.0],  # blanks compare as equal
+        },
+        index=range(10, 16),
+    )
+
+
+def test_exact_near_duplicate_groups():
+    groups = clean.near_duplicate_groups(duplicate_customers())
+    expected = pd.Series([0, 1, 0, None, 1, None], index=range(10, 16), dtype="Int64", name="duplicate_group")
+    pd.testing.assert_series_equal(groups, expected)
+
+
+def test_near_duplicates_table_and_sentence():
+    frame = duplicate_customers().assign(Churn=[1, 0, 1, 0, 1, 0])
+    table = clean.near_duplicates(frame, EXACT)
+    expected = pd.DataFrame(
+        {"duplicate_group": [0, 1], "size": [2, 2], "ids": [[1, 3], [2, 5]], "mixed_labels": [False, True]}
+    )
+    pd.testing.assert_frame_equal(table, expected)
+    assert clean.near_duplicates_sentence(table, len(frame), EXACT) == (
+        "4 of 6 records (66.7%) are linked as near-duplicates (equal on every attribute but their id), in 2 "
+        "groups: 2 of 2 (groups of at most 10, `clean.near_duplicates.max_group_size`). 1 groups mix churned "
+        "and retained records. Each group stays on one side of every split and is resampled whole in the "
+        "intervals."
+    )
+
+
+def test_near_duplicates_without_attributes():
+    ids_only = pd.DataFrame({"customer_id": [1, 2, 3]})
+    assert clean.near_duplicate_groups(ids_only).isna().all()
+    table = clean.near_duplicates(ids_only, EXACT)
+    assert table.empty and list(table.columns) == ["duplicate_group", "size", "ids", "mixed_labels"]
+    assert clean.near_duplicates_sentence(table, 3, EXACT).startswith(
+        "No two of the 3 records are near-duplicates"
+    )
+
+
+def twins(differences: int) -> pd.DataFrame:
+    """Ten unrelated customers on 12 attributes, then a twin of the first differing in ``differences``."""
+    rng = np.random.default_rng(7)
+    frame = pd.DataFrame(rng.integers(0, 1000, (10, 12)), columns=[f"a{k}" for k in range(12)])
+    twin = frame.iloc[[0]].copy()
+    twin.iloc[0, :differences] += 1  # drift in the first attributes
+    frame = pd.concat([frame, twin], ignore_index=True)
+    return frame.assign(customer_id=range(1, 12))
+
+
+@pytest.mark.parametrize("differences", [1, 2, 3], ids=["one", "two", "three"])
+def test_twins_that_differ_in_a_few_attributes_are_linked(differences):
+    linking = NearDuplicateParams(max_differences=3, max_group_size=10)
+    groups = clean.near_duplicate_groups(twins(differences), "customer_id", None, linking.max_differences, 10)
+    assert groups.notna().tolist() == [True] + [False] * 9 + [True]
+    assert groups.iloc[0] == groups.iloc[10]
+
+
+def test_twins_that_differ_in_more_attributes_than_allowed_stay_apart():
+    groups = clean.near_duplicate_groups(twins(4), "customer_id", None, 3, 10)
+    assert groups.isna().all()
+
+
+def test_linking_matches_brute_force_pairs():
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(rng.integers(0, 3, (60, 6)), columns=list("abcdef"))
+    groups = clean.near_duplicate_groups(frame, "customer_id", None, 2, 60)
+    values = frame.to_numpy()
+    for i in range(len(frame)):
+        for j in range(i + 1, len(frame)):
+            if (values[i] == values[j]).sum() >= 4:
+                assert groups.iloc[i] == groups.iloc[j], (i, j)
+
+
+def test_a_chain_of_look_alikes_stops_at_the_largest_group():
+    # each record differs from the next in one attribute: one long chain when linked without a bound
+    chain = pd.DataFrame(
+        {
+            "a": [0, 1, 1, 1, 1, 1],
+            "b": [0, 0, 1, 1, 1, 1],
+            "c": [0, 0, 0, 1, 1, 1],
+            "d": [0, 0, 0, 0, 1, 1],
+            "e": [0, 0, 0, 0, 0, 1],
+        }
+    )
+    unbounded = clean.near_duplicate_groups(chain, "customer_id", None, 1, 100)
+    bounded = clean.near_duplicate_groups(chain, "customer_id", None, 1, 2)
+    assert unbounded.nunique() == 1
+    assert bounded.value_counts().max() == 2
+    assert bounded.notna().all()

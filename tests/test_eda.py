@@ -339,42 +339,6 @@ def test_numeric_outliers_skips_absent_and_text_columns():
     )
 
 
-def duplicate_customers() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "customer_id": [1, 2, 3, 4, 5, 6],
-            "Gender": ["F", "M", "F", "M", "M", "F"],
-            "Tenure": [10.0, 20.0, 10.0, 20.0, 20.0, 30.0],
-            "CouponUsed": [None, 1.0, None, 2.0, 1.0, 3.0],  # blanks compare as equal
-        },
-        index=range(10, 16),
-    )
-
-
-def test_near_duplicate_groups():
-    groups = clean.near_duplicate_groups(duplicate_customers())
-    expected = pd.Series([0, 1, 0, None, 1, None], index=range(10, 16), dtype="Int64", name="duplicate_group")
-    pd.testing.assert_series_equal(groups, expected)
-
-
-def test_near_duplicates_on_chosen_columns():
-    table = clean.near_duplicates(duplicate_customers(), columns=["Gender", "Tenure"])
-    expected = pd.DataFrame({"duplicate_group": [0, 1], "size": [2, 3], "ids": [[1, 3], [2, 4, 5]]})
-    pd.testing.assert_frame_equal(table, expected)
-    assert clean.near_duplicates_sentence(table) == (
-        "2 groups of records share every attribute but their id, 5 records in all "
-        "(the largest group holds 3)."
-    )
-
-
-def test_near_duplicates_without_attributes():
-    ids_only = pd.DataFrame({"customer_id": [1, 2, 3]})
-    assert clean.near_duplicate_groups(ids_only).isna().all()
-    table = clean.near_duplicates(ids_only)
-    assert table.empty and list(table.columns) == ["duplicate_group", "size", "ids"]
-    assert clean.near_duplicates_sentence(table) == "No two records share every attribute but their id."
-
-
 # --- customers ----------------------------------------------------------------------------------------
 
 

@@ -172,6 +172,7 @@ class ChurnResult:
     split: Split
     x_test: pd.DataFrame
     y_test: np.ndarray
+    test_groups: np.ndarray
     test_probability: dict[str, np.ndarray]
     naive: dict[str, float]
     training_sha256: str
@@ -395,6 +396,7 @@ def train_and_evaluate(features: pd.DataFrame, params: ChurnParams, seed: int) -
         split=split,
         x_test=x_test,
         y_test=y_test,
+        test_groups=customer_groups(features)[split.test],
         test_probability=probabilities,
         naive=_naive_scores(features, best, scores[best]["settings"], columns, params.test_size, seed),
         training_sha256=table_sha256(features.iloc[split.train]),
@@ -439,7 +441,7 @@ def intervals(result: ChurnResult, seed: int) -> dict[str, list[float]]:
     probability = result.test_probability[result.best_model]
     return {
         f"{key}_ci": evaluate.bootstrap_interval(
-            result.y_test, probability, score, seed, _BOOTSTRAP_RESAMPLES
+            result.y_test, probability, score, seed, _BOOTSTRAP_RESAMPLES, groups=result.test_groups
         )
         for key, score in (("roc_auc", roc_auc_score), ("pr_auc", average_precision_score))
     }

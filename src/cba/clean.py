@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from cba import schema
+from cba.config import NearDuplicateParams
 
 __all__ = [
     "CUSTOMER_RULES",
@@ -216,12 +217,14 @@ def _derive_sessions(events: ibis.Table, timeout_minutes: int) -> ibis.Table:
 # --- customers ------------------------------------------------------------------------------------------
 
 
-def clean_customers(customers: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def clean_customers(
+    customers: pd.DataFrame, linking: NearDuplicateParams
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split customers into accepted and rejected (with rule and detail), in that order.
 
     Accepted customers have numeric types, canonical labels ("Phone" -> "Mobile Phone", ...), blanks
     imputed by :data:`MISSING_VALUE_RULES` with indicator columns, and a ``duplicate_group`` id shared
-    by records identical on every attribute but the id (NA when unique).
+    by near-duplicate records, linked by ``linking`` (NA when unique).
     """
     frame = customers.copy()
     rule = pd.Series(pd.NA, index=frame.index, dtype="string")
@@ -255,10 +258,9 @@ def clean_customers(customers: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame
     )
     accepted = frame[rule.isna()].replace(schema.LABEL_ALIASES)
     accepted = _with_integer_types(_impute(accepted))
-    attributes = [
-        c for c in accepted.columns if c not in ("customer_id", "Churn") and not c.endswith("_missing")
-    ]
-    accepted["duplicate_group"] = near_duplicate_groups(accepted, columns=attributes)
+    accepted["duplicate_group"] = near_duplicate_groups(
+        accepted, "customer_id", profile_attributes(accepted), linking.max_differences, linking.max_group_size
+    )
     return accepted.reset_index(drop=True), rejected.reset_index(drop=True)
 
 
@@ -296,13 +298,23 @@ def customers_from_events(events: ibis.Table) -> ibis.Table:
 
 
 def near_duplicate_groups(
-    customers: pd.DataFrame, id_column: str = "customer_id", columns: Sequence[str] | None = None
+    customers: pd.DataFrame,
+    id_column: str = "customer_id",
+    columns: Sequence[str] | None = None,
+    max_differences: int = 0,
+    max_group_size: int = 10,
 ) -> pd.Series:
-    """The near-duplicate group of each record: records equal on every attribute but their id.
+    """The near-duplicate group of each record: records that differ in at most ``max_differences`` attributes.
 
-    Records that hold the same value in every compared column (blanks count as equal values) form a
-    group; the id is not compared, so the same customer entered twice under two ids is found, and so
-    are exact duplicate rows. Found by hashing the attribute tuple (one ``groupby``), fast on 100k rows.
+    Two records are twins when they hold the same value in all but at most ``max_differences`` of the
+    compared columns (blanks count as equal values; the id is never compared), so the same customer entered twice
+    under two ids is found even when a few attributes drifted between the entries. Twins are linked
+    transitively into groups, strongest links first, and a link that would make a group larger than
+    ``max_group_size`` is not made: a guard against chains of look-alikes swallowing a population.
+
+    Candidate pairs come from blocking by the pigeonhole principle: with ``n`` columns split into
+    ``max_differences + 1`` blocks, twins differ in at most ``max_differences`` columns, so they agree on
+    every column of at least one block; only records that share a block's values are compared.
 
     Parameters
     ----------
@@ -311,8 +323,11 @@ def near_duplicate_groups(
     id_column
         The identifier, left out of the comparison (ignored when absent).
     columns
-        Attributes to compare; by default every column but ``id_column``. Pass a subset to match on
-        "most" attributes (e.g. leave out free-text or event-derived ones). Absent names are skipped.
+        Attributes to compare; by default every column but ``id_column``. Absent names are skipped.
+    max_differences
+        Attributes in which twins may differ; 0 links only records equal on every attribute.
+    max_group_size
+        Largest group the transitive linking may build.
 
     Returns
     -------
@@ -328,35 +343,110 @@ def near_duplicate_groups(
     ]
     groups = np.full(len(customers), -1, dtype="int64")
     if attributes and len(customers):
-        key = customers.groupby(attributes, dropna=False, sort=False).ngroup().to_numpy()
-        sizes = np.bincount(key)
-        repeated = sizes[key] > 1
-        groups[repeated] = pd.factorize(key[repeated])[0]
+        required = max(len(attributes) - max_differences, 1)
+        codes = np.stack(
+            [pd.factorize(customers[c], use_na_sentinel=False)[0] for c in attributes], axis=1
+        ).astype("int64")
+        first, second = _candidate_pairs(codes, len(attributes) - required + 1)
+        matches = (codes[first] == codes[second]).sum(axis=1)
+        twins = matches >= required
+        root = _link(len(customers), first[twins], second[twins], matches[twins], max_group_size)
+        sizes = np.bincount(root, minlength=len(customers))
+        linked = sizes[root] > 1
+        groups[linked] = pd.factorize(root[linked])[0]
     result = pd.Series(groups, index=customers.index, name="duplicate_group").astype("Int64")
     return result.mask(result < 0)
 
 
+def _candidate_pairs(codes: np.ndarray, blocks: int) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct pairs ``first < second`` of rows that agree on every column of at least one block.
+
+    Columns are dealt to the blocks by their entropy, most informative first, each to the block with the
+    least so far, so that no block's shared values gather a large share of the rows.
+    """
+    entropy = [
+        -(share * np.log2(share)).sum() for share in (np.bincount(column) / len(column) for column in codes.T)
+    ]
+    members: list[list[int]] = [[] for _ in range(blocks)]
+    totals = np.zeros(blocks)
+    for column in np.argsort(entropy, kind="stable")[::-1]:
+        block = int(np.argmin(totals))
+        members[block].append(int(column))
+        totals[block] += entropy[column]
+    pairs = [np.empty((0, 2), "int64")]
+    for columns in members:
+        block_key = pd.factorize(pd.MultiIndex.from_arrays([codes[:, c] for c in columns]))[0]
+        rows = np.argsort(block_key, kind="stable")
+        sorted_key = block_key[rows]
+        starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
+        sizes = np.diff(np.r_[starts, len(rows)])
+        for start, size in zip(starts[sizes > 1], sizes[sizes > 1], strict=True):
+            left, right = np.triu_indices(size, k=1)
+            shared = rows[start : start + size]
+            pairs.append(np.stack([shared[left], shared[right]], axis=1))
+    unique = np.unique(np.sort(np.concatenate(pairs), axis=1), axis=0)
+    return unique[:, 0], unique[:, 1]
+
+
+def _link(n: int, first: np.ndarray, second: np.ndarray, strength: np.ndarray, max_size: int) -> np.ndarray:
+    """Union-find over the pairs, strongest first (ties by row order); a link over ``max_size`` is skipped."""
+    parent = np.arange(n)
+    size = np.ones(n, dtype="int64")
+
+    def find(row: int) -> int:
+        while parent[row] != row:
+            parent[row] = parent[parent[row]]
+            row = parent[row]
+        return row
+
+    for k in np.lexsort((second, first, -strength)):
+        a, b = find(first[k]), find(second[k])
+        if a != b and size[a] + size[b] <= max_size:
+            a, b = min(a, b), max(a, b)
+            parent[b] = a
+            size[a] += size[b]
+    while not np.array_equal(parent, parent[parent]):  # point every row at its root
+        parent = parent[parent]
+    return parent
+
+
 def near_duplicates(
-    customers: pd.DataFrame, id_column: str = "customer_id", columns: Sequence[str] | None = None
+    customers: pd.DataFrame,
+    linking: NearDuplicateParams,
+    id_column: str = "customer_id",
+    label: str = "Churn",
 ) -> pd.DataFrame:
-    """Groups of records equal on every attribute but their id (see :func:`near_duplicate_groups`).
+    """Groups of near-duplicate records (see :func:`near_duplicate_groups`), one row per group.
 
     Returns
     -------
     pandas.DataFrame
-        ``duplicate_group``, ``size`` (records) and ``ids`` (their ids, sorted; the row labels when
-        ``id_column`` is absent), one row per group in group order; empty when no group exists.
+        ``duplicate_group``, ``size`` (records), ``ids`` (their ids, sorted; the row labels when
+        ``id_column`` is absent) and ``mixed_labels`` (True when the group's ``label`` values differ; False
+        without a label), in group order; empty when no group exists.
     """
-    groups = near_duplicate_groups(customers, id_column, columns)
-    ids = customers[id_column] if id_column in customers.columns else customers.index.to_series()
-    members = pd.DataFrame({"duplicate_group": groups.to_numpy(), "id": ids.to_numpy()}).dropna(
-        subset=["duplicate_group"]
+    attributes = profile_attributes(customers, id_column, label)
+    groups = near_duplicate_groups(
+        customers, id_column, attributes, linking.max_differences, linking.max_group_size
     )
+    ids = customers[id_column] if id_column in customers.columns else customers.index.to_series()
+    labels = customers[label] if label in customers.columns else pd.Series(0, index=customers.index)
+    members = pd.DataFrame(
+        {"duplicate_group": groups.to_numpy(), "id": ids.to_numpy(), "label": labels.to_numpy()}
+    ).dropna(subset=["duplicate_group"])
     table = members.groupby("duplicate_group").agg(
-        size=("id", "size"), ids=("id", lambda s: sorted(s.tolist()))
+        size=("id", "size"), ids=("id", lambda s: sorted(s.tolist())), labels=("label", "nunique")
     )
     table = table.reset_index().astype({"duplicate_group": "int64", "size": "int64"})
-    return table[["duplicate_group", "size", "ids"]]
+    return table.assign(mixed_labels=table["labels"] > 1)[["duplicate_group", "size", "ids", "mixed_labels"]]
+
+
+def profile_attributes(
+    customers: pd.DataFrame, id_column: str = "customer_id", label: str = "Churn"
+) -> list[str]:
+    """The columns near-duplicate linking compares: all but the id, the label, indicators and groups."""
+    skipped = {id_column, label, "duplicate_group"}
+    return [c for c in customers.columns if c not in skipped and not c.endswith("_missing")]
 
 
 def duplicate_group_sentence(customers: pd.DataFrame) -> str | None:
@@ -366,17 +456,33 @@ def duplicate_group_sentence(customers: pd.DataFrame) -> str | None:
     grouped = customers["duplicate_group"].notna()
     return (
         f"{int(grouped.sum()):,} customers fall in {customers['duplicate_group'].nunique():,} groups of "
-        "records identical on every attribute but the id; they stay together in model validation."
+        "near-duplicate records; each group stays together in model validation."
     )
 
 
-def near_duplicates_sentence(groups: pd.DataFrame) -> str:
-    """How many groups, how many records they hold, and the largest group."""
+def near_duplicates_sentence(groups: pd.DataFrame, records: int, linking: NearDuplicateParams) -> str:
+    """How many records were linked, the group sizes, and how many groups mix the source's labels."""
+    rule = (
+        "equal on every attribute but their id"
+        if linking.max_differences == 0
+        else f"differing in at most {linking.max_differences} attributes (`clean.near_duplicates.max_differences`)"
+    )
     if groups.empty:
-        return "No two records share every attribute but their id."
+        return f"No two of the {records:,} records are near-duplicates ({rule})."
+    sizes = groups["size"].value_counts().sort_index()
+    linked = int(groups["size"].sum())
+    mixed = int(groups["mixed_labels"].sum())
     return (
-        f"{len(groups):,} groups of records share every attribute but their id, "
-        f"{groups['size'].sum():,} records in all (the largest group holds {groups['size'].max():,})."
+        f"{linked:,} of {records:,} records ({linked / records:.1%}) are linked as near-duplicates ({rule}), "
+        f"in {len(groups):,} groups: "
+        + ", ".join(f"{count:,} of {size}" for size, count in sizes.items())
+        + f" (groups of at most {linking.max_group_size}, `clean.near_duplicates.max_group_size`). "
+        + (
+            f"{mixed:,} groups mix churned and retained records."
+            if mixed
+            else "No group mixes churned and retained records."
+        )
+        + " Each group stays on one side of every split and is resampled whole in the intervals."
     )
 
 

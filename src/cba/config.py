@@ -33,6 +33,7 @@ __all__ = [
     "BusinessParams",
     "ChurnParams",
     "CleanParams",
+    "NearDuplicateParams",
     "DataParams",
     "EdaParams",
     "ElasticsearchParams",
@@ -230,11 +231,19 @@ class EdaParams(_Section):
     min_views: Count
 
 
+class NearDuplicateParams(_Section):
+    """How cleaning links near-duplicate customers: records that differ in at most a few attributes."""
+
+    max_differences: int = Field(ge=0)
+    max_group_size: int = Field(ge=2)
+
+
 class CleanParams(_Section):
     """Rules of the cleaning stage."""
 
     earliest_timestamp: Date
     latest_timestamp: Date
+    near_duplicates: NearDuplicateParams
 
     @model_validator(mode="after")
     def _window_in_order(self) -> CleanParams:

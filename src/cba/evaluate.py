@@ -88,14 +88,32 @@ def calibration_table(
 
 
 def bootstrap_interval(
-    y_true: np.ndarray, probability: np.ndarray, score, seed: int, resamples: int = 1000, level: float = 0.95
+    y_true: np.ndarray,
+    probability: np.ndarray,
+    score,
+    seed: int,
+    resamples: int = 1000,
+    level: float = 0.95,
+    groups: np.ndarray | None = None,
 ) -> list[float]:
-    """Percentile bootstrap interval of ``score(y_true, probability)`` over resampled customers."""
+    """Percentile bootstrap interval of ``score(y_true, probability)`` over resampled customers.
+
+    With ``groups`` (one label per row) whole groups are resampled, so near-duplicate customers, who
+    carry one piece of evidence between them, move together (a cluster bootstrap).
+    """
     rng = np.random.default_rng(seed)
-    n = len(y_true)
+    codes = pd.factorize(np.arange(len(y_true)) if groups is None else groups)[0]
+    order = np.argsort(codes, kind="stable")  # rows of each group side by side, groups in order
+    starts = np.flatnonzero(np.r_[True, codes[order][1:] != codes[order][:-1]])
+    sizes = np.diff(np.r_[starts, len(order)])
     values = []
     for _ in range(resamples):
-        index = rng.integers(0, n, n)
+        chosen = rng.integers(0, len(starts), len(starts))
+        first_row = np.repeat(starts[chosen], sizes[chosen])
+        within = np.arange(sizes[chosen].sum()) - np.repeat(
+            np.cumsum(sizes[chosen]) - sizes[chosen], sizes[chosen]
+        )
+        index = order[first_row + within]
         if y_true[index].min() != y_true[index].max():  # both classes needed for a ranking score
             values.append(score(y_true[index], probability[index]))
     tail = (1 - level) / 2 * 100
@@ -166,7 +184,9 @@ def pr_curve(y_true: np.ndarray, probability: np.ndarray, points: int = 101) -> 
     threshold reaches with recall of at least ``r`` (the upper envelope of the precision-recall curve)."""
     precision, recall, _ = metrics.precision_recall_curve(y_true, probability)
     grid = np.linspace(0.0, 1.0, points)
-    envelope = np.maximum.accumulate(precision)  # recall falls along the arrays: best precision at recall >= r
+    envelope = np.maximum.accumulate(
+        precision
+    )  # recall falls along the arrays: best precision at recall >= r
     reached = len(recall) - np.searchsorted(recall[::-1], grid, side="left")  # points with recall >= r
     return pd.DataFrame({"recall": grid, "precision": envelope[reached - 1]}).round(4)
 

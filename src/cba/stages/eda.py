@@ -78,7 +78,9 @@ def run(params: Params, paths: Paths) -> EdaResult:
         "has_churn_label": has_churn_label,
         "overview": eda.overview(tables),
         "profile": profile,
-        "near_duplicates": clean.near_duplicates(customers) if customers is not None else None,
+        "near_duplicates": clean.near_duplicates(customers, params.clean.near_duplicates)
+        if customers is not None
+        else None,
         "demographics": eda.demographics(customers) if customers is not None else None,
         "churn_by_segment": churn_by_segment,
     }

@@ -37,3 +37,25 @@ def test_roc_curve_matches_scikit_learn_at_its_own_points():
 
     at_steps = pd.Series(tpr, index=np.round(fpr, 4)).groupby(level=0).max()
     np.testing.assert_allclose(curve["tpr"], at_steps.reindex(curve["fpr"].round(4)).to_numpy(), atol=1e-4)
+
+
+def test_grouped_bootstrap_resamples_whole_groups():
+    # Every customer twice (a near-duplicate pair with the same label and score): resampling the pairs
+    # whole draws the same customers as resampling single rows of the deduplicated table, and doubling
+    # every row leaves ROC-AUC unchanged, so both intervals are equal.
+    rng = np.random.default_rng(1)
+    y, p = rng.integers(0, 2, 80), rng.random(80)
+    single = evaluate.bootstrap_interval(y, p, metrics.roc_auc_score, seed=4, resamples=300)
+    doubled = evaluate.bootstrap_interval(
+        np.repeat(y, 2),
+        np.repeat(p, 2),
+        metrics.roc_auc_score,
+        seed=4,
+        resamples=300,
+        groups=np.repeat(np.arange(80), 2),
+    )
+    assert doubled == single
+    by_row = evaluate.bootstrap_interval(
+        np.repeat(y, 2), np.repeat(p, 2), metrics.roc_auc_score, seed=4, resamples=300
+    )
+    assert by_row[1] - by_row[0] < single[1] - single[0]  # ignoring the pairs overstates the evidence
