@@ -1,9 +1,10 @@
-# `make report` builds the whole book from raw data; `make test` runs the test suite.
+# `make report` builds the whole book from raw data; `make test` runs the test suite; `make test-fast` runs
+# it without the end-to-end builds, the local servers and Spark (see the markers in pyproject.toml).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: report test lint clean
+.PHONY: report test test-fast lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +23,9 @@ report: $(VENV)/.installed
 
 test: $(VENV)/.installed-dev
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
+
+test-fast: $(VENV)/.installed-dev
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -m "not e2e and not services and not spark"
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests benchmarks

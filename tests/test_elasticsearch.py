@@ -93,6 +93,7 @@ def test_indexing_again_replaces_instead_of_duplicating(client, tmp_path):
     assert count(client, index) == 3
 
 
+@pytest.mark.services
 def test_bulk_retries_until_the_cluster_comes_up(tmp_path):
     port = free_port()
     url = f"http://127.0.0.1:{port}"

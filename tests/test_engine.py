@@ -15,6 +15,7 @@ from cba import behaviour, clean, engine, features, schema
 from cba.config import EngineParams
 
 pytest.importorskip("pyspark", reason="pyspark is not installed (pip install '.[spark]')")
+pytestmark = pytest.mark.spark
 
 DUCKDB = EngineParams(name="duckdb", spark_master="local[2]")
 SPARK = EngineParams(name="spark", spark_master="local[2]")

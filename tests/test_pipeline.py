@@ -1,10 +1,6 @@
 """End to end: copy the project, shrink the params, run `dvc repro`, check the book and the metrics."""
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,58 +8,17 @@ import pandas as pd
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT, copy_project, run
+
 KAGGLE = ROOT.parent / "shared" / "datasets" / "E Commerce Dataset.xlsx"
-SKIP = {
-    ".git",
-    ".venv",
-    "datasets",
-    "models",
-    ".pytest_cache",
-    ".ruff_cache",
-    "__pycache__",
-    "_book",
-    "chapters",
-    "_generated",
-    "results",
-    ".quarto",
-    "test-artifacts",
-}
 STAGES = ("ingest", "eda", "clean", "features", "churn", "survival")
 
 pytestmark = pytest.mark.e2e
 
 
-def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
-    assert result.returncode == 0, (
-        f"{' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-    )
-    return result
-
-
 def build(copy: Path, update: dict, files: dict[str, Path | pd.DataFrame] | None = None) -> Path:
-    """A git copy of the project with tiny params (plus ``update``) after one `dvc repro`."""
-    shutil.copytree(ROOT, copy, ignore=lambda _, names: [n for n in names if n in SKIP])
-    params = yaml.safe_load((copy / "params.yaml").read_text())
-    params["generate"].update(num_customers=400, num_events=30_000)
-    params["churn"]["search"]["budget"] = 2
-    for section, values in update.items():
-        params[section].update(values)
-    (copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    for name, content in (files or {}).items():
-        target = copy / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        content.to_csv(target, index=False) if isinstance(content, pd.DataFrame) else shutil.copy(
-            content, target
-        )
-    for metrics in (copy / "metrics").glob("*.json"):
-        metrics.unlink()
-    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid"]
-    run(["git", "init", "-q"], copy)
-    run(["git", "add", "-A"], copy)
-    run([*git, "commit", "-q", "-m", "tiny params"], copy)
+    """A committed tiny copy of the project (see :func:`conftest.copy_project`) after one `dvc repro`."""
+    copy_project(copy, update, files)
     run(["dvc", "repro"], copy)
     return copy
 
@@ -72,20 +27,52 @@ def metrics(project: Path, name: str) -> dict:
     return json.loads((project / "metrics" / f"{name}.json").read_text())
 
 
-def assert_book_and_sane_metrics(project: Path) -> None:
+def assert_churn_metrics_match_their_counts_and_curves(project: Path) -> None:
+    """Each churn score agrees with the confusion matrix, ROC curve or calibration table it summarises."""
+    churn = metrics(project, "churn")
+    confusion = churn["confusion_matrix"]
+    tp, fp, fn = confusion["true_positive"], confusion["false_positive"], confusion["false_negative"]
+    assert sum(confusion.values()) == churn["n_test"]
+    assert churn["test_churn_rate"] == pytest.approx((tp + fn) / churn["n_test"], abs=1e-4)
+    assert churn["precision"] == pytest.approx(tp / (tp + fp), abs=1e-4)
+    assert churn["recall"] == pytest.approx(tp / (tp + fn), abs=1e-4)
+    assert churn["f1"] == pytest.approx(2 * tp / (2 * tp + fp + fn), abs=1e-4)
+    roc = pd.read_csv(project / "plots" / "churn_roc.csv")
+    # the curve is sampled every 0.01 of false-positive rate: the area moves by at most half a step
+    assert churn["roc_auc"] == pytest.approx(np.trapezoid(roc["tpr"], roc["fpr"]), abs=0.0051)
+    calibration = pd.read_csv(project / "plots" / "churn_calibration.csv")
+    assert calibration["customers"].sum() == churn["n_test"]
+    gap = (calibration["predicted"] - calibration["observed"]).abs()
+    assert churn["ece"] == pytest.approx(np.average(gap, weights=calibration["customers"]), abs=2e-4)
+
+
+def assert_features_metrics_match_the_tables(project: Path) -> None:
+    summary = metrics(project, "features")
+    table = pd.read_parquet(project / "datasets" / "features" / "customers.parquet")
+    current = pd.read_parquet(project / "datasets" / "features" / "current.parquet")
+    assert summary["current_customers"] == len(current)
+    if "cutoff" in table.columns:
+        table = table[table["cutoff"] == table["cutoff"].max()]
+    assert summary["customers"] == len(table)
+    assert summary["churn_rate"] == round(float(table["churn"].mean()), 4)
+
+
+def assert_book_and_consistent_metrics(project: Path) -> None:
     assert "Version" in (project / "report" / "_book" / "index.html").read_text()
     for stage in STAGES:
         assert (project / "report" / "chapters" / f"{stage}.ipynb").stat().st_size > 0
         assert (project / "report" / "_book" / f"{stage}.html").exists()
-    churn = metrics(project, "churn")
-    for name in ("roc_auc", "pr_auc", "precision", "recall", "f1", "brier"):
-        assert 0.0 <= churn[name] <= 1.0, name
+    assert_churn_metrics_match_their_counts_and_curves(project)
+    assert_features_metrics_match_the_tables(project)
     for table, counts in metrics(project, "data_quality").items():
         assert counts["rows_in"] == counts["rows_out"] + counts["rows_rejected"], table
         assert counts["rows_rejected"] == sum(counts["rules"].values()), table
     survival = metrics(project, "survival")
+    times = pd.read_parquet(project / "datasets" / "scores" / "survival_times.parquet")
+    assert survival["n_customers"] == len(times)
+    assert survival["n_churned"] == times["churned"].sum()
+    assert survival["median_time_to_churn"]["active_customers"] == (times["churned"] == 0).sum()
     assert 0 < survival["n_churned"] < survival["n_customers"]
-    assert 0.0 < metrics(project, "features")["churn_rate"] < 1.0
 
 
 @pytest.fixture(scope="module")
@@ -94,18 +81,25 @@ def project(tmp_path_factory) -> Path:
 
 
 def test_synthetic_book_and_metrics(project):
-    assert_book_and_sane_metrics(project)
+    assert_book_and_consistent_metrics(project)
     churn = metrics(project, "churn")
-    assert churn["roc_auc"] > 0.6 and churn["brier"] < 0.25
+    assert churn["roc_auc"] > 0.6
+    # better than no information: a random ranking's expected average precision is the churn rate, and
+    # forecasting 0.5 for every customer scores 0.25
+    assert churn["pr_auc"] > churn["test_churn_rate"]
+    assert churn["brier"] < 0.25
     assert churn["validation"] == "time-aware"
     assert churn["roc_auc_ci"][0] < churn["roc_auc"] < churn["roc_auc_ci"][1]
 
 
 def test_the_saved_model_scores_the_current_customers(project):
-    run(["cba", "predict", "--input", "datasets/features/current.parquet", "--output", "scores.csv"], project)
-    scores = pd.read_csv(project / "scores.csv")
+    current = "datasets/features/current.parquet"
+    run(["cba", "predict", "--input", current, "--output", "scores.parquet"], project)
+    scores = pd.read_parquet(project / "scores.parquet")
     assert len(scores) == metrics(project, "churn")["customers_scored"]
-    assert scores["churn_probability"].between(0, 1).all()
+    # the churn stage scored the same customers with the same model: exactly the same scores
+    stage_scores = pd.read_parquet(project / "datasets" / "scores" / "churn_scores.parquet")
+    pd.testing.assert_frame_equal(scores, stage_scores[list(scores.columns)], check_exact=True)
 
 
 def test_nothing_reruns_when_nothing_changed(project):
@@ -168,7 +162,7 @@ def test_an_own_transaction_log_runs_end_to_end(tmp_path):
         },
         {"datasets/own/transactions.csv": log},
     )
-    assert_book_and_sane_metrics(project)
+    assert_book_and_consistent_metrics(project)
     quality = metrics(project, "data_quality")
     assert set(quality) == {"events"}
     assert quality["events"]["rows_in"] == len(log)
@@ -190,7 +184,7 @@ def test_the_kaggle_file_runs_end_to_end(tmp_path):
         {"data": {"source": "kaggle", "path": "datasets/kaggle/E Commerce Dataset.xlsx"}},
         {"datasets/kaggle/E Commerce Dataset.xlsx": KAGGLE},
     )
-    assert_book_and_sane_metrics(project)
+    assert_book_and_consistent_metrics(project)
     assert metrics(project, "features")["churn_rate"] == 0.1684
     quality = metrics(project, "data_quality")
     assert set(quality) == {"customers"} and quality["customers"]["rows_in"] == 5630
