@@ -5,7 +5,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from cba import behaviour, clean, eda
+from cba import behaviour, eda
 
 
 def events() -> ibis.Table:

@@ -207,7 +207,9 @@ def _compressed(path, kind):
 def test_compressed_event_logs_read_like_plain_csv(tmp_path, name):
     path = _compressed(tmp_path / name, name.rsplit(".", 1)[-1])
     params = data_params(
-        source="events", path=str(path), columns={"customer_id": "cust", "timestamp": "when", "amount": "total"}
+        source="events",
+        path=str(path),
+        columns={"customer_id": "cust", "timestamp": "when", "amount": "total"},
     )
     events = sources.load(params)["events"]
     assert events["customer_id"].to_pylist() == ["7", "8"]
@@ -222,6 +224,10 @@ def test_a_zip_without_exactly_one_csv_is_named(tmp_path):
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("a.csv", LOG_TEXT)
         archive.writestr("b.csv", LOG_TEXT)
-    params = data_params(source="events", path=str(path), columns={"customer_id": "cust", "timestamp": "when"})
-    with pytest.raises(sources.SourceError, match=r"logs.zip: a zipped event log must hold exactly one \.csv"):
+    params = data_params(
+        source="events", path=str(path), columns={"customer_id": "cust", "timestamp": "when"}
+    )
+    with pytest.raises(
+        sources.SourceError, match=r"logs.zip: a zipped event log must hold exactly one \.csv"
+    ):
         sources.load(params)
