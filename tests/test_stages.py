@@ -1,6 +1,5 @@
 """The stage runners' shared pieces: the notebook setup and the one writer of metrics and plots."""
 
-
 import pandas as pd
 import plotly.io as pio
 

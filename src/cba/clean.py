@@ -307,10 +307,10 @@ def near_duplicate_groups(
     """The near-duplicate group of each record: records that differ in at most ``max_differences`` attributes.
 
     Two records are twins when they hold the same value in all but at most ``max_differences`` of the
-    compared columns (blanks count as equal values; the id is never compared), so the same customer entered twice
-    under two ids is found even when a few attributes drifted between the entries. Twins are linked
-    transitively into groups, strongest links first, and a link that would make a group larger than
-    ``max_group_size`` is not made: a guard against chains of look-alikes swallowing a population.
+    compared columns (blanks count as equal values; the id is never compared), so the same customer
+    entered twice under two ids is found even when a few attributes drifted between the entries. Twins
+    are linked transitively into groups, strongest links first, and a link that would make a group larger
+    than ``max_group_size`` is not made: a guard against chains of look-alikes swallowing a population.
 
     Candidate pairs come from blocking by the pigeonhole principle: with ``n`` columns split into
     ``max_differences + 1`` blocks, twins differ in at most ``max_differences`` columns, so they agree on
@@ -465,7 +465,10 @@ def near_duplicates_sentence(groups: pd.DataFrame, records: int, linking: NearDu
     rule = (
         "equal on every attribute but their id"
         if linking.max_differences == 0
-        else f"differing in at most {linking.max_differences} attributes (`clean.near_duplicates.max_differences`)"
+        else (
+            f"differing in at most {linking.max_differences} attributes "
+            "(`clean.near_duplicates.max_differences`)"
+        )
     )
     if groups.empty:
         return f"No two of the {records:,} records are near-duplicates ({rule})."

@@ -180,8 +180,11 @@ def roc_curve(y_true: np.ndarray, probability: np.ndarray, points: int = 101) ->
 
 
 def pr_curve(y_true: np.ndarray, probability: np.ndarray, points: int = 101) -> pd.DataFrame:
-    """Interpolated precision on an even grid of recall values: at recall ``r``, the best precision any
-    threshold reaches with recall of at least ``r`` (the upper envelope of the precision-recall curve)."""
+    """Interpolated precision on an even grid of recall values.
+
+    At recall ``r`` the precision is the best any threshold reaches with recall of at least ``r``: the
+    upper envelope of the precision-recall curve, as average precision sees it.
+    """
     precision, recall, _ = metrics.precision_recall_curve(y_true, probability)
     grid = np.linspace(0.0, 1.0, points)
     envelope = np.maximum.accumulate(

@@ -208,13 +208,16 @@ def _read_log_file(path: Path) -> pa.Table:
         with zipfile.ZipFile(path) as archive:
             members = [m for m in archive.namelist() if m.lower().endswith(".csv")]
             if len(members) != 1:
-                raise SourceError(f"{path}: a zipped event log must hold exactly one .csv file, found {members}")
-            return _read_csv(lambda: pa.PythonFile(archive.open(members[0]), mode="r"), f"{path}:{members[0]}")
+                raise SourceError(
+                    f"{path}: a zipped event log must hold exactly one .csv file, not {members}"
+                )
+            member = members[0]
+            return _read_csv(lambda: pa.PythonFile(archive.open(member), mode="r"), f"{path}:{member}")
     return _read_csv(lambda: pa.input_stream(str(path), compression="detect"), str(path))
 
 
 def _read_csv(open_stream: Callable[[], pa.NativeFile], source: str) -> pa.Table:
-    """Every column as text, so cleaning sees values exactly as written; compression is undone by the stream."""
+    """Every column as text, so cleaning sees values exactly as written; the stream undoes compression."""
     with open_stream() as stream:
         header_line = stream.read(1 << 16).split(b"\n", 1)[0].decode("utf-8-sig", errors="replace")
     header = next(csv.reader([header_line]), [])
