@@ -1,7 +1,9 @@
 """Customer features and the time-aware churn label, as ibis expressions over the event log.
 
 Everything before a cutoff describes the customer; only purchases in ``[cutoff, cutoff + horizon)`` decide
-the label, so no feature sees the period it predicts. The labelled table stacks several cutoffs: the
+the label, so no feature sees the period it predicts. Only customers active shortly before a cutoff can
+churn after it (:func:`split_population`); the others are lapsed, a win-back group. Profile attributes that
+describe a later day than the cutoff are withheld (:func:`withheld_attributes`). The labelled table stacks several cutoffs: the
 evaluation cutoff (``churn.cutoff``, or the last event minus the horizon) and ``churn.training_cutoffs``
 earlier ones, each a horizon before the next. The current table describes every customer at the last
 event, unlabelled: the customers a model scores for action.
@@ -11,7 +13,8 @@ Feature families (names and meanings in :data:`cba.schema.FEATURES`):
 - time: tenure, recency, the share of events by day part (UTC hours 0-5 night, 6-11 morning, 12-17
   afternoon, 18-23 evening) and on weekends, the preferred day part;
 - RFM: frequency (orders, that is sessions with a purchase), monetary value, and quintile scores 1-5
-  ranked among the customers of the same cutoff, named by :data:`RFM_SEGMENTS`;
+  ranked among the customers of the same cutoff, named by :data:`RFM_SEGMENTS` (description only:
+  :data:`MODEL_EXCLUDED`);
 - sessions: count, mean length, events per session, cart abandonment;
 - behaviour: events and shares per product category, the preferred device, and a product-affinity vector
   (:class:`ProductAffinity`, computed with numpy after the ibis part).
@@ -65,6 +68,7 @@ __all__ = [
     "rfm_segment_sentence",
     "rfm_segments",
     "snapshot_attributes",
+    "snapshot_attributes_sentence",
     "split_population",
     "with_profile",
     "withheld_attributes",
@@ -427,6 +431,25 @@ def withheld_attributes(
     they learned from, so a snapshot attribute is used only when every cutoff is at or after its date.
     """
     return list(snapshots) if min(cutoffs) < snapshot_date else []
+
+
+def snapshot_attributes_sentence(source: str, snapshots: Sequence[str], withheld: Sequence[str]) -> str:
+    """Which profile attributes are snapshots here, and which the models may not see."""
+    rule = (
+        "A snapshot attribute (one that describes the day the customers table was taken) joins only cutoffs "
+        "at or after that day (`data.snapshot_date`; null: the last event), so it never tells a model "
+        "about the period it predicts."
+    )
+    if source == "synthetic" and not snapshots:
+        listed = ", ".join(schema.SNAPSHOT_ATTRIBUTES)
+        return (
+            f"{rule} The generator draws every profile attribute at signup and never changes it, so here all "
+            f"are static and join every cutoff; in a real customers table {listed} are snapshots "
+            "(`data.snapshot_attributes`) and would be withheld."
+        )
+    if not withheld:
+        return f"{rule} Every cutoff is at or after the snapshot, so every attribute joins the features."
+    return f"{rule} Withheld from the models: {', '.join(withheld)}."
 
 
 MODEL_EXCLUDED = ("r_score", "f_score", "m_score", "rfm_segment")

@@ -30,6 +30,7 @@ class FeaturesResult:
     label: str
     has_events: bool
     definitions: pd.DataFrame
+    snapshots: list[str]
     withheld: list[str]
 
     @property
@@ -57,6 +58,7 @@ def run(params: Params, paths: Paths) -> FeaturesResult:
     customers = pd.read_parquet(paths.processed / "customers.parquet")
     has_events = (paths.processed / "events.parquet").exists()
     churn = params.churn
+    snapshots: list[str] = []
     withheld: list[str] = []
     if has_events:
         con = engine.connect(engine=params.engine)
@@ -114,4 +116,6 @@ def run(params: Params, paths: Paths) -> FeaturesResult:
         },
     }
     write_metrics(paths, "features", summary)
-    return FeaturesResult(table, current, lapsed, summary, label, has_events, definitions, withheld)
+    return FeaturesResult(
+        table, current, lapsed, summary, label, has_events, definitions, snapshots, withheld
+    )
