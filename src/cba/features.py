@@ -3,10 +3,10 @@
 Everything before a cutoff describes the customer; only purchases in ``[cutoff, cutoff + horizon)`` decide
 the label, so no feature sees the period it predicts. Only customers active shortly before a cutoff can
 churn after it (:func:`split_population`); the others are lapsed, a win-back group. Profile attributes that
-describe a later day than the cutoff are withheld (:func:`withheld_attributes`). The labelled table stacks several cutoffs: the
-evaluation cutoff (``churn.cutoff``, or the last event minus the horizon) and ``churn.training_cutoffs``
-earlier ones, each a horizon before the next. The current table describes every customer at the last
-event, unlabelled: the customers a model scores for action.
+describe a later day than the cutoff are withheld (:func:`withheld_attributes`). The labelled table stacks
+several cutoffs: the evaluation cutoff (``churn.cutoff``, or the last event minus the horizon) and
+``churn.training_cutoffs`` earlier ones, each a horizon before the next. The current table describes every
+customer at the last event, unlabelled: the customers a model scores for action.
 
 Feature families (names and meanings in :data:`cba.schema.FEATURES`):
 

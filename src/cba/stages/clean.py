@@ -52,7 +52,9 @@ def run(params: Params, paths: Paths) -> CleanResult:
     rejected_customers = None
     if landed_customers is not None:
         customers = landed_customers.to_pandas()
-        accepted_customers, rejected_customers = clean.clean_customers(customers, params.clean.near_duplicates)
+        accepted_customers, rejected_customers = clean.clean_customers(
+            customers, params.clean.near_duplicates
+        )
         rejected_customers.to_parquet(paths.rejected / "customers.parquet", index=False)
         quality["customers"] = clean.quality_summary(
             len(customers), rejected_customers[clean.REJECTION_RULE], clean.CUSTOMER_RULES
