@@ -154,3 +154,20 @@ def test_the_three_churn_definitions_side_by_side():
     snapshot = features.churn_definitions(pd.Series([1, 0, 0, 0]), None, None)
     sentence = features.churn_definitions_sentence(snapshot)
     assert sentence.startswith("Churn here is the source's own flag, 25.0%")
+
+
+@pytest.mark.parametrize(
+    ("source", "snapshots", "withheld", "ending"),
+    [
+        ("synthetic", [], [], "(`data.snapshot_attributes`) and would be withheld."),
+        ("events", ["Complain"], ["Complain"], "Withheld from the models: Complain."),
+        ("events", ["Complain"], [], "so every attribute joins the features."),
+    ],
+    ids=["generator", "withheld", "snapshot-before-every-cutoff"],
+)
+def test_snapshot_sentence_says_which_attributes_the_models_see(source, snapshots, withheld, ending):
+    sentence = features.snapshot_attributes_sentence(source, snapshots, withheld)
+    assert sentence.endswith(ending)
+    if source == "synthetic":
+        assert "The generator draws every profile attribute at signup" in sentence
+        assert ", ".join(schema.SNAPSHOT_ATTRIBUTES) in sentence
