@@ -83,7 +83,11 @@ VALID_RANGES: dict[str, tuple[float | None, float | None]] = {
 """Numeric customer columns with their possible range (inclusive); values outside are impossible."""
 
 MISSING_VALUE_RULES: dict[str, str] = {
-    **{c.name: "median, with a <column>_missing indicator" for c in schema.KAGGLE_ATTRIBUTES if c.nullable},
+    **{
+        c.name: "left blank, with a <column>_missing indicator; models fill the median of their training rows"
+        for c in schema.KAGGLE_ATTRIBUTES
+        if c.nullable
+    },
     "device, category, product_id, price (events)": "kept missing: features use the known values",
 }
 """How each column with blanks is treated (shown in the report)."""
@@ -223,8 +227,9 @@ def clean_customers(
     """Split customers into accepted and rejected (with rule and detail), in that order.
 
     Accepted customers have numeric types, canonical labels ("Phone" -> "Mobile Phone", ...), blanks
-    imputed by :data:`MISSING_VALUE_RULES` with indicator columns, and a ``duplicate_group`` id shared
-    by near-duplicate records, linked by ``linking`` (NA when unique).
+    kept blank beside a ``<column>_missing`` indicator (:data:`MISSING_VALUE_RULES`: a fill computed here
+    would see every customer, test customers included), and a ``duplicate_group`` id shared by
+    near-duplicate records, linked by ``linking`` (NA when unique).
     """
     frame = customers.copy()
     rule = pd.Series(pd.NA, index=frame.index, dtype="string")
@@ -257,19 +262,17 @@ def clean_customers(
         **{REJECTION_RULE: rule[rule.notna()], REJECTION_DETAIL: detail[rule.notna()]}
     )
     accepted = frame[rule.isna()].replace(schema.LABEL_ALIASES)
-    accepted = _with_integer_types(_impute(accepted))
+    accepted = _with_integer_types(_with_missing_indicators(accepted))
     accepted["duplicate_group"] = near_duplicate_groups(
         accepted, "customer_id", profile_attributes(accepted), linking.max_differences, linking.max_group_size
     )
     return accepted.reset_index(drop=True), rejected.reset_index(drop=True)
 
 
-def _impute(customers: pd.DataFrame) -> pd.DataFrame:
-    """Median for the nullable Kaggle attributes, each with a 0/1 ``<column>_missing`` indicator."""
+def _with_missing_indicators(customers: pd.DataFrame) -> pd.DataFrame:
+    """A 0/1 ``<column>_missing`` indicator for each nullable Kaggle attribute; the blanks stay blank."""
     for column in (c.name for c in schema.KAGGLE_ATTRIBUTES if c.nullable and c.name in customers.columns):
-        blank = customers[column].isna()
-        customers[f"{column}_missing"] = blank.astype("int64")
-        customers[column] = customers[column].fillna(customers[column].median())
+        customers[f"{column}_missing"] = customers[column].isna().astype("int64")
     return customers
 
 

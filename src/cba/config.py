@@ -142,6 +142,17 @@ class DataParams(_Section):
     event_types: Annotated[dict[str, list[str]], BeforeValidator(_empty_if_none)]
     session_timeout_minutes: Count
     timezone: str
+    snapshot_attributes: list[str] | None = None
+    snapshot_date: Date | None = None
+
+    @field_validator("snapshot_attributes")
+    @classmethod
+    def _customer_attributes(cls, names: list[str] | None) -> list[str] | None:
+        known = [c.name for c in schema.KAGGLE_ATTRIBUTES]
+        unknown = sorted(set(names or []) - set(known))
+        if unknown:
+            raise _Rule(f"`{unknown[0]}` is not a customer attribute; use names from {known}")
+        return names
 
     @field_validator("columns")
     @classmethod
@@ -281,11 +292,17 @@ class ChurnParams(_Section):
     """Churn label definition and model training."""
 
     horizon_days: Count
+    active_days: Count | None = None
     cutoff: Date | None
     training_cutoffs: Count
     test_size: Share
     search: SearchParams
     business: BusinessParams
+
+    @property
+    def active_window_days(self) -> int:
+        """Days before a cutoff in which a customer must have been active to be scored (``active_days``)."""
+        return self.horizon_days if self.active_days is None else self.active_days
 
 
 class SurvivalParams(_Section):
@@ -388,6 +405,11 @@ class Paths:
     def current_features(self) -> Path:
         """One row per customer: features at the last event, unlabelled (the customers to score)."""
         return self.root / "datasets" / "features" / "current.parquet"
+
+    @property
+    def lapsed_features(self) -> Path:
+        """One row per customer lapsed at a cutoff or today: the win-back group, never scored for churn."""
+        return self.root / "datasets" / "features" / "lapsed.parquet"
 
     @property
     def scores(self) -> Path:

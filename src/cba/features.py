@@ -1,17 +1,20 @@
 """Customer features and the time-aware churn label, as ibis expressions over the event log.
 
 Everything before a cutoff describes the customer; only purchases in ``[cutoff, cutoff + horizon)`` decide
-the label, so no feature sees the period it predicts. The labelled table stacks several cutoffs: the
-evaluation cutoff (``churn.cutoff``, or the last event minus the horizon) and ``churn.training_cutoffs``
-earlier ones, each a horizon before the next. The current table describes every customer at the last
-event, unlabelled: the customers a model scores for action.
+the label, so no feature sees the period it predicts. Only customers active shortly before a cutoff can
+churn after it (:func:`split_population`); the others are lapsed, a win-back group. Profile attributes that
+describe a later day than the cutoff are withheld (:func:`withheld_attributes`). The labelled table stacks
+several cutoffs: the evaluation cutoff (``churn.cutoff``, or the last event minus the horizon) and
+``churn.training_cutoffs`` earlier ones, each a horizon before the next. The current table describes every
+customer at the last event, unlabelled: the customers a model scores for action.
 
 Feature families (names and meanings in :data:`cba.schema.FEATURES`):
 
 - time: tenure, recency, the share of events by day part (UTC hours 0-5 night, 6-11 morning, 12-17
   afternoon, 18-23 evening) and on weekends, the preferred day part;
 - RFM: frequency (orders, that is sessions with a purchase), monetary value, and quintile scores 1-5
-  ranked among the customers of the same cutoff, named by :data:`RFM_SEGMENTS`;
+  ranked among the customers of the same cutoff, named by :data:`RFM_SEGMENTS` (description only:
+  :data:`MODEL_EXCLUDED`);
 - sessions: count, mean length, events per session, cart abandonment;
 - behaviour: events and shares per product category, the preferred device, and a product-affinity vector
   (:class:`ProductAffinity`, computed with numpy after the ibis part).
@@ -39,9 +42,13 @@ __all__ = [
     "DAY_PARTS",
     "PROFILE_EXCLUDED",
     "RFM_SEGMENTS",
+    "CHURN_DEFINITIONS",
+    "MODEL_EXCLUDED",
     "ProductAffinity",
     "behaviour_features",
     "churn_cutoff",
+    "churn_definitions",
+    "churn_definitions_sentence",
     "current_features",
     "customer_features",
     "cutoff_summary",
@@ -53,11 +60,18 @@ __all__ = [
     "label_cutoffs",
     "labelled_features",
     "last_event_time",
+    "model_features",
+    "population",
+    "population_sentence",
     "product_interactions",
     "rfm_segment_figure",
     "rfm_segment_sentence",
     "rfm_segments",
+    "snapshot_attributes",
+    "snapshot_attributes_sentence",
+    "split_population",
     "with_profile",
+    "withheld_attributes",
 ]
 
 PROFILE_EXCLUDED = ("Churn", "signup_date")
@@ -379,17 +393,171 @@ def from_snapshot(customers: pd.DataFrame) -> pd.DataFrame:
     return profile.assign(churn=customers["Churn"])
 
 
-def with_profile(features: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame:
+def with_profile(
+    features: pd.DataFrame, customers: pd.DataFrame, withheld: Sequence[str] = ()
+) -> pd.DataFrame:
     """Add the customers' profile attributes (minus :data:`PROFILE_EXCLUDED`) to the behaviour features.
 
-    The label, when present, stays last. A customer may appear at several cutoffs; the profile must hold
-    each customer once.
+    ``withheld`` attributes (see :func:`withheld_attributes`) are left out with their ``_missing``
+    indicators. The label, when present, stays last. A customer may appear at several cutoffs; the profile
+    must hold each customer once.
     """
-    profile = customers.drop(columns=[c for c in PROFILE_EXCLUDED if c in customers.columns])
+    dropped = [*PROFILE_EXCLUDED, *withheld, *(f"{name}_missing" for name in withheld)]
+    profile = customers.drop(columns=[c for c in dropped if c in customers.columns])
     merged = features.merge(profile, on="customer_id", how="left", validate="many_to_one")
     label = ["churn"] if "churn" in features.columns else []
     behaviour = [c for c in features.columns if c != "churn"]
     return merged[behaviour + [c for c in profile.columns if c != "customer_id"] + label]
+
+
+def snapshot_attributes(source: str, configured: Sequence[str] | None) -> list[str]:
+    """The customer attributes treated as snapshots: ``configured`` when given, else by ``source``.
+
+    The generator draws every attribute at signup and never changes it, so its customers have none;
+    any other customers table has :data:`cba.schema.SNAPSHOT_ATTRIBUTES`.
+    """
+    if configured is not None:
+        return list(configured)
+    return [] if source == "synthetic" else list(schema.SNAPSHOT_ATTRIBUTES)
+
+
+def withheld_attributes(
+    snapshots: Sequence[str], snapshot_date: dt.datetime, cutoffs: Sequence[dt.datetime]
+) -> list[str]:
+    """The snapshot attributes the models may not see: all of them when a cutoff precedes the snapshot.
+
+    A snapshot attribute describes the customer on ``snapshot_date``; joined to an earlier cutoff it tells
+    the model about the period it predicts. The models learn from every cutoff and score with the columns
+    they learned from, so a snapshot attribute is used only when every cutoff is at or after its date.
+    """
+    return list(snapshots) if min(cutoffs) < snapshot_date else []
+
+
+def snapshot_attributes_sentence(source: str, snapshots: Sequence[str], withheld: Sequence[str]) -> str:
+    """Which profile attributes are snapshots here, and which the models may not see."""
+    rule = (
+        "A snapshot attribute (one that describes the day the customers table was taken) joins only cutoffs "
+        "at or after that day (`data.snapshot_date`; null: the last event), so it never tells a model "
+        "about the period it predicts."
+    )
+    if source == "synthetic" and not snapshots:
+        listed = ", ".join(schema.SNAPSHOT_ATTRIBUTES)
+        return (
+            f"{rule} The generator draws every profile attribute at signup and never changes it, so here all "
+            f"are static and join every cutoff; in a real customers table {listed} are snapshots "
+            "(`data.snapshot_attributes`) and would be withheld."
+        )
+    if not withheld:
+        return f"{rule} Every cutoff is at or after the snapshot, so every attribute joins the features."
+    return f"{rule} Withheld from the models: {', '.join(withheld)}."
+
+
+MODEL_EXCLUDED = ("r_score", "f_score", "m_score", "rfm_segment")
+"""Features that describe but never feed a model: the RFM quintile scores rank each customer among every
+customer of the same cutoff, test customers included, so they would carry the test rows into training.
+Recency, frequency and monetary value themselves stay features."""
+
+
+def model_features(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` without :data:`MODEL_EXCLUDED`: the columns the models learn from and score with."""
+    return table.drop(columns=[c for c in MODEL_EXCLUDED if c in table.columns])
+
+
+def split_population(table: pd.DataFrame, active_days: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The customers at risk and the lapsed ones, at each cutoff of a feature table.
+
+    A customer is active at a cutoff when their last event falls in the ``active_days`` before it
+    (``days_since_last_event <= active_days``); only they can churn in the period after it and are scored.
+    The others stopped before the cutoff: a win-back group, never a churn risk.
+    """
+    active = table["days_since_last_event"] <= active_days
+    return table[active].reset_index(drop=True), table[~active].reset_index(drop=True)
+
+
+def population(active: pd.DataFrame, lapsed: pd.DataFrame, active_days: int) -> dict | None:
+    """Active and lapsed customers at the evaluation cutoff (the latest of ``active``); ``None`` without one.
+
+    ``returned`` counts the lapsed customers who bought again within the horizon anyway.
+    """
+    if "cutoff" not in active.columns or active.empty:
+        return None
+    evaluation = active["cutoff"].max()
+    lapsed_now = lapsed[lapsed["cutoff"] == evaluation] if "cutoff" in lapsed.columns else lapsed.iloc[:0]
+    returned = int((lapsed_now["churn"] == 0).sum()) if "churn" in lapsed_now.columns else 0
+    return {
+        "active_days": active_days,
+        "active": int((active["cutoff"] == evaluation).sum()),
+        "lapsed": len(lapsed_now),
+        "lapsed_returned": returned,
+    }
+
+
+def population_sentence(counts: dict | None, win_back: int) -> str:
+    """Who is scored and who is lapsed, at the evaluation cutoff and today."""
+    if counts is None:
+        return (
+            "A snapshot has no cutoff to measure activity against: every customer is scored "
+            f"({win_back:,} lapsed)."
+        )
+    share = counts["lapsed"] / (counts["active"] + counts["lapsed"]) if counts["lapsed"] else 0.0
+    returned = counts["lapsed_returned"] / counts["lapsed"] if counts["lapsed"] else 0.0
+    return (
+        f"Only customers with an event in the {counts['active_days']} days before a cutoff are at risk of "
+        f"churn (`churn.active_days`): {counts['active']:,} at the evaluation cutoff. The other "
+        f"{counts['lapsed']:,} ({share:.1%}) had already stopped; they are a win-back group, not churn risk "
+        f"({returned:.1%} of them bought again in the horizon anyway). Today {win_back:,} customers are "
+        "lapsed."
+    )
+
+
+CHURN_DEFINITIONS = {
+    "source flag": ("the customers table's own `Churn` column", "EDA churn by segment"),
+    "model label": ("no purchase in the horizon after a cutoff, among active customers", "features, churn"),
+    "survival event": ("the last activity falls before the data end minus the horizon", "survival"),
+}
+"""The three things called churn in the book: what each means and the chapters that use it."""
+
+
+def churn_definitions(
+    source_flag: pd.Series | None, model_label: pd.Series | None, survival_event: pd.Series | None
+) -> pd.DataFrame:
+    """The three churn definitions side by side: meaning, chapters, customers counted and rate.
+
+    Each argument holds one 0/1 value per customer under its definition (``None`` when the source lacks
+    it, or, for a snapshot without events, when the definition is the source flag itself); the model
+    label is the evaluation cutoff's.
+    """
+    values = {"source flag": source_flag, "model label": model_label, "survival event": survival_event}
+    rows = [
+        {
+            "definition": name,
+            "meaning": CHURN_DEFINITIONS[name][0],
+            "used_by": CHURN_DEFINITIONS[name][1],
+            "customers": len(flag),
+            "churned": int(flag.sum()),
+            "churn_rate": round(float(flag.mean()), 4),
+        }
+        for name, flag in values.items()
+        if flag is not None and len(flag)
+    ]
+    return pd.DataFrame(rows)
+
+
+def churn_definitions_sentence(definitions: pd.DataFrame) -> str:
+    """One sentence: the rate under each definition, and which one the models predict."""
+    if definitions["definition"].tolist() == ["source flag"]:
+        row = definitions.iloc[0]
+        return (
+            f"Churn here is the source's own flag, {row.churn_rate:.1%} of {row.customers:,} customers: the "
+            "models predict it and survival uses it as its event."
+        )
+    rates = ", ".join(
+        f"{row.definition} {row.churn_rate:.1%} of {row.customers:,}" for row in definitions.itertuples()
+    )
+    return (
+        f"Three things are called churn here, with different rates: {rates}. The models predict the model "
+        "label; the EDA's churn by segment describes the source flag and survival uses its own event."
+    )
 
 
 def cutoff_summary(table: pd.DataFrame) -> pd.DataFrame:

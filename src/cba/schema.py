@@ -29,6 +29,9 @@ __all__ = [
     "ORDERS",
     "RAW_EVENTS",
     "SESSIONS",
+    "SNAPSHOT",
+    "SNAPSHOT_ATTRIBUTES",
+    "STATIC",
     "TOP_ITEMS_COLUMNS",
     "SchemaError",
     "Table",
@@ -54,12 +57,24 @@ class MissingFeaturesError(SchemaError):
 
 @dataclass(frozen=True)
 class Column:
-    """One column: its name, Arrow type, whether it may hold nulls, and what it means."""
+    """One column: its name, Arrow type, whether it may hold nulls, and what it means.
+
+    A customer attribute also says when it is known (``timing``): :data:`STATIC` from signup on, or
+    :data:`SNAPSHOT`, describing the customer as of the day the table was taken.
+    """
 
     name: str
     dtype: pa.DataType
     description: str
     nullable: bool = False
+    timing: str | None = None
+
+
+STATIC = "static"
+"""An attribute known at signup and fixed since: true at every cutoff."""
+SNAPSHOT = "snapshot"
+"""An attribute that describes the customer on the day the table was taken (its snapshot date): joined to
+an earlier cutoff it would tell the model about the future."""
 
 
 @dataclass(frozen=True)
@@ -130,26 +145,42 @@ RAW_EVENTS = Table(
 EVENTS = Table("events", (Column("timestamp", TIMESTAMP, "When the event happened (UTC)"),) + _EVENT_COLUMNS)
 
 KAGGLE_ATTRIBUTES = (
-    Column("Tenure", pa.float64(), "Months as a customer", nullable=True),
-    Column("PreferredLoginDevice", pa.string(), "Device the customer usually logs in with"),
-    Column("CityTier", pa.int64(), "Tier of the customer's city (1, 2, 3)"),
-    Column("WarehouseToHome", pa.float64(), "Distance from warehouse to home", nullable=True),
-    Column("PreferredPaymentMode", pa.string(), "Usual payment method"),
-    Column("Gender", pa.string(), "Gender"),
-    Column("HourSpendOnApp", pa.float64(), "Hours spent on the app or website", nullable=True),
-    Column("NumberOfDeviceRegistered", pa.int64(), "Devices registered to the account"),
-    Column("PreferedOrderCat", pa.string(), "Preferred order category of the last month"),
-    Column("SatisfactionScore", pa.int64(), "Satisfaction with the service (1 to 5)"),
-    Column("MaritalStatus", pa.string(), "Marital status"),
-    Column("NumberOfAddress", pa.int64(), "Addresses on the account"),
-    Column("Complain", pa.int64(), "1 if a complaint was raised in the last month"),
-    Column("OrderAmountHikeFromlastYear", pa.float64(), "Percent increase in order value", nullable=True),
-    Column("CouponUsed", pa.float64(), "Coupons used in the last month", nullable=True),
-    Column("OrderCount", pa.float64(), "Orders placed in the last month", nullable=True),
-    Column("DaySinceLastOrder", pa.float64(), "Days since the last order", nullable=True),
-    Column("CashbackAmount", pa.float64(), "Average cashback of the last month"),
+    Column("Tenure", pa.float64(), "Months as a customer", nullable=True, timing=SNAPSHOT),
+    Column("PreferredLoginDevice", pa.string(), "Device the customer usually logs in with", timing=SNAPSHOT),
+    Column("CityTier", pa.int64(), "Tier of the customer's city (1, 2, 3)", timing=STATIC),
+    Column("WarehouseToHome", pa.float64(), "Distance from warehouse to home", nullable=True, timing=STATIC),
+    Column("PreferredPaymentMode", pa.string(), "Usual payment method", timing=SNAPSHOT),
+    Column("Gender", pa.string(), "Gender", timing=STATIC),
+    Column(
+        "HourSpendOnApp", pa.float64(), "Hours spent on the app or website", nullable=True, timing=SNAPSHOT
+    ),
+    Column("NumberOfDeviceRegistered", pa.int64(), "Devices registered to the account", timing=SNAPSHOT),
+    Column("PreferedOrderCat", pa.string(), "Preferred order category of the last month", timing=SNAPSHOT),
+    Column("SatisfactionScore", pa.int64(), "Satisfaction with the service (1 to 5)", timing=SNAPSHOT),
+    Column("MaritalStatus", pa.string(), "Marital status", timing=STATIC),
+    Column("NumberOfAddress", pa.int64(), "Addresses on the account", timing=SNAPSHOT),
+    Column("Complain", pa.int64(), "1 if a complaint was raised in the last month", timing=SNAPSHOT),
+    Column(
+        "OrderAmountHikeFromlastYear",
+        pa.float64(),
+        "Percent increase in order value",
+        nullable=True,
+        timing=SNAPSHOT,
+    ),
+    Column("CouponUsed", pa.float64(), "Coupons used in the last month", nullable=True, timing=SNAPSHOT),
+    Column("OrderCount", pa.float64(), "Orders placed in the last month", nullable=True, timing=SNAPSHOT),
+    Column("DaySinceLastOrder", pa.float64(), "Days since the last order", nullable=True, timing=SNAPSHOT),
+    Column("CashbackAmount", pa.float64(), "Average cashback of the last month", timing=SNAPSHOT),
 )
-"""The 18 customer attributes of the Kaggle "E Commerce Dataset", same names and meanings."""
+"""The 18 customer attributes of the Kaggle "E Commerce Dataset", same names and meanings.
+
+Static: the city tier, the distance to the warehouse, gender and marital status. Every other attribute is a
+snapshot: tenure, usage, preferences, satisfaction, complaints and the "last month" counts describe the
+customer on the day the table was taken.
+"""
+
+SNAPSHOT_ATTRIBUTES = tuple(c.name for c in KAGGLE_ATTRIBUTES if c.timing == SNAPSHOT)
+"""The customer attributes that describe the day their table was taken, in :data:`KAGGLE_ATTRIBUTES` order."""
 
 KAGGLE_CUSTOMERS = Table(
     "Kaggle customers",
@@ -165,9 +196,9 @@ CUSTOMERS = Table(
     "customers",
     KAGGLE_CUSTOMERS.columns
     + (
-        Column("signup_date", pa.date32(), "Day the customer signed up"),
-        Column("country", pa.string(), "Country of residence"),
-        Column("timezone", pa.string(), "IANA time zone of the customer"),
+        Column("signup_date", pa.date32(), "Day the customer signed up", timing=STATIC),
+        Column("country", pa.string(), "Country of residence", timing=STATIC),
+        Column("timezone", pa.string(), "IANA time zone of the customer", timing=STATIC),
     ),
 )
 

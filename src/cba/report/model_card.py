@@ -136,7 +136,8 @@ def _datasheet_lines(inputs: BookInputs, source: Any) -> list[str]:
         lines.append(f"- Labelled customers: {customers:,}, of whom {churn_rate:.1%} churned.")
     lines += [
         "- Preprocessing: rejected rows are kept with their rule in `datasets/interim/rejected/`; timestamps "
-        "in UTC; labels made canonical; blanks filled by declared rules with indicator columns.",
+        "in UTC; labels made canonical; blanks kept with indicator columns, filled by each model from its "
+        "training rows.",
         "- Maintenance: every build records its commit, data hashes and params (the version on the first "
         "page); `dvc repro` rebuilds it.",
     ]
