@@ -29,7 +29,7 @@ SKIP = {
     ".quarto",
     "test-artifacts",
 }
-STAGES = ("ingest", "eda", "clean", "features", "churn", "survival")
+STAGES = ("ingest", "eda", "clean", "features", "clv", "churn", "survival", "next_purchase", "forecast")
 
 pytestmark = pytest.mark.e2e
 
