@@ -261,3 +261,32 @@ def test_many_level_categories_are_target_encoded_within_the_pipeline(customers)
     model.fit(frame[numeric + categorical], frame["churn"])
     steps = {name: columns for name, _, columns in model.named_steps["preprocess"].transformers_}
     assert steps["target"] == ["city"] and steps["one_hot"] == ["PreferredLoginDevice"]
+
+
+def test_another_label_is_validated_the_same_way_and_is_never_a_feature(customers):
+    relabelled = customers.rename(columns={"churn": "buys_within_window"})
+    numeric, categorical = churn.feature_columns(relabelled, "buys_within_window")
+    assert "buys_within_window" not in numeric + categorical
+    assert numeric + categorical == [c for c in sum(churn.feature_columns(customers), []) if c != "churn"]
+    split = churn.validation_split(relabelled, 0.25, 7, label="buys_within_window")
+    expected = churn.validation_split(customers, 0.25, 7)
+    assert split.train.tolist() == expected.train.tolist() and split.test.tolist() == expected.test.tolist()
+
+
+def test_cli_predict_scores_next_purchase_too(result, customers, tmp_path):
+    model = tmp_path / "churn.joblib"
+    joblib.dump(churn.artifact(result, value_cut=150.0, params={}), model)
+    buys = tmp_path / "next_purchase.joblib"
+    joblib.dump({"model": result.models[result.best_model], "features": result.features}, buys)
+    customers.drop(columns="churn").to_csv(tmp_path / "in.csv", index=False)
+    args = ["predict", "--model", str(model), "--input", str(tmp_path / "in.csv")]
+    ok = CliRunner().invoke(app, [*args, "--next-purchase", str(buys), "--output", str(tmp_path / "o.csv")])
+    assert ok.exit_code == 0, ok.output
+    scores = pd.read_csv(tmp_path / "o.csv")
+    assert scores.columns.tolist()[-1] == "next_purchase_probability"
+    assert scores["next_purchase_probability"].between(0, 1).all()
+    joblib.dump({"skipped": "no event log"}, buys)
+    skipped = CliRunner().invoke(
+        app, [*args, "--next-purchase", str(buys), "--output", str(tmp_path / "o.csv")]
+    )
+    assert skipped.exit_code == 2 and "no model was fitted: no event log" in skipped.output

@@ -147,9 +147,38 @@ def test_index_scores_one_document_per_customer_with_revenue_at_risk(client, tmp
         "risk_segment": "high risk, high value",
         "value": 200.0,
         "revenue_at_risk": pytest.approx(160.0),
+        "revenue_at_risk_to_date": pytest.approx(160.0),
     }
     with pytest.raises(ValueError, match="lack column 'value'"):
         index_scores(client, scores.drop(columns="value"), FailureLog(tmp_path / "f.jsonl"), index)
+
+
+def test_index_scores_carries_lifetime_value_and_next_purchase(client, tmp_path):
+    scores = pd.DataFrame(
+        {
+            "customer_id": pd.array([7, 8], dtype="int64"),
+            "churn_probability": [0.8, 0.1],
+            "risk_segment": ["high risk, high value", "low risk, low value"],
+            "value": [200.0, 50.0],
+            "clv": [500.0, 0.0],
+            "probability_alive": [0.9, 1.0],
+        }
+    )
+    buys = pd.DataFrame({"customer_id": [8, 7], "next_purchase_probability": [0.25, 0.6]})
+    index = f"{SCORES_INDEX}-{uuid.uuid4().hex[:8]}"
+    report = index_scores(client, scores, FailureLog(tmp_path / "f.jsonl"), index, next_purchase=buys)
+    assert (report.indexed, report.failed) == (2, 0)
+    assert client.get(index=index, id="7")["_source"] == {
+        "customer_id": 7,
+        "churn_probability": 0.8,
+        "risk_segment": "high risk, high value",
+        "value": 200.0,
+        "clv": 500.0,
+        "probability_alive": 0.9,
+        "revenue_at_risk": pytest.approx(400.0),  # 0.8 x CLV 500
+        "revenue_at_risk_to_date": pytest.approx(160.0),  # 0.8 x value 200
+        "next_purchase_probability": 0.6,
+    }
 
 
 def test_scores_publish_says_not_configured_without_a_url(tmp_path, monkeypatch):

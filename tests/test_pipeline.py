@@ -11,7 +11,7 @@ import yaml
 from conftest import ROOT, copy_project, run
 
 KAGGLE = ROOT.parent / "shared" / "datasets" / "E Commerce Dataset.xlsx"
-STAGES = ("ingest", "eda", "clean", "features", "churn", "survival")
+STAGES = ("ingest", "eda", "clean", "features", "clv", "churn", "survival", "next_purchase", "forecast")
 
 pytestmark = pytest.mark.e2e
 

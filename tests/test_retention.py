@@ -146,3 +146,20 @@ def test_value_of_prefers_revenue_then_cashback_and_names_what_is_missing():
 @pytest.mark.parametrize(("quantile", "cut"), [(0.5, 2.5), (0.75, 3.25)], ids=["median", "upper-quartile"])
 def test_value_cut_is_the_chosen_quantile(quantile, cut):
     assert retention.value_cut(pd.Series([4.0, 1.0, 3.0, 2.0]), quantile) == cut
+
+
+def test_revenue_at_risk_weighs_lifetime_value_where_scored_with_it():
+    valued = scores().assign(clv=[300.0, 0.0, 50.0, 20.0])
+    assert retention.revenue_at_risk(valued).tolist() == pytest.approx([240.0, 0.0, 5.0, 4.0])
+    assert retention.revenue_at_risk_to_date(valued).tolist() == pytest.approx([80.0, 30.0, 20.0, 2.0])
+    assert retention.revenue_at_risk(scores()).tolist() == pytest.approx([80.0, 30.0, 20.0, 2.0])
+
+
+def test_segments_show_lifetime_value_and_revenue_at_risk_to_date_beside_it():
+    valued = scores().assign(clv=[300.0, 0.0, 50.0, 20.0])
+    table = retention.segment_table(valued, {}).set_index("segment")
+    high = table.loc["high risk, high value"]
+    assert high["mean_clv"] == pytest.approx(150.0)
+    assert high["revenue_at_risk"] == pytest.approx(240.0)  # 0.8 * 300 + 0.6 * 0
+    assert high["revenue_at_risk_to_date"] == pytest.approx(110.0)  # 0.8 * 100 + 0.6 * 50
+    assert "mean_clv" not in retention.segment_table(scores(), {}).columns

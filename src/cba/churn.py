@@ -183,9 +183,9 @@ class ChurnResult:
         return self.metrics[self.best_model]["threshold"]
 
 
-def feature_columns(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
+def feature_columns(frame: pd.DataFrame, label: str = LABEL) -> tuple[list[str], list[str]]:
     """Numeric and categorical feature columns: all but the id, label, duplicate group and cutoff."""
-    candidates = frame.drop(columns=[c for c in NOT_FEATURES if c in frame.columns])
+    candidates = frame.drop(columns=[c for c in (*NOT_FEATURES, label) if c in frame.columns])
     numeric = candidates.select_dtypes(["number", "bool"]).columns.tolist()
     categorical = [c for c in candidates.columns if c not in numeric]
     return numeric, categorical
@@ -200,7 +200,7 @@ def customer_groups(features: pd.DataFrame) -> np.ndarray:
     return features[GROUP].astype("Int64").fillna(own).to_numpy(dtype=np.int64)
 
 
-def validation_split(features: pd.DataFrame, test_size: float, seed: int) -> Split:
+def validation_split(features: pd.DataFrame, test_size: float, seed: int, label: str = LABEL) -> Split:
     """The split that cannot leak.
 
     With several cutoffs the models train on the earlier cutoffs and are tested on the latest one, and
@@ -209,7 +209,7 @@ def validation_split(features: pd.DataFrame, test_size: float, seed: int) -> Spl
     customer groups, stratified by churn.
     """
     groups = customer_groups(features)
-    y = features[LABEL].to_numpy()
+    y = features[label].to_numpy()
     cutoffs = features[CUTOFF] if CUTOFF in features.columns else None
     if cutoffs is None or cutoffs.nunique() < 2:
         train, test = next(_folds(round(1 / test_size), seed).split(features, y, groups))
@@ -234,10 +234,10 @@ def validation_split(features: pd.DataFrame, test_size: float, seed: int) -> Spl
     return Split(train, test, "time-aware", detail)
 
 
-def naive_split(features: pd.DataFrame, test_size: float, seed: int) -> Split:
+def naive_split(features: pd.DataFrame, test_size: float, seed: int, label: str = LABEL) -> Split:
     """A random split of rows, blind to time, customers and near-duplicates: the optimistic comparison."""
     rows = np.arange(len(features))
-    train, test = train_test_split(rows, test_size=test_size, stratify=features[LABEL], random_state=seed)
+    train, test = train_test_split(rows, test_size=test_size, stratify=features[label], random_state=seed)
     return Split(np.sort(train), np.sort(test), "naive", "rows split at random")
 
 
@@ -352,15 +352,19 @@ def _search(
     return best
 
 
-def train_and_evaluate(features: pd.DataFrame, params: ChurnParams, seed: int) -> ChurnResult:
+def train_and_evaluate(
+    features: pd.DataFrame, params: ChurnParams, seed: int, label: str = LABEL
+) -> ChurnResult:
     """Search, calibrate and fit every model on the training rows and score it on the test rows.
 
     The best model is chosen by its out-of-fold ROC-AUC on the training rows, never by the test rows.
+    ``label`` names the binary outcome column (churn by default; the next purchase reuses the same
+    validation).
     """
-    numeric, categorical = feature_columns(features)
+    numeric, categorical = feature_columns(features, label)
     names = numeric + categorical
-    split = validation_split(features, params.test_size, seed)
-    x, y, groups = features[names], features[LABEL].to_numpy(), customer_groups(features)
+    split = validation_split(features, params.test_size, seed, label)
+    x, y, groups = features[names], features[label].to_numpy(), customer_groups(features)
     x_train, y_train, x_test, y_test = x.iloc[split.train], y[split.train], x.iloc[split.test], y[split.test]
     levels = {c: int(x_train[c].nunique()) for c in categorical}
     columns = (numeric, categorical, levels)
@@ -398,7 +402,7 @@ def train_and_evaluate(features: pd.DataFrame, params: ChurnParams, seed: int) -
         y_test=y_test,
         test_groups=customer_groups(features)[split.test],
         test_probability=probabilities,
-        naive=_naive_scores(features, best, scores[best]["settings"], columns, params.test_size, seed),
+        naive=_naive_scores(features, best, scores[best]["settings"], columns, params.test_size, seed, label),
         training_sha256=table_sha256(features.iloc[split.train]),
     )
 
@@ -422,12 +426,18 @@ def _latest_rows(train: pd.DataFrame) -> np.ndarray:
 
 
 def _naive_scores(
-    features: pd.DataFrame, name: str, settings: dict[str, Any], columns: tuple, test_size: float, seed: int
+    features: pd.DataFrame,
+    name: str,
+    settings: dict[str, Any],
+    columns: tuple,
+    test_size: float,
+    seed: int,
+    label: str = LABEL,
 ) -> dict[str, float]:
     """ROC-AUC and PR-AUC of the same model and setting under the naive split."""
-    split = naive_split(features, test_size, seed)
+    split = naive_split(features, test_size, seed, label)
     x = features[columns[0] + columns[1]]
-    y = features[LABEL].to_numpy()
+    y = features[label].to_numpy()
     model = build_model(name, *columns, seed, settings).fit(x.iloc[split.train], y[split.train])
     probability = model.predict_proba(x.iloc[split.test])[:, 1]
     return {
@@ -566,6 +576,7 @@ def summary(
         "customers_scored": len(scores),
         "value_basis": value_basis,
         "revenue_at_risk": round(float(retention.revenue_at_risk(scores).sum()), 2),
+        "revenue_at_risk_to_date": round(float(retention.revenue_at_risk_to_date(scores).sum()), 2),
         "risk_segments": segments.to_dict(orient="records"),
     }
 

@@ -82,23 +82,42 @@ def predict(
     input_path: Annotated[Path, typer.Option("--input", help="customers to score (.parquet or .csv)")],
     output: Annotated[Path, typer.Option(help="where to write the scores (.parquet or .csv)")],
     model: Annotated[Path, typer.Option(help="a fitted churn model")] = Path("models/churn.joblib"),
+    next_purchase_model: Annotated[
+        Path | None,
+        typer.Option(
+            "--next-purchase",
+            help="also score the probability of a purchase within next_purchase.window_days with this "
+            "fitted next-purchase model (models/next_purchase.joblib)",
+        ),
+    ] = None,
 ) -> None:
-    """Score customers: customer_id, churn_probability and risk_segment."""
+    """Score customers: customer_id, churn_probability and risk_segment (and next_purchase_probability)."""
     import joblib
 
-    from cba import churn
+    from cba import churn, next_purchase
 
-    for path, option in ((model, "--model"), (input_path, "--input")):
+    models = [
+        (model, "--model"),
+        *([(next_purchase_model, "--next-purchase")] if next_purchase_model else []),
+    ]
+    for path, option in (*models, (input_path, "--input")):
         if not path.is_file():
             _fail(f"{option} {path}: file not found")
     if output.suffix not in (".parquet", ".csv"):
         _fail(f"--output {output}: expected a .parquet or .csv file name")
     try:
         reader = pd.read_parquet if input_path.suffix == ".parquet" else pd.read_csv
-        scores = churn.predict(joblib.load(model), reader(input_path), str(input_path))
+        customers = reader(input_path)
+        scores = churn.predict(joblib.load(model), customers, str(input_path))
+        scores = scores[["customer_id", "churn_probability", "risk_segment"]]
+        if next_purchase_model is not None:
+            fitted = joblib.load(next_purchase_model)
+            if "skipped" in fitted:
+                _fail(f"--next-purchase {next_purchase_model}: no model was fitted: {fitted['skipped']}")
+            buys = next_purchase.predict(fitted, customers, str(input_path))
+            scores["next_purchase_probability"] = buys["next_purchase_probability"].to_numpy()
     except (churn.MissingFeaturesError, ValueError, OSError) as err:
         _fail(str(err))
-    scores = scores[["customer_id", "churn_probability", "risk_segment"]]
     output.parent.mkdir(parents=True, exist_ok=True)
     if output.suffix == ".parquet":
         scores.to_parquet(output, index=False)
@@ -262,12 +281,15 @@ def scores_publish(
     ),
     es_url: EsUrlOption = None,
     es_compatibility: EsCompatibilityOption = None,
+    next_purchase: Annotated[
+        Path, typer.Option(help="next-purchase scores (Parquet), joined when the file exists")
+    ] = Path("datasets/scores/next_purchase.parquet"),
     failures: Annotated[Path, typer.Option(help="rejected documents (JSON lines)")] = Path(
         "datasets/scores/es-failures.jsonl"
     ),
     params: ParamsOption = Path("params.yaml"),
 ) -> None:
-    """Index the churn scores into Elasticsearch; does nothing when no URL is configured."""
+    """Index the churn scores (with CLV, P(alive), next purchase) into Elasticsearch, when a URL is set."""
     loaded = _load(params)
     es_url = es_url or loaded.elasticsearch.url
     if not es_url:
@@ -276,7 +298,10 @@ def scores_publish(
     es_settings = _es_settings(loaded.elasticsearch, es_compatibility)
     try:
         client = stream.elasticsearch_client(es_url, es_settings)
-        report = stream.index_scores(client, pd.read_parquet(scores), stream.FailureLog(failures))
+        buys = pd.read_parquet(next_purchase) if next_purchase.is_file() else None
+        report = stream.index_scores(
+            client, pd.read_parquet(scores), stream.FailureLog(failures), next_purchase=buys
+        )
     except stream.SettingsError as err:
         _fail(str(err))
     except (stream.BulkError, ValueError, FileNotFoundError) as err:

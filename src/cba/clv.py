@@ -49,6 +49,8 @@ __all__ = [
     "probability_alive",
     "probability_alive_figure",
     "probability_alive_sentence",
+    "probability_alive_table",
+    "value_summary",
     "probability_no_purchase",
     "revenue_at_risk",
     "rfm_summary",
@@ -441,6 +443,29 @@ def holdout_sentence(validation: dict[str, object]) -> str:
         f"naive {naive['mae_per_customer']:.2f}, {abs(reduction):.0%} "
         f"{'lower' if reduction >= 0 else 'higher'}."
     )
+
+
+def probability_alive_table(values: pd.DataFrame, bins: int = 20) -> pd.DataFrame:
+    """Customers per P(alive) bin of width ``1 / bins``; ``probability_alive`` is the lower edge."""
+    counts, edges = np.histogram(values["probability_alive"], bins=bins, range=(0.0, 1.0))
+    return pd.DataFrame({"probability_alive": edges[:-1].round(4), "customers": counts})
+
+
+def value_summary(
+    beta_geo: BetaGeoParameters, gamma_gamma: GammaGammaParameters, values: pd.DataFrame, months: int
+) -> dict[str, object]:
+    """The fitted parameters and the totals of :func:`customer_value`'s table, for the metrics file."""
+    return {
+        "customers_valued": len(values),
+        "months": months,
+        "expected_purchases": round(float(values["expected_purchases"].sum()), 2),
+        "clv_total": round(float(values["clv"].sum()), 2),
+        "clv_mean": round(float(values["clv"].mean()), 4),
+        "clv_median": round(float(values["clv"].median()), 4),
+        "probability_alive_median": round(float(values["probability_alive"].median()), 4),
+        "bg_nbd": beta_geo.as_dict(),
+        "gamma_gamma": gamma_gamma.as_dict(),
+    }
 
 
 def probability_alive_figure(values: pd.DataFrame) -> go.Figure:

@@ -33,6 +33,8 @@ __all__ = [
     "BusinessParams",
     "ChurnParams",
     "CleanParams",
+    "ClvParams",
+    "ForecastParams",
     "NearDuplicateParams",
     "DataParams",
     "EdaParams",
@@ -44,6 +46,7 @@ __all__ = [
     "IngestParams",
     "KafkaParams",
     "KibanaParams",
+    "NextPurchaseParams",
     "Params",
     "ParamsError",
     "Paths",
@@ -323,6 +326,29 @@ class SurvivalParams(_Section):
         return names
 
 
+class ClvParams(_Section):
+    """Customer lifetime value: the holdout that validates BG/NBD, the horizon and discount of CLV."""
+
+    holdout_days: Count
+    months: Count
+    discount_rate: float = Field(ge=0.0, le=1.0)
+
+
+class NextPurchaseParams(_Section):
+    """Next purchase: the window after a cutoff in which a purchase counts."""
+
+    window_days: Count
+
+
+class ForecastParams(_Section):
+    """Daily sales forecasts: the rolling-origin validation and the final forecast."""
+
+    horizon_days: Count
+    windows: Count
+    final_horizon_days: Count
+    season_lengths: list[Count] = Field(min_length=1)
+
+
 class AbTestParams(_Section):
     """The A/B test proposed to verify each recommendation: error rates and the effect to detect."""
 
@@ -355,6 +381,9 @@ class Params(_Section):
     features: FeaturesParams
     churn: ChurnParams
     survival: SurvivalParams
+    clv: ClvParams
+    next_purchase: NextPurchaseParams
+    forecast: ForecastParams
     report: ReportParams
 
     @model_validator(mode="after")

@@ -88,6 +88,10 @@ INDEX_TEMPLATES: dict[str, dict[str, Any]] = {
                     "risk_segment": _KEYWORD,
                     "value": _DOUBLE,
                     "revenue_at_risk": _DOUBLE,
+                    "revenue_at_risk_to_date": _DOUBLE,
+                    "clv": _DOUBLE,
+                    "probability_alive": _DOUBLE,
+                    "next_purchase_probability": _DOUBLE,
                 },
             },
         },
@@ -178,6 +182,7 @@ _ACTIVE = _agg("cardinality", field="customer_id", customLabel="Active customers
 _REVENUE = _agg("sum", field="price", customLabel="Revenue")
 _SESSIONS = _agg("cardinality", field="session_id", customLabel="Sessions")
 _AT_RISK = _agg("sum", field="revenue_at_risk", customLabel="Revenue at risk")
+_CLV_AT_RISK = _agg("max", field="revenue_at_risk", customLabel="CLV at risk")
 
 _CONVERSION_SPEC: dict[str, Any] = {
     "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
@@ -277,9 +282,18 @@ DASHBOARDS = (
     Dashboard(
         "cba-churn-risk",
         "Churn-risk segments",
-        "Scored customers by risk segment: how many, and the revenue at risk (churn probability x value).",
+        "Scored customers by risk segment: how many, and the revenue at risk (churn probability x expected "
+        "future value, CLV, where the purchase log allows it; else x value to date).",
         (
             Visualization("cba-at-risk-total", "Revenue at risk", SCORES_VIEW, "metric", _AT_RISK),
+            Visualization(
+                "cba-clv-at-risk-customers",
+                "Customers with the most lifetime value at risk (churn probability x CLV)",
+                SCORES_VIEW,
+                "table",
+                _CLV_AT_RISK,
+                (_terms("customer_id", 20, label="Customer"), _terms("risk_segment", 1, label="Segment")),
+            ),
             Visualization(
                 "cba-risk-segment-customers",
                 "Customers per risk segment",

@@ -36,7 +36,9 @@ __all__ = [
     "forecast_figure",
     "forecast_metrics",
     "forecast_sentence",
+    "history_and_outlook",
     "metrics_summary",
+    "outlook_summary",
 ]
 
 SERIES = ("revenue", "orders")
@@ -227,6 +229,41 @@ def final_forecast(
             )
         )
     return pd.concat(frames, ignore_index=True)
+
+
+def outlook_summary(forecast: pd.DataFrame) -> dict[str, dict[str, object]]:
+    """Per series: the model, the forecast days and the forecast total with its 80% and 95% ranges.
+
+    A range is the sum of the daily interval bounds: for roughly normal daily errors it is at least as
+    wide as the interval of the total, and equal to it when the days' errors move together, so it errs
+    on the wide side.
+    """
+    summary = {}
+    for name, ahead in forecast.groupby("unique_id", sort=False):
+        summary[name] = {
+            "model": ahead["model"].iloc[0],
+            "days": len(ahead),
+            "first_day": f"{ahead['ds'].min():%Y-%m-%d}",
+            "last_day": f"{ahead['ds'].max():%Y-%m-%d}",
+            "total": round(float(ahead["forecast"].sum()), 2),
+            **{
+                f"total_{side}_{level}": round(float(ahead[f"{side}_{level}"].sum()), 2)
+                for level in LEVELS
+                for side in ("lo", "hi")
+            },
+        }
+    return summary
+
+
+def history_and_outlook(series: pd.DataFrame, forecast: pd.DataFrame, history_days: int) -> pd.DataFrame:
+    """The last ``history_days`` actual days of each series, then its forecast with the intervals."""
+    history = series.groupby("unique_id", sort=False).tail(history_days)
+    actual = pd.DataFrame({"series": history["unique_id"], "ds": history["ds"], "actual": history["y"]})
+    ahead = forecast.rename(columns={"unique_id": "series"})
+    bounds = [f"{side}_{level}" for level in LEVELS for side in ("lo", "hi")]
+    table = pd.concat([actual, ahead[["series", "ds", "model", "forecast", *bounds]]], ignore_index=True)
+    table["ds"] = pd.to_datetime(table["ds"]).dt.strftime("%Y-%m-%d")
+    return table.round(4)
 
 
 _LABELS = {"revenue": "revenue per day", "orders": "orders per day"}

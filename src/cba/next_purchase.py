@@ -10,11 +10,14 @@ cutoff, ``1 - (alpha / (alpha + window_days)) ** r``.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 from cba import clv, evaluate
+from cba.schema import MissingFeaturesError
 
 __all__ = [
     "BASELINE",
@@ -24,6 +27,7 @@ __all__ = [
     "evaluation",
     "evaluation_sentence",
     "history_at",
+    "predict",
     "purchase_labels",
 ]
 
@@ -100,12 +104,16 @@ def bg_nbd_baseline(
 
 
 def evaluation(
-    y_true: np.ndarray, probabilities: dict[str, np.ndarray], seed: int, resamples: int = 1000
+    y_true: np.ndarray,
+    probabilities: dict[str, np.ndarray],
+    seed: int,
+    resamples: int = 1000,
+    groups: np.ndarray | None = None,
 ) -> dict[str, object]:
     """ROC-AUC, PR-AUC, Brier score and calibration error (ECE) of each named probability, with intervals.
 
-    Each interval is the 95% percentile bootstrap over resampled rows
-    (:func:`cba.evaluate.bootstrap_interval`).
+    Each interval is the 95% percentile bootstrap over resampled rows, or over whole ``groups`` of
+    near-duplicate customers when given (:func:`cba.evaluate.bootstrap_interval`).
     """
     y_true = np.asarray(y_true)
     result: dict[str, object] = {
@@ -118,7 +126,9 @@ def evaluation(
         point = evaluate.classification_metrics(y_true, probability, threshold=0.5)
         scores: dict[str, object] = {key: round(point[key], 4) for key in _SCORES}
         for key, score in _SCORES.items():
-            scores[f"{key}_ci"] = evaluate.bootstrap_interval(y_true, probability, score, seed, resamples)
+            scores[f"{key}_ci"] = evaluate.bootstrap_interval(
+                y_true, probability, score, seed, resamples, groups=groups
+            )
         result[name] = scores
     return result
 
@@ -132,4 +142,23 @@ def evaluation_sentence(result: dict[str, object], model: str) -> str:
         f"{ours['roc_auc_ci'][1]:.3f}) against BG/NBD's {baseline['roc_auc']:.3f}, with Brier score "
         f"{ours['brier']:.3f} against {baseline['brier']:.3f} and calibration error {ours['ece']:.3f} "
         f"against {baseline['ece']:.3f}."
+    )
+
+
+def predict(artifact: dict[str, Any], customers: pd.DataFrame, source: str = "input") -> pd.DataFrame:
+    """Score a customers table with a saved next-purchase model: customer_id, next_purchase_probability.
+
+    ``artifact`` is ``models/next_purchase.joblib``'s mapping (``model``, ``features``). Raises
+    :class:`cba.schema.MissingFeaturesError` naming every feature column ``customers`` lacks.
+    """
+    needed = ["customer_id", *artifact["features"]]
+    missing = [c for c in needed if c not in customers.columns]
+    if missing:
+        raise MissingFeaturesError(f"{source}: missing column(s) {', '.join(missing)} that the model needs")
+    probability = artifact["model"].predict_proba(customers[artifact["features"]])[:, 1]
+    return pd.DataFrame(
+        {
+            "customer_id": customers["customer_id"].to_numpy(),
+            "next_purchase_probability": probability.round(6),
+        }
     )

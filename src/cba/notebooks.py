@@ -12,7 +12,7 @@ from cba.config import Paths, params_from_dict
 
 __all__ = ["STAGES", "run_stage"]
 
-STAGES = ("ingest", "eda", "clean", "features", "churn", "survival")
+STAGES = ("ingest", "eda", "clean", "features", "clv", "churn", "survival", "next_purchase", "forecast")
 
 
 def run_stage(name: str, raw_params: dict[str, Any], root: Path) -> Path:

@@ -27,6 +27,7 @@ __all__ = [
     "intervention",
     "recommended_campaign",
     "revenue_at_risk",
+    "revenue_at_risk_to_date",
     "risk_segments",
     "risk_segments_figure",
     "segment_sentence",
@@ -132,7 +133,17 @@ def risk_segments(
 
 
 def revenue_at_risk(scores: pd.DataFrame) -> pd.Series:
-    """Each scored customer's value weighted by their churn probability."""
+    """Each scored customer's expected future value (``clv``) weighted by their churn probability.
+
+    Scores without a ``clv`` column (no purchase log to value the future from) weigh the value to date.
+    """
+    if "clv" not in scores.columns:
+        return revenue_at_risk_to_date(scores)
+    return scores["churn_probability"] * scores["clv"]
+
+
+def revenue_at_risk_to_date(scores: pd.DataFrame) -> pd.Series:
+    """Each scored customer's value to date (``value``) weighted by their churn probability."""
     return scores["churn_probability"] * scores["value"]
 
 
@@ -188,15 +199,22 @@ def intervention(segment: str, drivers: list[str]) -> str:
 
 
 def segment_table(scores: pd.DataFrame, drivers: dict[str, list[str]]) -> pd.DataFrame:
-    """Risk × value segments of the scored customers: size, risk, value, revenue at risk, drivers, action."""
+    """Risk × value segments of the scored customers: size, risk, value, revenue at risk, drivers, action.
+
+    With a ``clv`` column the segments also carry the mean expected future value and the revenue at risk
+    to date beside the revenue at risk (which then values the future).
+    """
+    future = {"mean_clv": ("clv", "mean")} if "clv" in scores.columns else {}
     table = (
-        scores.assign(at_risk=revenue_at_risk(scores))
+        scores.assign(at_risk=revenue_at_risk(scores), at_risk_to_date=revenue_at_risk_to_date(scores))
         .groupby("risk_segment")
         .agg(
             customers=("customer_id", "size"),
             mean_probability=("churn_probability", "mean"),
             mean_value=("value", "mean"),
+            **future,
             revenue_at_risk=("at_risk", "sum"),
+            **({"revenue_at_risk_to_date": ("at_risk_to_date", "sum")} if future else {}),
         )
         .round(4)
         .reset_index()

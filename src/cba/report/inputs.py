@@ -15,7 +15,16 @@ import pandas as pd
 
 from cba.config import Paths
 
-METRICS_FILES = ("features", "churn", "survival", "data_quality", "behaviour")
+METRICS_FILES = (
+    "features",
+    "churn",
+    "survival",
+    "data_quality",
+    "behaviour",
+    "clv",
+    "next_purchase",
+    "forecast",
+)
 """The ``metrics/<name>.json`` files the generated chapters are computed from."""
 
 PLOT_TABLES = (

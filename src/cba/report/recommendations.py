@@ -80,12 +80,14 @@ def _segments_section(inputs: BookInputs, ab: Mapping[str, Any]) -> tuple[list[s
     total = sum(segment["revenue_at_risk"] for segment in ranked)
     threshold = decision_threshold(inputs)
     targeted = targeted_segments(inputs)
+    valued = all("mean_clv" in segment for segment in ranked)
     rows = [
         (
             segment["segment"],
             f"{segment['customers']:,}",
             f"{segment['mean_probability']:.1%}",
             money(segment["mean_value"], currency),
+            *([money(segment["mean_clv"], currency)] if valued else []),
             money(segment["revenue_at_risk"], currency),
             ", ".join(human_label(feature) for feature in segment["drivers"]) or "-",
             intervention(segment),
@@ -94,7 +96,13 @@ def _segments_section(inputs: BookInputs, ab: Mapping[str, Any]) -> tuple[list[s
     ]
     lines.append(
         f"The churn model splits the scored customers into {len(ranked)} segments by churn risk and value "
-        f"(@tbl-segments), holding {money(total, currency)} of revenue at risk."
+        f"(@tbl-segments), holding {money(total, currency)} of revenue at risk"
+        + (
+            ", each customer's expected future value (CLV) weighted by their churn probability, so the "
+            "ranking follows what customers would still spend, not what they spent."
+            if valued
+            else "."
+        )
     )
     if targeted:
         top = targeted[0]
@@ -125,12 +133,13 @@ def _segments_section(inputs: BookInputs, ab: Mapping[str, Any]) -> tuple[list[s
                     "Customers",
                     "Mean churn probability",
                     "Mean value",
+                    *(["Mean expected future value (CLV)"] if valued else []),
                     "Revenue at risk",
                     "Drivers",
                     "Intervention",
                 ],
                 rows,
-                "lrrrrll",
+                "lrrrr" + ("r" if valued else "") + "ll",
             ),
             "Churn-risk segments, by revenue at risk, with the intervention their drivers point to "
             "(`metrics/churn.json` → `risk_segments`).",

@@ -209,6 +209,42 @@ def _campaign(inputs: BookInputs) -> str:
     )
 
 
+def outlook_sentence(inputs: BookInputs) -> str:
+    """The forecast revenue of the coming days with its range, and the lifetime value at risk.
+
+    Read from ``forecast.json`` (``outlook.revenue``) and ``churn.json`` (revenue at risk, valued by CLV
+    when the clv stage ran, beside the revenue at risk to date); a stage that was skipped says why.
+    """
+    currency = inputs.currency
+    skipped = inputs.metrics.get("forecast", {}).get("skipped")
+    revenue = inputs.get("forecast", "outlook.revenue")
+    if skipped:
+        ahead = f"There is no sales forecast: {skipped}."
+    elif isinstance(revenue, Missing):
+        ahead = f"The sales forecast is {revenue}."
+    else:
+        ahead = (
+            f"Revenue over the next {revenue['days']} days ({revenue['first_day']} to {revenue['last_day']}) "
+            f"is forecast at {money(revenue['total'], currency)} ({revenue['model']}; 95% range "
+            f"{money(revenue['total_lo_95'], currency)} to {money(revenue['total_hi_95'], currency)}, "
+            "the sum of the daily intervals)."
+        )
+    clv_skipped = inputs.metrics.get("clv", {}).get("skipped")
+    at_risk = inputs.get("churn", "revenue_at_risk")
+    to_date = inputs.get("churn", "revenue_at_risk_to_date")
+    if clv_skipped:
+        value = f"Lifetime value is not estimated ({clv_skipped}), so value at risk uses the value to date."
+    elif _first_missing(at_risk, to_date):
+        value = f"The lifetime value at risk is {_first_missing(at_risk, to_date)}."
+    else:
+        value = (
+            f"Weighing each customer's expected future value (CLV) by their churn probability puts "
+            f"{money(at_risk, currency)} of lifetime value at risk, against {money(to_date, currency)} when "
+            "weighing the revenue they brought to date."
+        )
+    return f"**What lies ahead.** {ahead} {value}"
+
+
 def summary_markdown(inputs: BookInputs) -> str:
     """The executive summary: plain sentences to act on, then the five key numbers with their sources."""
     numbers = key_numbers(inputs)
@@ -224,6 +260,8 @@ def summary_markdown(inputs: BookInputs) -> str:
         "## In brief {#sec-in-brief}",
         "",
         *"\n\n".join(summary_sentences(inputs)).split("\n"),
+        "",
+        outlook_sentence(inputs),
         "",
         "## The five numbers that matter {#sec-key-numbers}",
         "",

@@ -1,8 +1,8 @@
 """One runner per DVC stage: read the stage's inputs, call the analysis, write its outputs.
 
-Each module (``ingest``, ``eda``, ``clean``, ``features``, ``churn``, ``survival``) has
-``run(params, paths)``, which returns what the stage's notebook shows. :func:`setup` is the first call
-of every stage notebook.
+Each module (``ingest``, ``eda``, ``clean``, ``features``, ``clv``, ``churn``, ``survival``,
+``next_purchase``, ``forecast``) has ``run(params, paths)``, which returns what the stage's notebook
+shows. :func:`setup` is the first call of every stage notebook.
 """
 
 from __future__ import annotations

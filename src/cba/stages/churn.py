@@ -51,6 +51,7 @@ def run(params: Params, paths: Paths) -> ChurnStageResult:
     value_cut = retention.value_cut(value, params.churn.business.high_value_quantile)
     model_file = churn.artifact(result, value_cut, _plain(params))
     scores = churn.predict(model_file, current, str(current_path))
+    scores, value_basis = _with_lifetime_value(scores, paths, params, value_basis)
     segment_drivers = churn.segment_drivers(
         model_file["model"], current[result.features], scores["risk_segment"].to_numpy(), params.seed
     )
@@ -75,6 +76,25 @@ def run(params: Params, paths: Paths) -> ChurnStageResult:
     scores.to_parquet(paths.scores / "churn_scores.parquet", index=False)
     train_churn_rate = float(table["churn"].iloc[result.split.train].mean())
     return ChurnStageResult(result, metrics, curves, drivers, scores, segments, train_churn_rate)
+
+
+def _with_lifetime_value(
+    scores: pd.DataFrame, paths: Paths, params: Params, value_basis: str
+) -> tuple[pd.DataFrame, str]:
+    """The scores with each customer's ``clv`` and ``probability_alive`` where the clv stage valued them.
+
+    Revenue at risk then weighs the expected future value; a customer without a purchase holds none. The
+    scores stay as they are when there is no purchase log (the clv stage wrote no customers).
+    """
+    values = pd.read_parquet(paths.scores / "clv.parquet")
+    if values.empty:
+        return scores, value_basis
+    by_customer = values.set_index("customer_id")
+    scores = scores.assign(
+        clv=scores["customer_id"].map(by_customer["clv"]).fillna(0.0),
+        probability_alive=scores["customer_id"].map(by_customer["probability_alive"]),
+    )
+    return scores, f"expected value of the next {params.clv.months} months (CLV)"
 
 
 def _plain(params: Params) -> dict[str, Any]:

@@ -35,6 +35,8 @@ __all__ = [
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 SCORE_COLUMNS = ("customer_id", "churn_probability", "risk_segment", "value")
 """Columns of ``datasets/scores/churn_scores.parquet`` that are indexed."""
+VALUE_COLUMNS = ("clv", "probability_alive")
+"""Columns the churn scores carry where the clv stage valued the customers; indexed when present."""
 
 
 class BulkError(RuntimeError):
@@ -178,19 +180,32 @@ class ElasticsearchSink:
 
 
 def index_scores(
-    client: Elasticsearch, scores: pd.DataFrame, failures: FailureLog, index: str = SCORES_INDEX
+    client: Elasticsearch,
+    scores: pd.DataFrame,
+    failures: FailureLog,
+    index: str = SCORES_INDEX,
+    next_purchase: pd.DataFrame | None = None,
 ) -> BulkReport:
     """Index churn scores, one document per customer (id = customer id), with revenue at risk.
 
-    ``scores`` has the columns of :data:`SCORE_COLUMNS`; ``revenue_at_risk`` is churn probability times
-    value. Raises ValueError naming a missing column.
+    ``scores`` has the columns of :data:`SCORE_COLUMNS`, and :data:`VALUE_COLUMNS` where customers were
+    valued; ``next_purchase`` (``customer_id``, ``next_purchase_probability``) adds each customer's
+    next-purchase probability. ``revenue_at_risk`` is churn probability times CLV where there is one,
+    else times value; ``revenue_at_risk_to_date`` is always churn probability times value. Raises
+    ValueError naming a missing column.
     """
     missing = [c for c in SCORE_COLUMNS if c not in scores.columns]
     if missing:
         raise ValueError(f"churn scores lack column {missing[0]!r}; expected {list(SCORE_COLUMNS)}")
     install_templates(client, (SCORES_INDEX,))
-    frame = scores[list(SCORE_COLUMNS)].copy()
-    frame["revenue_at_risk"] = frame["churn_probability"] * frame["value"]
+    frame = scores[[*SCORE_COLUMNS, *(c for c in VALUE_COLUMNS if c in scores.columns)]].copy()
+    frame["revenue_at_risk_to_date"] = frame["churn_probability"] * frame["value"]
+    frame["revenue_at_risk"] = (
+        frame["churn_probability"] * frame["clv"] if "clv" in frame else frame["revenue_at_risk_to_date"]
+    )
+    if next_purchase is not None and not next_purchase.empty:
+        probability = next_purchase.set_index("customer_id")["next_purchase_probability"]
+        frame["next_purchase_probability"] = frame["customer_id"].map(probability)
     records = frame.astype(object).where(frame.notna(), None).to_dict("records")
     documents = ((str(int(record["customer_id"])), _plain(record)) for record in records)
     return bulk_index(client, index, documents, failures)
