@@ -15,7 +15,7 @@ from cba import dashboards as kibana
 from cba import generate as generator
 from cba import notebooks, stream
 from cba import report as book
-from cba.config import ElasticsearchParams, ParamsError, load_params
+from cba.config import ElasticsearchParams, ParamsError, Paths, load_params
 
 app = typer.Typer(help="Customer behaviour analysis: data, models and the report.", no_args_is_help=True)
 
@@ -83,10 +83,10 @@ def predict(
     output: Annotated[Path, typer.Option(help="where to write the scores (.parquet or .csv)")],
     model: Annotated[Path, typer.Option(help="a fitted churn model")] = Path("models/churn.joblib"),
 ) -> None:
-    """Score customers: customer_id, churn_probability and risk_segment."""
+    """Score customers: customer_id (the source's own id), churn_probability and risk_segment."""
     import joblib
 
-    from cba import churn
+    from cba import churn, sources
 
     for path, option in ((model, "--model"), (input_path, "--input")):
         if not path.is_file():
@@ -96,6 +96,7 @@ def predict(
     try:
         reader = pd.read_parquet if input_path.suffix == ".parquet" else pd.read_csv
         scores = churn.predict(joblib.load(model), reader(input_path), str(input_path))
+        scores = sources.with_original_ids(scores, Paths(Path.cwd()).landed)
     except (churn.MissingFeaturesError, ValueError, OSError) as err:
         _fail(str(err))
     scores = scores[["customer_id", "churn_probability", "risk_segment"]]
