@@ -244,7 +244,7 @@ def with_original_ids(frame: pd.DataFrame, landed: str | Path) -> pd.DataFrame:
     unknown = frame["customer_id"][original.isna() & frame["customer_id"].notna()]
     if len(unknown):
         raise ValueError(
-            f"customer_id {unknown.iloc[0]!r} is not in {Path(landed) / (CUSTOMER_IDS + '.parquet')}; "
+            f"customer_id {unknown.iloc[0]} is not in {Path(landed) / (CUSTOMER_IDS + '.parquet')}; "
             "score customers of the landed source"
         )
     return frame.assign(customer_id=original.astype("string"))
