@@ -315,8 +315,8 @@ def cba_eda(args: argparse.Namespace) -> None:
 
     params = _params(args.events)
     landed, _, _ = _folders(args.work)
-    first_day = params.clean.earliest_timestamp
-    last_day = params.clean.latest_timestamp - dt.timedelta(days=1)
+    first_day, latest = params.event_window
+    last_day = latest - dt.timedelta(days=1)
 
     phases = Phases()
     con = engine.connect(params.data.timezone, params.engine)
@@ -354,8 +354,7 @@ def cba_clean(args: argparse.Namespace) -> None:
     events = engine.read_parquet(con, landed / "events.parquet")
     accepted, rejected = clean.clean_events(
         events,
-        params.clean.earliest_timestamp,
-        params.clean.latest_timestamp,
+        *params.event_window,
         params.data.session_timeout_minutes,
         ids_are_row_numbers=False,  # the synthetic source (data.source != "events")
     )
@@ -405,8 +404,7 @@ def pandas_eda(args: argparse.Namespace) -> None:
 
     params = _params(args.events)
     landed, _, _ = _folders(args.work)
-    start = pd.Timestamp(params.clean.earliest_timestamp, tz="UTC")
-    end = pd.Timestamp(params.clean.latest_timestamp, tz="UTC")
+    start, end = (pd.Timestamp(day, tz="UTC") for day in params.event_window)
 
     # The landed events, with timestamps and prices parsed here, as cba's eda stage parses its own. The
     # overview of the events is taken from the frame as read, before the prices are parsed; its seconds
@@ -443,8 +441,7 @@ def pandas_clean(args: argparse.Namespace) -> None:
 
     params = _params(args.events)
     landed, processed, rejected_dir = _folders(args.work)
-    start = pd.Timestamp(params.clean.earliest_timestamp, tz="UTC")
-    end = pd.Timestamp(params.clean.latest_timestamp, tz="UTC")
+    start, end = (pd.Timestamp(day, tz="UTC") for day in params.event_window)
 
     phases = Phases()
     processed.mkdir(parents=True, exist_ok=True)

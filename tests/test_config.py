@@ -50,7 +50,7 @@ def test_project_params_load_into_typed_objects(params):
         ("engine.name", "flink", "engine.name"),
         ("generate.end_date", "2023-06-01", "generate.end_date"),
         ("generate.end_date", "2024-01-01", "generate.end_date"),
-        ("clean.latest_timestamp", "2023-12-31", "clean.latest_timestamp"),
+        ("clean.latest_timestamp", "2023-12-31 10:00", "clean.latest_timestamp"),
         ("generate.faults.duplicate_rate", 1.5, "generate.faults.duplicate_rate"),
         ("generate.churn_rate", 0.0, "generate.churn_rate"),
         ("churn.search.budget", DELETE, "churn.search.budget"),
@@ -77,7 +77,7 @@ def test_project_params_load_into_typed_objects(params):
         "unknown-engine-name",
         "end-date-before-start-date",
         "end-date-equals-start-date",
-        "clean-window-reversed",
+        "clean-window-not-a-date",
         "rate-above-one",
         "churn-rate-below-min",
         "missing-key",
@@ -134,7 +134,7 @@ def test_load_params_rejects_a_file_that_is_not_a_mapping(tmp_path: Path):
             "generate.end_date (2023-06-01) must be after generate.start_date (2024-01-01)",
         ),
         (
-            {"clean.latest_timestamp": "2023-12-31"},
+            {"clean.earliest_timestamp": "2024-01-01", "clean.latest_timestamp": "2023-12-31"},
             "clean.latest_timestamp (2023-12-31) must be after clean.earliest_timestamp (2024-01-01)",
         ),
         (

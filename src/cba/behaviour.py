@@ -46,6 +46,7 @@ __all__ = [
     "top_products_by_conversion",
     "top_products_figure",
     "top_products_sentence",
+    "window_counts",
 ]
 
 FUNNEL_STEPS = ("view", "add_to_cart", "purchase")
@@ -74,6 +75,27 @@ def funnel_window_sentence(window_minutes: int) -> str:
 # --- daily activity and the funnel --------------------------------------------------------------------
 
 
+def _on_days(day: ibis.Value, first_day: dt.date | None, last_day: dt.date | None) -> ibis.Value:
+    """Whether ``day`` parsed and falls in ``[first_day, last_day]``; a ``None`` bound is no bound."""
+    inside = day.notnull()
+    if first_day is not None:
+        inside &= day >= first_day
+    if last_day is not None:
+        inside &= day <= last_day
+    return inside
+
+
+def window_counts(events: ibis.Table, first_day: dt.date | None, last_day: dt.date | None) -> dict[str, int]:
+    """Events whose timestamp parses (``parsed``), and those of them ``before`` and ``after`` the days."""
+    day = events.timestamp.try_cast("timestamp('UTC')").date()
+    counts = events.aggregate(
+        parsed=day.notnull().sum(),
+        before=(day < first_day).sum() if first_day is not None else ibis.literal(0),
+        after=(day > last_day).sum() if last_day is not None else ibis.literal(0),
+    ).to_pandas()
+    return {name: int(counts[name].fillna(0).iloc[0]) for name in ("parsed", "before", "after")}
+
+
 def numeric_prices(events: ibis.Table) -> ibis.Table:
     """Landed events with ``price`` as a number; text that does not parse shows as blank.
 
@@ -82,13 +104,14 @@ def numeric_prices(events: ibis.Table) -> ibis.Table:
     return events.mutate(price=events.price.try_cast("float64")) if "price" in events.columns else events
 
 
-def daily_activity(events: ibis.Table, first_day: dt.date, last_day: dt.date) -> pd.DataFrame:
+def daily_activity(events: ibis.Table, first_day: dt.date | None, last_day: dt.date | None) -> pd.DataFrame:
     """Per UTC day in ``[first_day, last_day]``: events, sessions, orders (sessions with a purchase), revenue.
 
-    Events whose timestamp does not parse or falls outside the days are left out (cleaning rejects them).
+    Events whose timestamp does not parse or falls outside the days are left out (cleaning rejects them);
+    a ``None`` bound is no bound.
     """
     at = events.timestamp.try_cast("timestamp('UTC')")
-    parsed = events.mutate(at=at).filter(at.date().between(first_day, last_day))
+    parsed = events.mutate(at=at).filter(_on_days(at.date(), first_day, last_day))
     purchase = parsed.event_type == "purchase"
     if "session_id" in parsed.columns:
         counts = {
@@ -118,6 +141,8 @@ def daily_activity_figure(daily: pd.DataFrame) -> go.Figure:
 
 def daily_activity_sentence(daily: pd.DataFrame) -> str:
     """Busiest weekday, and revenue over the period."""
+    if daily.empty:
+        return "No event timestamp parses inside the window, so there is no daily activity to show."
     measure = "sessions" if daily["sessions"].notna().any() else "orders"
     weekday = daily.groupby(daily["date"].dt.day_name())[measure].mean()
     sessions = f"{int(daily['sessions'].sum()):,} sessions and " if measure == "sessions" else ""
@@ -183,13 +208,13 @@ def funnel(events: ibis.Table, by: str | None, window_minutes: int | None = None
     return frame
 
 
-def active_customers(events: ibis.Table, first_day: dt.date, last_day: dt.date) -> pd.DataFrame:
+def active_customers(events: ibis.Table, first_day: dt.date | None, last_day: dt.date | None) -> pd.DataFrame:
     """Per UTC day in ``[first_day, last_day]``: ``active_customers``, customers with at least one event.
 
     Days and timestamps are taken as in :func:`daily_activity`, so the two tables join on ``date``.
     """
     at = events.timestamp.try_cast("timestamp('UTC')")
-    parsed = events.mutate(at=at).filter(at.date().between(first_day, last_day))
+    parsed = events.mutate(at=at).filter(_on_days(at.date(), first_day, last_day))
     daily = parsed.group_by(date=parsed.at.date()).aggregate(active_customers=parsed.customer_id.nunique())
     frame = daily.order_by("date").to_pandas()
     frame["date"] = pd.to_datetime(frame["date"])
@@ -393,7 +418,7 @@ def price_by_category_sentence(prices: pd.DataFrame) -> str:
 # --- acquisition cohorts ------------------------------------------------------------------------------
 
 
-def cohort_retention(events: ibis.Table, first_day: dt.date, last_day: dt.date) -> pd.DataFrame:
+def cohort_retention(events: ibis.Table, first_day: dt.date | None, last_day: dt.date | None) -> pd.DataFrame:
     """Share of each monthly acquisition cohort active in each month since its acquisition.
 
     A customer's cohort is the UTC month of their first event in ``[first_day, last_day]`` whose
@@ -405,7 +430,7 @@ def cohort_retention(events: ibis.Table, first_day: dt.date, last_day: dt.date) 
     events
         Landed events with ``customer_id`` and ``timestamp`` (text).
     first_day, last_day
-        The UTC days to read.
+        The UTC days to read; ``None`` is no bound.
 
     Returns
     -------
@@ -419,7 +444,7 @@ def cohort_retention(events: ibis.Table, first_day: dt.date, last_day: dt.date) 
         return _empty_retention()
     at = events.timestamp.try_cast("timestamp('UTC')")
     parsed = events.mutate(day=at.date())
-    parsed = parsed.filter(parsed.customer_id.notnull() & parsed.day.between(first_day, last_day))
+    parsed = parsed.filter(parsed.customer_id.notnull() & _on_days(parsed.day, first_day, last_day))
     monthly = parsed.select("customer_id", month=parsed.day.year() * 12 + parsed.day.month() - 1).distinct()
     firsts = monthly.group_by("customer_id").aggregate(cohort=monthly.month.min())
     joined = monthly.inner_join(firsts, "customer_id")

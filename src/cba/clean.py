@@ -23,7 +23,9 @@ __all__ = [
     "MISSING_VALUE_RULES",
     "REJECTION_DETAIL",
     "REJECTION_RULE",
+    "RULE_PARAMS",
     "VALID_RANGES",
+    "NoValidRowsError",
     "clean_customers",
     "clean_events",
     "customers_from_events",
@@ -35,6 +37,8 @@ __all__ = [
     "quality_sentence",
     "quality_summary",
     "quality_table",
+    "require_accepted_rows",
+    "window_sentence",
 ]
 
 REJECTION_RULE = "rejection_rule"
@@ -62,6 +66,27 @@ CUSTOMER_RULES = (
     "duplicate_customer_id",
 )
 """Customer rules in the order they are tried."""
+
+RULE_PARAMS: dict[str, str] = {
+    "exact_duplicate": "data.path (every row repeats an earlier one)",
+    "unparsable_customer_id": "data.columns.customer_id",
+    "unparsable_timestamp": "data.columns.timestamp (or data.timezone)",
+    "timestamp_before_start": "clean.earliest_timestamp (null = no bound)",
+    "timestamp_in_future": "clean.latest_timestamp (null = no bound)",
+    "unknown_event_type": "data.event_types",
+    "unparsable_price": "data.columns.amount",
+    "negative_price": "data.columns.amount",
+    "missing_customer_id": "data.path",
+    "unparsable_value": "data.path",
+    "impossible_value": "data.path",
+    "duplicate_customer_id": "data.path",
+}
+"""The params key to look at when a rule rejects every row of a table."""
+
+
+class NoValidRowsError(ValueError):
+    """Cleaning rejected every row of a table; the message names the rule and the params key."""
+
 
 VALID_RANGES: dict[str, tuple[float | None, float | None]] = {
     "customer_id": (0, None),
@@ -98,8 +123,8 @@ MISSING_VALUE_RULES: dict[str, str] = {
 
 def clean_events(
     events: ibis.Table,
-    earliest: dt.date,
-    latest: dt.date,
+    earliest: dt.date | None,
+    latest: dt.date | None,
     session_timeout_minutes: int,
     ids_are_row_numbers: bool = False,
 ) -> tuple[ibis.Table, ibis.Table]:
@@ -156,7 +181,7 @@ def _split_by_repeated_key(events: ibis.Table, key: list[str]) -> tuple[ibis.Tab
 
 
 def _judge(
-    events: ibis.Table, earliest: dt.date, latest: dt.date, compared: list[str] | None = None
+    events: ibis.Table, earliest: dt.date | None, latest: dt.date | None, compared: list[str] | None = None
 ) -> ibis.Table:
     """Raw events with their typed values (``_customer``, ``_timestamp``, ...) and the rule that rejects them.
 
@@ -175,14 +200,25 @@ def _judge(
         _session=events.session_id.try_cast("int64"),
     )
     parsed, price = typed._timestamp, typed._price
-    start = ibis.timestamp(dt.datetime.combine(earliest, dt.time()), timezone="UTC")
-    last_instant = dt.datetime.combine(latest, dt.time()) - dt.timedelta(microseconds=1)
+    start = ibis.timestamp(dt.datetime.combine(earliest, dt.time()), timezone="UTC") if earliest else None
+    last_instant = (
+        ibis.timestamp(dt.datetime.combine(latest, dt.time()) - dt.timedelta(microseconds=1), timezone="UTC")
+        if latest
+        else None
+    )
     # One test for the rows inside the period (nearly all), so that their text is parsed once; the three
     # timestamp rules are told apart only for the rows outside it. Timestamps are in microseconds.
-    in_period = parsed.between(start, ibis.timestamp(last_instant, timezone="UTC"))
+    if start is not None and last_instant is not None:
+        in_period = parsed.between(start, last_instant)
+    elif start is not None:
+        in_period = parsed >= start
+    elif last_instant is not None:
+        in_period = parsed <= last_instant
+    else:
+        in_period = parsed.notnull()
     outside_period = ibis.cases(
         (parsed.isnull(), "unparsable_timestamp"),
-        (parsed < start, "timestamp_before_start"),
+        (parsed < start if start is not None else ibis.literal(False), "timestamp_before_start"),
         else_="timestamp_in_future",
     )
     rule = ibis.cases(
@@ -504,6 +540,44 @@ def quality_summary(rows_in: int, rejected_rules: pd.Series, rules: tuple[str, .
         unknown = sorted(set(rejected_rules) - set(rules))
         raise ValueError(f"rejected rows carry rules that are not declared: {unknown}")
     return {"rows_in": rows_in, "rows_out": rows_in - rejected, "rows_rejected": rejected, "rules": per_rule}
+
+
+def require_accepted_rows(table: str, summary: dict) -> None:
+    """Raise :class:`NoValidRowsError` when cleaning accepted no row of ``table`` (a :func:`quality_summary`).
+
+    The message is one line: the rule that rejected the most rows and the params key to change.
+    """
+    if summary["rows_out"] > 0:
+        return
+    rule, rejected = max(summary["rules"].items(), key=lambda item: item[1])
+    raise NoValidRowsError(
+        f"no {table} row passes cleaning: all {summary['rows_in']:,} rows were rejected, {rejected:,} of "
+        f"them by the rule {rule}; check {RULE_PARAMS[rule]} in params.yaml"
+    )
+
+
+def window_sentence(
+    before: int, after: int, rows: int, earliest: dt.date | None, latest: dt.date | None
+) -> str | None:
+    """One line naming the event window when it leaves out more than half of ``rows``; else ``None``.
+
+    ``before`` and ``after`` are the rows before ``earliest`` and on or after ``latest`` (the window's
+    first day and the day after its last, as in :func:`clean_events`).
+    """
+    outside = before + after
+    if rows == 0 or outside * 2 <= rows:
+        return None
+    bounds = [
+        f"{count:,} before clean.earliest_timestamp ({earliest})"
+        if side == "before"
+        else f"{count:,} on or after clean.latest_timestamp ({latest})"
+        for side, count in (("before", before), ("after", after))
+        if count
+    ]
+    return (
+        f"The event window leaves out {outside:,} of {rows:,} events ({outside / rows:.0%}): "
+        f"{' and '.join(bounds)}; set those params to the data's dates, or to null for the data's own window."
+    )
 
 
 def quality_table(quality: dict[str, dict]) -> pd.DataFrame:

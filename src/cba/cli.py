@@ -15,7 +15,7 @@ from cba import dashboards as kibana
 from cba import generate as generator
 from cba import notebooks, stream
 from cba import report as book
-from cba.config import ElasticsearchParams, ParamsError, load_params
+from cba.config import ElasticsearchParams, ParamsError, Paths, load_params
 
 app = typer.Typer(help="Customer behaviour analysis: data, models and the report.", no_args_is_help=True)
 
@@ -91,10 +91,13 @@ def predict(
         ),
     ] = None,
 ) -> None:
-    """Score customers: customer_id, churn_probability and risk_segment (and next_purchase_probability)."""
+    """Score customers: the source's own customer_id, churn_probability and risk_segment.
+
+    With ``--next-purchase``, also each customer's next_purchase_probability.
+    """
     import joblib
 
-    from cba import churn, next_purchase
+    from cba import churn, next_purchase, sources
 
     models = [
         (model, "--model"),
@@ -116,6 +119,7 @@ def predict(
                 _fail(f"--next-purchase {next_purchase_model}: no model was fitted: {fitted['skipped']}")
             buys = next_purchase.predict(fitted, customers, str(input_path))
             scores["next_purchase_probability"] = buys["next_purchase_probability"].to_numpy()
+        scores = sources.with_original_ids(scores, Paths(Path.cwd()).landed)
     except (churn.MissingFeaturesError, ValueError, OSError) as err:
         _fail(str(err))
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -253,15 +253,19 @@ class NearDuplicateParams(_Section):
 
 
 class CleanParams(_Section):
-    """Rules of the cleaning stage."""
+    """Rules of the cleaning stage; a null window bound is the data's own (see ``Params.event_window``)."""
 
-    earliest_timestamp: Date
-    latest_timestamp: Date
+    earliest_timestamp: Date | None
+    latest_timestamp: Date | None
     near_duplicates: NearDuplicateParams
 
     @model_validator(mode="after")
     def _window_in_order(self) -> CleanParams:
-        if self.latest_timestamp <= self.earliest_timestamp:
+        if (
+            self.earliest_timestamp is not None
+            and self.latest_timestamp is not None
+            and self.latest_timestamp <= self.earliest_timestamp
+        ):
             raise _Rule(
                 f"`latest_timestamp` ({self.latest_timestamp}) must be after "
                 f"`earliest_timestamp` ({self.earliest_timestamp})"
@@ -394,6 +398,23 @@ class Params(_Section):
                 "use `ingest.mode` batch"
             )
         return self
+
+    @property
+    def event_window(self) -> tuple[dt.date | None, dt.date | None]:
+        """The days events must fall in: first day, and the day after the last (``None``: no bound).
+
+        ``clean.earliest_timestamp`` and ``clean.latest_timestamp`` when set; a null bound is the data's
+        own: the generator's window (``generate.start_date`` to ``end_date``) for the synthetic source,
+        whose faults write timestamps outside it on purpose, and no bound for the Kaggle file or an own log.
+        """
+        synthetic = self.data.source == "synthetic"
+        earliest = self.clean.earliest_timestamp
+        latest = self.clean.latest_timestamp
+        if earliest is None and synthetic:
+            earliest = self.generate.start_date
+        if latest is None and synthetic:
+            latest = self.generate.end_date + dt.timedelta(days=1)
+        return earliest, latest
 
 
 @dataclass(frozen=True)

@@ -83,7 +83,7 @@ INDEX_TEMPLATES: dict[str, dict[str, Any]] = {
             "mappings": {
                 "dynamic": "strict",
                 "properties": {
-                    "customer_id": _LONG,
+                    "customer_id": _KEYWORD,
                     "churn_probability": _DOUBLE,
                     "risk_segment": _KEYWORD,
                     "value": _DOUBLE,

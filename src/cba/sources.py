@@ -25,15 +25,18 @@ from cba import schema
 from cba.config import DataParams
 
 __all__ = [
+    "CUSTOMER_IDS",
     "LOG_SUFFIXES",
     "SYNTHETIC_TABLES",
     "SourceError",
+    "key_customer_ids",
     "land",
     "load",
     "load_event_log",
     "load_kaggle",
     "load_synthetic",
     "read_landed",
+    "with_original_ids",
 ]
 
 SYNTHETIC_TABLES: dict[str, schema.Table] = {
@@ -53,13 +56,22 @@ class SourceError(ValueError):
     """A source cannot be read as configured; the message names the file, the column and the params key."""
 
 
+CUSTOMER_IDS = "customer_ids"
+"""Landed table of an own log whose customer ids are not all integers: ``customer_id`` -> ``original_id``."""
+
+
 def load(data: DataParams) -> dict[str, pa.Table]:
-    """Read the source ``data.source`` at ``data.path``: a mapping of table name to raw table."""
+    """Read the source ``data.source`` at ``data.path``: a mapping of table name to raw table.
+
+    An own event log whose customer ids are not all whole numbers (UUIDs, account codes) comes with a
+    :data:`CUSTOMER_IDS` table: the events carry an integer key, and the table maps it back.
+    """
     if data.source == "synthetic":
         return load_synthetic(data.path)
     if data.source == "kaggle":
         return {"customers": load_kaggle(data.path, data.sheet)}
-    return {"events": load_event_log(data.path, data.columns, data.event_types)}
+    events, customer_ids = key_customer_ids(load_event_log(data.path, data.columns, data.event_types))
+    return {"events": events} | ({CUSTOMER_IDS: customer_ids} if customer_ids is not None else {})
 
 
 def load_synthetic(path: str | Path) -> dict[str, pa.Table]:
@@ -137,7 +149,9 @@ def load_event_log(path: str | Path, columns: dict[str, str], event_types: dict[
     Mapped columns are renamed to their canonical names (``data.columns``); raw event names are mapped
     to canonical types (``data.event_types``; unmapped names are kept, for cleaning to reject); without
     an event-type column every row is a purchase; ``amount`` becomes ``price``. CSV values are read as
-    text. Columns that are not mapped are left out; ``event_id`` numbers the rows in file order.
+    text; compact dates (``19970101``, as in older transaction logs) are written ``1997-01-01`` so that
+    they parse like any other date. Columns that are not mapped are left out; ``event_id`` numbers the
+    rows in file order.
     """
     path = Path(path)
     _require(path, "put the event log there, or fix")
@@ -166,6 +180,7 @@ def load_event_log(path: str | Path, columns: dict[str, str], event_types: dict[
         )
     else:
         mapped["event_type"] = pa.repeat("purchase", table.num_rows)
+    mapped["timestamp"] = _iso_compact_dates(mapped["timestamp"])
     if "amount" in mapped:
         mapped["price"] = mapped.pop("amount")
     mapped.pop("order_id", None)
@@ -182,6 +197,57 @@ def load_event_log(path: str | Path, columns: dict[str, str], event_types: dict[
         "device",
     ]
     return pa.table({name: mapped[name] for name in order if name in mapped})
+
+
+def _iso_compact_dates(timestamps: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Text (or whole numbers) of the form ``YYYYMMDD``, optionally followed by a time, as ``YYYY-MM-DD``."""
+    if not (pa.types.is_string(timestamps.type) or pa.types.is_integer(timestamps.type)):
+        return timestamps
+    return pc.replace_substring_regex(
+        timestamps.cast(pa.string()), r"^(\d{4})(\d{2})(\d{2})(\s|T|$)", r"\1-\2-\3\4"
+    )
+
+
+def key_customer_ids(events: pa.Table) -> tuple[pa.Table, pa.Table | None]:
+    """Events keyed by an integer ``customer_id``, and the original ids when they were not whole numbers.
+
+    Ids that are all whole numbers (as text or numbers) are kept as they are, with no mapping. Otherwise
+    every distinct id, as text, gets a key ``1, 2, ...`` in sorted order (the same log gives the same
+    keys); the mapping has ``customer_id`` (int64) and ``original_id`` (string). Blank ids stay blank,
+    for cleaning to reject.
+    """
+    column = events.column("customer_id")
+    if pa.types.is_integer(column.type):
+        return events, None
+    text = column.cast(pa.string())
+    if pc.all(pc.match_substring_regex(pc.drop_null(text), r"^\s*[+-]?\d+\s*$")).as_py() in (True, None):
+        return events, None
+    originals = pc.unique(pc.drop_null(text)).sort()
+    keys = pa.array(range(1, len(originals) + 1), pa.int64())
+    keyed = keys.take(pc.index_in(text, originals))
+    mapping = pa.table({"customer_id": keys, "original_id": originals.cast(pa.string())})
+    position = events.column_names.index("customer_id")
+    return events.set_column(position, "customer_id", keyed), mapping
+
+
+def with_original_ids(frame: pd.DataFrame, landed: str | Path) -> pd.DataFrame:
+    """``frame`` with its ``customer_id`` keys replaced by the source's own ids, when the source had others.
+
+    Reads :data:`CUSTOMER_IDS` from the ``landed`` folder; without it (whole-number ids), ``frame`` is
+    returned as it is. A key the mapping lacks raises ValueError naming it.
+    """
+    customer_ids = read_landed(landed, CUSTOMER_IDS)
+    if customer_ids is None or "customer_id" not in frame.columns:
+        return frame
+    lookup = customer_ids.to_pandas().set_index("customer_id")["original_id"]
+    original = frame["customer_id"].map(lookup)
+    unknown = frame["customer_id"][original.isna() & frame["customer_id"].notna()]
+    if len(unknown):
+        raise ValueError(
+            f"customer_id {unknown.iloc[0]} is not in {Path(landed) / (CUSTOMER_IDS + '.parquet')}; "
+            "score customers of the landed source"
+        )
+    return frame.assign(customer_id=original.astype("string"))
 
 
 def land(tables: dict[str, pa.Table], folder: str | Path) -> dict[str, Path]:

@@ -8,7 +8,7 @@ from typing import Any
 import joblib
 import pandas as pd
 
-from cba import churn, evaluate, retention
+from cba import churn, evaluate, retention, sources
 from cba.config import Params, Paths
 from cba.stages.outputs import write_metrics, write_plot
 
@@ -73,6 +73,7 @@ def run(params: Params, paths: Paths) -> ChurnStageResult:
     paths.models.mkdir(exist_ok=True)
     joblib.dump(model_file, paths.models / "churn.joblib")
     paths.scores.mkdir(parents=True, exist_ok=True)
+    scores = sources.with_original_ids(scores, paths.landed)
     scores.to_parquet(paths.scores / "churn_scores.parquet", index=False)
     train_churn_rate = float(table["churn"].iloc[result.split.train].mean())
     return ChurnStageResult(result, metrics, curves, drivers, scores, segments, train_churn_rate)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import pandas as pd
@@ -36,10 +37,11 @@ def run(params: Params, paths: Paths) -> CleanResult:
     landed_customers = sources.read_landed(paths.landed, "customers")
     if (paths.landed / "events.parquet").exists():
         events = engine.read_parquet(con, paths.landed / "events.parquet")
+        earliest, latest = params.event_window
         accepted, rejected = clean.clean_events(
             events,
-            params.clean.earliest_timestamp,
-            params.clean.latest_timestamp,
+            earliest,
+            latest,
             params.data.session_timeout_minutes,
             ids_are_row_numbers=params.data.source == "events",
         )
@@ -49,6 +51,8 @@ def run(params: Params, paths: Paths) -> CleanResult:
         quality["events"] = clean.quality_summary(
             int(events.count().execute()), rules[clean.REJECTION_RULE], clean.EVENT_RULES
         )
+        _name_a_narrow_window(quality["events"], earliest, latest)
+        clean.require_accepted_rows("events", quality["events"])
     rejected_customers = None
     if landed_customers is not None:
         customers = landed_customers.to_pandas()
@@ -58,9 +62,24 @@ def run(params: Params, paths: Paths) -> CleanResult:
         quality["customers"] = clean.quality_summary(
             len(customers), rejected_customers[clean.REJECTION_RULE], clean.CUSTOMER_RULES
         )
+        clean.require_accepted_rows("customers", quality["customers"])
     else:
         processed_events = engine.read_parquet(con, paths.processed / "events.parquet")
         accepted_customers = clean.customers_from_events(processed_events).to_pandas()
     accepted_customers.to_parquet(paths.processed / "customers.parquet", index=False)
     write_metrics(paths, "data_quality", quality)
     return CleanResult(quality, accepted_customers, rejected_customers)
+
+
+def _name_a_narrow_window(events_quality: dict, earliest: dt.date | None, latest: dt.date | None) -> None:
+    """Print one line when the event window rejects more than half of the events."""
+    rules = events_quality["rules"]
+    sentence = clean.window_sentence(
+        rules["timestamp_before_start"],
+        rules["timestamp_in_future"],
+        events_quality["rows_in"],
+        earliest,
+        latest,
+    )
+    if sentence is not None:
+        print(sentence)

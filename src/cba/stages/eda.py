@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -90,8 +91,13 @@ def run(params: Params, paths: Paths) -> EdaResult:
         return result
 
     events = behaviour.numeric_prices(tables["events"])
-    first_day = params.clean.earliest_timestamp
-    last_day = params.clean.latest_timestamp - pd.Timedelta(days=1)
+    earliest, latest = params.event_window
+    first_day = earliest
+    last_day = latest - dt.timedelta(days=1) if latest is not None else None
+    counts = behaviour.window_counts(events, first_day, last_day)
+    narrow = clean.window_sentence(counts["before"], counts["after"], counts["parsed"], earliest, latest)
+    if narrow is not None:
+        print(narrow)
     window, top_n, min_views = params.eda.conversion_window_minutes, params.eda.top_n, params.eda.min_views
     daily = behaviour.daily_activity(events, first_day, last_day)
     funnels = {by: behaviour.funnel(events, by, window) for by in FUNNEL_SPLITS}

@@ -59,6 +59,13 @@ def landed_sentence(result: IngestResult, params: Params) -> str:
             " This source has no event log: the analyses that need events are skipped in the following "
             "chapters."
         )
+    if sources.CUSTOMER_IDS in result.tables:
+        keyed = result.tables[sources.CUSTOMER_IDS].num_rows
+        note += (
+            f" The customer ids are not all whole numbers: each of the {keyed:,} ids got an integer key for "
+            "the pipeline, and every score and prediction carries the original id "
+            f"(`{sources.CUSTOMER_IDS}.parquet` maps one to the other)."
+        )
     landed = ", ".join(f"{row.rows:,} {row.table}" for row in result.summary.itertuples())
     return (
         f"Landed {len(result.tables)} table(s) from `{params.data.path}` ({params.data.source} source): "

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from cba import engine, survival
+from cba import engine, sources, survival
 from cba.config import Params, Paths
 from cba.stages.outputs import write_metrics, write_plot
 
@@ -75,7 +75,9 @@ def run(params: Params, paths: Paths) -> SurvivalResult:
     )
     times = survival.survival_times(lives, cox.model if cox is not None else None)
     paths.scores.mkdir(parents=True, exist_ok=True)
-    times.to_parquet(paths.scores / "survival_times.parquet", index=False)
+    sources.with_original_ids(times, paths.landed).to_parquet(
+        paths.scores / "survival_times.parquet", index=False
+    )
     metrics = survival.survival_metrics(duration, segment, summary, logrank, cox, times)
     write_metrics(paths, "survival", metrics)
     return SurvivalResult(lives, unit, segment, curves, summary, other_curves, logrank, cox, times, metrics)

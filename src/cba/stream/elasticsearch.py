@@ -207,8 +207,13 @@ def index_scores(
         probability = next_purchase.set_index("customer_id")["next_purchase_probability"]
         frame["next_purchase_probability"] = frame["customer_id"].map(probability)
     records = frame.astype(object).where(frame.notna(), None).to_dict("records")
-    documents = ((str(int(record["customer_id"])), _plain(record)) for record in records)
+    documents = ((_document_id(record["customer_id"]), _plain(record)) for record in records)
     return bulk_index(client, index, documents, failures)
+
+
+def _document_id(customer_id: Any) -> str:
+    """A customer id as a document id: whole numbers without a decimal point, text as it is."""
+    return str(customer_id) if isinstance(customer_id, str) else str(int(customer_id))
 
 
 def _plain(record: dict[str, Any]) -> dict[str, Any]:
