@@ -2,6 +2,14 @@
 
 Every curve is returned on a fixed grid (rates, deciles, bins) so that its CSV stays small and a
 ``dvc plots diff`` compares like with like.
+
+Ties. Rankings (ROC-AUC, PR-AUC, the ROC and precision-recall curves, gains, lift and the profit curve)
+order customers by a ranking score: the model's raw score, in which the calibrated probability is
+monotone (non-decreasing), so ties that calibration creates are broken by the raw score, the same score
+the model was chosen on. Customers whose ranking scores are still equal form one unordered block: a cut
+through the block takes its share of the block's churners (the expectation over the block's orders), as
+ROC-AUC counts a tied pair as half a correct one. Decisions (the threshold, the campaign, the confusion
+matrix) use the calibrated probability, and everyone tied at the threshold is contacted together.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ __all__ = [
     "classification_metrics",
     "confusion",
     "expected_calibration_error",
+    "expected_churners",
     "gains_table",
     "lift_figure",
     "lift_sentence",
@@ -37,12 +46,19 @@ __all__ = [
 CALIBRATION_BINS = 10
 
 
-def classification_metrics(y_true: np.ndarray, probability: np.ndarray, threshold: float) -> dict[str, float]:
-    """ROC-AUC, PR-AUC, Brier score, calibration error (ECE), and precision, recall, F1 at ``threshold``."""
+def classification_metrics(
+    y_true: np.ndarray, probability: np.ndarray, threshold: float, ranking: np.ndarray | None = None
+) -> dict[str, float]:
+    """ROC-AUC, PR-AUC, Brier score, calibration error (ECE), and precision, recall, F1 at ``threshold``.
+
+    ROC-AUC and PR-AUC rank by ``ranking`` (the raw model score; default ``probability``), the rest
+    judge the calibrated ``probability``.
+    """
+    ranking = probability if ranking is None else ranking
     predicted = probability >= threshold
     return {
-        "roc_auc": float(metrics.roc_auc_score(y_true, probability)),
-        "pr_auc": float(metrics.average_precision_score(y_true, probability)),
+        "roc_auc": float(metrics.roc_auc_score(y_true, ranking)),
+        "pr_auc": float(metrics.average_precision_score(y_true, ranking)),
         "precision": float(metrics.precision_score(y_true, predicted, zero_division=0)),
         "recall": float(metrics.recall_score(y_true, predicted, zero_division=0)),
         "f1": float(metrics.f1_score(y_true, predicted, zero_division=0)),
@@ -120,13 +136,32 @@ def bootstrap_interval(
     return [round(float(v), 4) for v in np.percentile(values, [tail, 100 - tail])]
 
 
+def expected_churners(y_true: np.ndarray, ranking: np.ndarray) -> np.ndarray:
+    """Churners among the first 0, 1, ..., n customers ranked riskiest first by ``ranking``.
+
+    Customers with equal ``ranking`` form one unordered block; a cut through a block counts its share of
+    the block's churners (their expected number over the block's orders), so row order never matters.
+    """
+    order = np.argsort(-np.asarray(ranking), kind="stable")
+    ranked = np.asarray(ranking)[order]
+    cumulative = np.r_[0.0, np.cumsum(np.asarray(y_true)[order], dtype=float)]
+    starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
+    ends = np.r_[starts[1:], len(ranked)]
+    block_start = np.repeat(starts, ends - starts)
+    block_end = np.repeat(ends, ends - starts)
+    contacted = np.arange(1, len(ranked) + 1)
+    within = (contacted - block_start) / (block_end - block_start)
+    churners = cumulative[block_start] + within * (cumulative[block_end] - cumulative[block_start])
+    return np.r_[0.0, churners]
+
+
 def _ranked_profit(
     y_true: np.ndarray, probability: np.ndarray, business: BusinessParams
 ) -> tuple[np.ndarray, np.ndarray]:
     """Probabilities riskiest first, and the campaign's profit after contacting the first 0, 1, ..., n."""
     order = np.argsort(-probability, kind="stable")
     contacted = np.arange(len(order) + 1)
-    money = campaign_economics(contacted, np.r_[0, np.cumsum(y_true[order])], business)
+    money = campaign_economics(contacted, expected_churners(y_true, probability), business)
     return probability[order], money.profit
 
 
@@ -145,29 +180,29 @@ def profit_threshold(y_true: np.ndarray, probability: np.ndarray, business: Busi
 
 
 def profit_curve(
-    y_true: np.ndarray, probability: np.ndarray, business: BusinessParams, points: int = 101
+    y_true: np.ndarray, ranking: np.ndarray, business: BusinessParams, points: int = 101
 ) -> pd.DataFrame:
-    """Expected campaign profit when the riskiest share of customers is contacted, on an even grid."""
-    _, profit = _ranked_profit(y_true, probability, business)
+    """Expected campaign profit when the riskiest share of customers (by ``ranking``) is contacted."""
+    _, profit = _ranked_profit(y_true, ranking, business)
     grid = np.linspace(0.0, 1.0, points)
-    at = np.round(grid * len(probability)).astype(int)
+    at = np.round(grid * len(ranking)).astype(int)
     return pd.DataFrame({"share_targeted": grid, "expected_profit": profit[at]}).round(4)
 
 
-def gains_table(y_true: np.ndarray, probability: np.ndarray, groups: int = 10) -> pd.DataFrame:
+def gains_table(y_true: np.ndarray, ranking: np.ndarray, groups: int = 10) -> pd.DataFrame:
     """Lift and cumulative gains by decile of predicted risk (decile 1 = the riskiest tenth)."""
-    order = np.argsort(-probability, kind="stable")
-    decile = np.arange(len(order)) * groups // len(order) + 1
-    frame = pd.DataFrame({"decile": decile, "y": y_true[order]})
-    per = frame.groupby("decile")["y"].agg(["sum", "size"])
+    n = len(ranking)
+    bounds = -(-np.arange(groups + 1) * n // groups)  # decile j holds positions bounds[j-1] .. bounds[j]-1
+    churners = np.diff(expected_churners(y_true, ranking)[bounds])
+    customers = np.diff(bounds)
     rate = y_true.mean()
     return pd.DataFrame(
         {
-            "decile": per.index,
-            "customers": per["size"].to_numpy(),
-            "churn_rate": (per["sum"] / per["size"]).to_numpy(),
-            "lift": (per["sum"] / per["size"] / rate).to_numpy(),
-            "cumulative_gains": (per["sum"].cumsum() / y_true.sum()).to_numpy(),
+            "decile": np.arange(1, groups + 1),
+            "customers": customers,
+            "churn_rate": churners / customers,
+            "lift": churners / customers / rate,
+            "cumulative_gains": np.cumsum(churners) / y_true.sum(),
         }
     ).round(4)
 
@@ -180,8 +215,11 @@ def roc_curve(y_true: np.ndarray, probability: np.ndarray, points: int = 101) ->
 
 
 def pr_curve(y_true: np.ndarray, probability: np.ndarray, points: int = 101) -> pd.DataFrame:
-    """Interpolated precision on an even grid of recall values: at recall ``r``, the best precision any
-    threshold reaches with recall of at least ``r`` (the upper envelope of the precision-recall curve)."""
+    """Interpolated precision on an even grid of recall values.
+
+    At recall ``r``, the best precision any threshold reaches with recall of at least ``r`` (the upper
+    envelope of the precision-recall curve).
+    """
     precision, recall, _ = metrics.precision_recall_curve(y_true, probability)
     grid = np.linspace(0.0, 1.0, points)
     envelope = np.maximum.accumulate(

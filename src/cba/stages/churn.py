@@ -45,6 +45,7 @@ def run(params: Params, paths: Paths) -> ChurnStageResult:
     current = pd.read_parquet(current_path) if current_path.exists() else table.drop(columns=["churn"])
     result = churn.train_and_evaluate(table, params.churn, params.seed)
     probability = result.test_probability[result.best_model]
+    ranking = result.test_ranking[result.best_model]
     drivers = churn.top_drivers(result, params.seed)
 
     value, value_basis = retention.value_of(current)
@@ -60,11 +61,11 @@ def run(params: Params, paths: Paths) -> ChurnStageResult:
 
     y_test = result.y_test
     curves = {
-        "churn_roc": evaluate.roc_curve(y_test, probability),
-        "churn_pr": evaluate.pr_curve(y_test, probability),
+        "churn_roc": evaluate.roc_curve(y_test, ranking),
+        "churn_pr": evaluate.pr_curve(y_test, ranking),
         "churn_calibration": evaluate.calibration_table(y_test, probability),
-        "churn_profit": evaluate.profit_curve(y_test, probability, params.churn.business),
-        "churn_gains": evaluate.gains_table(y_test, probability),
+        "churn_profit": evaluate.profit_curve(y_test, ranking, params.churn.business),
+        "churn_gains": evaluate.gains_table(y_test, ranking),
     }
     write_metrics(paths, "churn", metrics)
     for name, frame in curves.items():
