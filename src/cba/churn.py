@@ -96,10 +96,10 @@ NOT_FEATURES = ("customer_id", LABEL, GROUP, CUTOFF)
 MODELS = ("logistic_regression", "random_forest", "xgboost_smote", "xgboost_focal")
 ENSEMBLE = "boosted_average"
 """The soft vote of the two boosted models (:data:`BOOSTED`) with the best cross-validated ROC-AUC."""
-BOOSTED = ("xgboost_smote", "xgboost_focal")
 REFERENCE = "gradient_boosting"
 """The off-the-shelf reference (scikit-learn's histogram gradient boosting), tuned with a larger budget."""
 REFERENCE_BUDGET_FACTOR = 2
+BOOSTED = ("xgboost_smote", "xgboost_focal", REFERENCE)
 ONE_HOT_MAX_LEVELS = 15
 """Categorical columns with more levels than this are target-encoded (fitted within the folds)."""
 _BOOTSTRAP_RESAMPLES = 1000
