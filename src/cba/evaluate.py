@@ -260,19 +260,38 @@ def calibration_figure(calibration: pd.DataFrame, model: str) -> go.Figure:
 
 
 def calibration_sentence(
-    calibration: pd.DataFrame, ece: float, train_churn_rate: float, test_churn_rate: float
+    calibration: pd.DataFrame,
+    ece: float,
+    ece_uncorrected: float,
+    calibration_rate: float,
+    target_rate: float,
+    test_churn_rate: float,
 ) -> str:
-    """The calibration error, the widest bin gap, and whether calibration carries over to the test period."""
+    """The calibration error before and after the prior-shift correction, and the widest bin gap.
+
+    ``calibration_rate`` is the churn rate where the calibration was fitted, ``target_rate`` the rate the
+    correction expected for the test period, ``test_churn_rate`` the rate observed there.
+    """
     worst = calibration.iloc[(calibration["predicted"] - calibration["observed"]).abs().argmax()]
-    text = (
-        f"The expected calibration error is {ece:.3f}; the widest gap is in the bin around "
-        f"{worst['predicted']:.2f}, where {worst['observed']:.1%} churned. "
+    if target_rate == calibration_rate:
+        text = f"The expected calibration error is {ece:.3f}. "
+    else:
+        change = "lowers" if ece < ece_uncorrected else "does not lower"
+        text = (
+            f"The probabilities were calibrated on the latest training period, where {calibration_rate:.1%} "
+            f"churned, and moved to the {target_rate:.1%} that the training periods' trend expects for the "
+            f"test period (where {test_churn_rate:.1%} did churn); the correction {change} the expected "
+            f"calibration error, {ece_uncorrected:.3f} before and {ece:.3f} after. "
+        )
+    text += (
+        f"The widest gap is in the bin around {worst['predicted']:.2f}, where {worst['observed']:.1%} "
+        "churned. "
     )
     if ece <= WELL_CALIBRATED_ECE:
         return text + "The calibrated probabilities track the observed churn closely."
     return text + (
-        f"The probabilities were calibrated on the training period, where {train_churn_rate:.1%} churned; in "
-        f"the test period {test_churn_rate:.1%} did, and the calibration does not carry over that drift."
+        f"That is above {WELL_CALIBRATED_ECE}: read the probabilities as a ranking more than as exact "
+        "chances."
     )
 
 
