@@ -346,5 +346,5 @@ def test_the_soft_vote_averages_its_members(customers):
     members = [
         churn.build_model(m, numeric, categorical, levels, 1, s).fit(x, y) for m, s in settings.items()
     ]
-    expected = np.mean([m.predict_proba(x)[:, 1] for m in members], axis=0)
-    np.testing.assert_allclose(vote.predict_proba(x)[:, 1], expected)
+    log_odds = [np.log(p / (1 - p)) for p in (m.predict_proba(x)[:, 1] for m in members)]
+    np.testing.assert_allclose(vote.predict_proba(x)[:, 1], 1 / (1 + np.exp(-np.mean(log_odds, axis=0))))

@@ -4,9 +4,9 @@ Four models compete: a logistic-regression baseline (class weights), a random fo
 xgboost trained on SMOTE-balanced folds, and xgboost with a focal-loss objective. A gradient-boosting
 reference tuned with twice the search budget is scored the same way, so the winner is shown to
 beat a well-tuned off-the-shelf model. Every model gets the same bounded random search, scored on
-group folds of the training customers. The two best boosted models, averaged (a soft vote), compete
-as one more model, scored on the same out-of-fold predictions. Every model sees the customer attributes
-and a few ratios of them (:data:`PROFILE_RATIOS`, such as cashback per order).
+group folds of the training customers. The two best boosted models, averaged on the log-odds scale (a
+soft vote), compete as one more model, scored on the same out-of-fold predictions. Every model sees the
+customer attributes and a few ratios of them (:data:`PROFILE_RATIOS`, such as cashback per order).
 
 Calibration follows the latest labelled period: a logistic map of the model's raw score (Platt scaling,
 strictly monotone, so it keeps the raw ranking) is fitted on the out-of-fold predictions at the latest
@@ -81,6 +81,7 @@ __all__ = [
     "predict",
     "prior_shift",
     "segment_drivers",
+    "soft_vote",
     "summary",
     "table_sha256",
     "top_drivers",
@@ -96,7 +97,7 @@ CUTOFF = "cutoff"
 NOT_FEATURES = ("customer_id", LABEL, GROUP, CUTOFF)
 MODELS = ("logistic_regression", "random_forest", "xgboost_smote", "xgboost_focal")
 ENSEMBLE = "boosted_average"
-"""The soft vote of the two boosted models (:data:`BOOSTED`) with the best cross-validated ROC-AUC."""
+"""The soft vote (mean log-odds) of the two boosted models of :data:`BOOSTED` with the best CV ROC-AUC."""
 REFERENCE = "gradient_boosting"
 """The off-the-shelf reference (scikit-learn's histogram gradient boosting), tuned with a larger budget."""
 REFERENCE_BUDGET_FACTOR = 2
@@ -184,7 +185,7 @@ def available_ratios(columns: Any) -> dict[str, tuple[str, str]]:
 
 
 class AveragedModel(BaseEstimator, ClassifierMixin):
-    """A soft vote: the mean churn probability of several pipelines, each fitted on the same rows."""
+    """A soft vote of several pipelines fitted on the same rows: the mean of their churn log-odds."""
 
     def __init__(self, members: list[Any]):
         self.members = members
@@ -195,8 +196,13 @@ class AveragedModel(BaseEstimator, ClassifierMixin):
         return self
 
     def predict_proba(self, x: pd.DataFrame) -> np.ndarray:  # noqa: D102
-        churn = np.mean([member.predict_proba(x)[:, 1] for member in self.members_], axis=0)
+        churn = soft_vote([member.predict_proba(x)[:, 1] for member in self.members_])
         return np.column_stack([1 - churn, churn])
+
+
+def soft_vote(probabilities: list[np.ndarray]) -> np.ndarray:
+    """The churn probability whose log-odds are the mean of the members' log-odds."""
+    return expit(np.mean([_log_odds(p) for p in probabilities], axis=0))
 
 
 def prior_shift(probability: np.ndarray, from_rate: float, to_rate: float) -> np.ndarray:
@@ -561,7 +567,7 @@ def _ensemble(
     vote's own out-of-fold predictions.
     """
     members = sorted(BOOSTED, key=lambda m: searched[m][2], reverse=True)[:2]
-    predictions = np.mean([searched[m][1] for m in members], axis=0)
+    predictions = soft_vote([searched[m][1] for m in members])
     out_of_fold, score, spread = _out_of_fold(y, splits, [predictions[rows] for _, rows in splits])
     return {m: searched[m][0] for m in members}, out_of_fold, score, spread
 
