@@ -166,7 +166,7 @@ def test_bootstrap_interval_brackets_the_estimate_and_repeats():
 
 
 def test_every_model_is_searched_calibrated_and_scored_on_the_test_rows(result, customers):
-    assert set(result.metrics) == {*churn.MODELS, churn.REFERENCE}
+    assert set(result.metrics) == {*churn.MODELS, churn.REFERENCE, churn.ENSEMBLE}
     assert result.best_model == churn.choose_best(result.metrics)
     assert result.x_test.index.tolist() == customers.index[result.split.test].tolist()
     np.testing.assert_array_equal(result.y_test, customers["churn"].to_numpy()[result.split.test])
@@ -174,7 +174,12 @@ def test_every_model_is_searched_calibrated_and_scored_on_the_test_rows(result, 
         assert 0.6 < scores["roc_auc"] <= 1.0, name
         probability = result.models[name].predict_proba(result.x_test)[:, 1]
         np.testing.assert_allclose(result.test_probability[name], probability)
-        assert scores["roc_auc"] == pytest.approx(roc_auc_score(result.y_test, probability))
+        ranking = result.models[name].ranking_score(result.x_test)
+        np.testing.assert_allclose(result.test_ranking[name], ranking)
+        assert scores["roc_auc"] == pytest.approx(roc_auc_score(result.y_test, ranking))
+        # The calibrated probability is strictly increasing in the raw score: the same ranking.
+        assert roc_auc_score(result.y_test, probability) == pytest.approx(scores["roc_auc"])
+        assert scores["cv_roc_auc_std"] >= 0
 
 
 @pytest.mark.parametrize(
@@ -200,7 +205,7 @@ def test_the_winner_is_the_best_cross_validated_model_never_the_reference(cv_roc
 
 def test_intervals_bracket_the_best_models_test_scores(result):
     bounds = churn.intervals(result, seed=3)
-    probability = result.test_probability[result.best_model]
+    probability = result.test_ranking[result.best_model]
     for key, score in (("roc_auc", roc_auc_score), ("pr_auc", average_precision_score)):
         low, high = bounds[f"{key}_ci"]
         assert low < score(result.y_test, probability) < high
@@ -290,3 +295,85 @@ def test_cli_predict_scores_next_purchase_too(result, customers, tmp_path):
         app, [*args, "--next-purchase", str(buys), "--output", str(tmp_path / "o.csv")]
     )
     assert skipped.exit_code == 2 and "no model was fitted: no event log" in skipped.output
+
+
+# --- calibration under drift, ratios, the soft vote ----------------------------------------------------
+
+
+def test_prior_shift_by_hand_and_against_bayes_rule():
+    # Calibrated where 20% churned (odds 1/4), applied where 50% do (odds 1): odds times 4.
+    assert churn.prior_shift(np.array([0.5]), 0.2, 0.5) == pytest.approx([0.8])
+    p, old, new = np.array([0.1, 0.3, 0.9]), 0.24, 0.31
+    # Saerens et al. (2002), eq. 2.4: p' = (new/old) p / ((new/old) p + ((1-new)/(1-old)) (1-p)).
+    expected = (new / old) * p / ((new / old) * p + (1 - new) / (1 - old) * (1 - p))
+    np.testing.assert_allclose(churn.prior_shift(p, old, new), expected)
+    np.testing.assert_allclose(churn.prior_shift(p, old, old), p)
+
+
+def test_expected_base_rate_continues_the_log_odds_trend():
+    # Odds 1/4 then 1/3: times 4/3 a period, so 4/9 next, a rate of 4/13.
+    assert churn.expected_base_rate([0.2, 0.25]) == pytest.approx(4 / 13)
+    assert churn.expected_base_rate([0.3]) == pytest.approx(0.3)
+
+
+def test_calibration_follows_the_latest_training_period_and_moves_to_the_expected_rate():
+    # Three cutoffs whose churn rate rises 20%, 25%, ~31%: the model is calibrated at the second and
+    # moved to the trend's 4/13 for the third, using no label of the third.
+    rng = np.random.default_rng(2)
+    rows = []
+    for index, rate in enumerate([0.2, 0.25, 4 / 13]):
+        n = 800
+        score = rng.normal(size=n)
+        odds = np.log(rate / (1 - rate))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "customer_id": np.arange(n),
+                    "cutoff": pd.Timestamp("2024-01-01", tz="UTC") + pd.Timedelta(days=90 * index),
+                    "signal": score,
+                    "churn": (rng.random(n) < 1 / (1 + np.exp(-(odds + 1.5 * score)))).astype(int),
+                }
+            )
+        )
+    frame = pd.concat(rows, ignore_index=True)
+    result = churn.train_and_evaluate(frame, PARAMS.model_copy(update={"test_size": 0.5}), seed=1)
+
+    train = frame.iloc[result.split.train]
+    latest = train[train["cutoff"] == train["cutoff"].max()]
+    assert result.calibration["calibration_rate"] == pytest.approx(latest["churn"].mean())
+    rates = train.groupby("cutoff")["churn"].mean().tolist()
+    assert result.calibration["target_rate"] == pytest.approx(churn.expected_base_rate(rates))
+    model = result.models["logistic_regression"]
+    uncorrected = model.uncorrected_proba(result.x_test)
+    np.testing.assert_allclose(
+        result.test_probability["logistic_regression"],
+        churn.prior_shift(uncorrected, model.calibration_rate, model.target_rate),
+    )
+    assert result.test_probability["logistic_regression"].mean() > uncorrected.mean()
+
+
+def test_profile_ratios_divide_by_one_more_than_the_denominator():
+    frame = pd.DataFrame({"CashbackAmount": [100.0, 50.0], "OrderCount": [1.0, np.nan], "Tenure": [3, 0]})
+
+    ratios = churn.ProfileRatios().fit_transform(frame)
+
+    assert ratios["cashback_per_order"].tolist()[0] == 50.0 and np.isnan(ratios["cashback_per_order"][1])
+    assert ratios["cashback_per_tenure_month"].tolist() == [25.0, 50.0]
+    assert "coupons_per_order" not in ratios  # CouponUsed is absent
+    assert frame.columns.tolist() == ["CashbackAmount", "OrderCount", "Tenure"]  # input untouched
+
+
+def test_the_soft_vote_averages_its_members(customers):
+    numeric, categorical = churn.feature_columns(customers)
+    levels = {c: customers[c].nunique() for c in categorical}
+    settings = {"xgboost_smote": {"n_estimators": 20}, churn.REFERENCE: {"max_iter": 20}}
+    vote = churn.build_model(churn.ENSEMBLE, numeric, categorical, levels, 1, settings)
+    x, y = customers[numeric + categorical], customers["churn"]
+
+    vote.fit(x, y)
+
+    members = [
+        churn.build_model(m, numeric, categorical, levels, 1, s).fit(x, y) for m, s in settings.items()
+    ]
+    log_odds = [np.log(p / (1 - p)) for p in (m.predict_proba(x)[:, 1] for m in members)]
+    np.testing.assert_allclose(vote.predict_proba(x)[:, 1], 1 / (1 + np.exp(-np.mean(log_odds, axis=0))))

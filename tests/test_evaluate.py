@@ -4,6 +4,7 @@ import pytest
 from sklearn import metrics
 
 from cba import evaluate
+from cba.config import BusinessParams
 
 Y_TRUE = np.array([1, 0, 1, 1, 0, 0, 1, 0, 0, 0])
 SCORES = np.array([0.9, 0.8, 0.7, 0.6, 0.55, 0.5, 0.4, 0.3, 0.2, 0.1])
@@ -59,3 +60,46 @@ def test_grouped_bootstrap_resamples_whole_groups():
         np.repeat(y, 2), np.repeat(p, 2), metrics.roc_auc_score, seed=4, resamples=300
     )
     assert by_row[1] - by_row[0] < single[1] - single[0]  # ignoring the pairs overstates the evidence
+
+
+# --- ties: one rule, by hand --------------------------------------------------------------------------
+
+
+def test_expected_churners_share_a_tied_block_whatever_the_row_order():
+    # Ranked: 0.9 (churner), then a block tied at 0.5 holding one churner in two, then 0.1 (loyal).
+    y, ranking = np.array([1, 0, 1, 0]), np.array([0.9, 0.5, 0.5, 0.1])
+    swapped = [0, 2, 1, 3]
+
+    expected = [0.0, 1.0, 1.5, 2.0, 2.0]
+    np.testing.assert_allclose(evaluate.expected_churners(y, ranking), expected)
+    np.testing.assert_allclose(evaluate.expected_churners(y[swapped], ranking[swapped]), expected)
+
+
+def test_ranking_metrics_break_calibration_ties_by_the_raw_score():
+    # Calibration ties the top three at 0.5; the raw scores put both churners first: ROC-AUC 1, not 0.75.
+    y = np.array([1, 0, 1, 0])
+    raw = np.array([0.9, 0.8, 0.85, 0.1])
+    calibrated = np.array([0.5, 0.5, 0.5, 0.1])
+
+    scores = evaluate.classification_metrics(y, calibrated, 0.3, ranking=raw)
+
+    assert scores["roc_auc"] == 1.0
+    assert scores["pr_auc"] == 1.0
+    assert evaluate.classification_metrics(y, calibrated, 0.3)["roc_auc"] == 0.75
+
+
+def test_profit_and_gains_curves_do_not_depend_on_row_order_within_ties():
+    business = BusinessParams(
+        contact_cost=1.0, retained_value=10.0, offer_success_rate=0.5, high_value_quantile=0.5
+    )
+    y, ranking = np.array([0, 1, 1, 0]), np.array([0.7, 0.7, 0.2, 0.2])
+    # Each contact costs 1, each churner contacted earns 5. The top two (one churner) earn 5 - 2 = 3; the
+    # first one alone is half a churner: 2.5 - 1 = 1.5; three contacts earn 7.5 - 3 = 4.5; all four 6.
+    profit = evaluate.profit_curve(y, ranking, business, points=5)
+    flipped = evaluate.profit_curve(y[::-1], ranking[::-1], business, points=5)
+
+    assert profit["expected_profit"].tolist() == [0.0, 1.5, 3.0, 4.5, 6.0]
+    pd.testing.assert_frame_equal(profit, flipped)
+    gains = evaluate.gains_table(y, ranking, groups=2)
+    assert gains["churn_rate"].tolist() == [0.5, 0.5]
+    pd.testing.assert_frame_equal(gains, evaluate.gains_table(y[::-1], ranking[::-1], groups=2))

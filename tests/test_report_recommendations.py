@@ -105,15 +105,22 @@ def test_ab_tests_follow_the_params():
 def test_model_and_data_bullets_follow_the_numbers():
     text = section(report.recommendations_markdown(inputs()), "Model and data")
     close = copy.deepcopy(METRICS)
-    close["churn"]["models"]["logistic_regression"]["roc_auc"] = 0.87
+    close["churn"]["models"]["logistic_regression"]["cv_roc_auc"] = 0.855
+    behind = copy.deepcopy(METRICS)
+    behind["churn"]["models"]["logistic_regression"]["cv_roc_auc"] = 0.873
 
-    assert "Score customers with XGBoost: it gains +0.061 ROC-AUC" in text
+    assert "Score customers with XGBoost: its cross-validated ROC-AUC is 0.060 above" in text
     assert (
         "Fix the events feed: it loses 4.0% of its rows, mostly to the rule `exact_duplicate` (19,500 rows)"
         in text
     )
     assert "customers feed" not in text  # 0.1% rejected
-    assert "Use the logistic-regression model" in report.recommendations_markdown(inputs(close))
+    assert "the cross-validated ROC-AUC of XGBoost is 0.006 above it, less than 0.010" in (
+        report.recommendations_markdown(inputs(close))
+    )
+    assert "the cross-validated ROC-AUC of XGBoost is 0.012 below it" in (
+        report.recommendations_markdown(inputs(behind))
+    )
 
 
 def test_a_source_without_events_says_so_instead_of_a_funnel_change():

@@ -2,6 +2,14 @@
 
 Every curve is returned on a fixed grid (rates, deciles, bins) so that its CSV stays small and a
 ``dvc plots diff`` compares like with like.
+
+Ties. Rankings (ROC-AUC, PR-AUC, the ROC and precision-recall curves, gains, lift and the profit curve)
+order customers by a ranking score: the model's raw score, in which the calibrated probability is
+monotone (non-decreasing), so ties that calibration creates are broken by the raw score, the same score
+the model was chosen on. Customers whose ranking scores are still equal form one unordered block: a cut
+through the block takes its share of the block's churners (the expectation over the block's orders), as
+ROC-AUC counts a tied pair as half a correct one. Decisions (the threshold, the campaign, the confusion
+matrix) use the calibrated probability, and everyone tied at the threshold is contacted together.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ __all__ = [
     "classification_metrics",
     "confusion",
     "expected_calibration_error",
+    "expected_churners",
     "gains_table",
     "lift_figure",
     "lift_sentence",
@@ -37,12 +46,19 @@ __all__ = [
 CALIBRATION_BINS = 10
 
 
-def classification_metrics(y_true: np.ndarray, probability: np.ndarray, threshold: float) -> dict[str, float]:
-    """ROC-AUC, PR-AUC, Brier score, calibration error (ECE), and precision, recall, F1 at ``threshold``."""
+def classification_metrics(
+    y_true: np.ndarray, probability: np.ndarray, threshold: float, ranking: np.ndarray | None = None
+) -> dict[str, float]:
+    """ROC-AUC, PR-AUC, Brier score, calibration error (ECE), and precision, recall, F1 at ``threshold``.
+
+    ROC-AUC and PR-AUC rank by ``ranking`` (the raw model score; default ``probability``), the rest
+    judge the calibrated ``probability``.
+    """
+    ranking = probability if ranking is None else ranking
     predicted = probability >= threshold
     return {
-        "roc_auc": float(metrics.roc_auc_score(y_true, probability)),
-        "pr_auc": float(metrics.average_precision_score(y_true, probability)),
+        "roc_auc": float(metrics.roc_auc_score(y_true, ranking)),
+        "pr_auc": float(metrics.average_precision_score(y_true, ranking)),
         "precision": float(metrics.precision_score(y_true, predicted, zero_division=0)),
         "recall": float(metrics.recall_score(y_true, predicted, zero_division=0)),
         "f1": float(metrics.f1_score(y_true, predicted, zero_division=0)),
@@ -120,13 +136,32 @@ def bootstrap_interval(
     return [round(float(v), 4) for v in np.percentile(values, [tail, 100 - tail])]
 
 
+def expected_churners(y_true: np.ndarray, ranking: np.ndarray) -> np.ndarray:
+    """Churners among the first 0, 1, ..., n customers ranked riskiest first by ``ranking``.
+
+    Customers with equal ``ranking`` form one unordered block; a cut through a block counts its share of
+    the block's churners (their expected number over the block's orders), so row order never matters.
+    """
+    order = np.argsort(-np.asarray(ranking), kind="stable")
+    ranked = np.asarray(ranking)[order]
+    cumulative = np.r_[0.0, np.cumsum(np.asarray(y_true)[order], dtype=float)]
+    starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
+    ends = np.r_[starts[1:], len(ranked)]
+    block_start = np.repeat(starts, ends - starts)
+    block_end = np.repeat(ends, ends - starts)
+    contacted = np.arange(1, len(ranked) + 1)
+    within = (contacted - block_start) / (block_end - block_start)
+    churners = cumulative[block_start] + within * (cumulative[block_end] - cumulative[block_start])
+    return np.r_[0.0, churners]
+
+
 def _ranked_profit(
     y_true: np.ndarray, probability: np.ndarray, business: BusinessParams
 ) -> tuple[np.ndarray, np.ndarray]:
     """Probabilities riskiest first, and the campaign's profit after contacting the first 0, 1, ..., n."""
     order = np.argsort(-probability, kind="stable")
     contacted = np.arange(len(order) + 1)
-    money = campaign_economics(contacted, np.r_[0, np.cumsum(y_true[order])], business)
+    money = campaign_economics(contacted, expected_churners(y_true, probability), business)
     return probability[order], money.profit
 
 
@@ -145,29 +180,29 @@ def profit_threshold(y_true: np.ndarray, probability: np.ndarray, business: Busi
 
 
 def profit_curve(
-    y_true: np.ndarray, probability: np.ndarray, business: BusinessParams, points: int = 101
+    y_true: np.ndarray, ranking: np.ndarray, business: BusinessParams, points: int = 101
 ) -> pd.DataFrame:
-    """Expected campaign profit when the riskiest share of customers is contacted, on an even grid."""
-    _, profit = _ranked_profit(y_true, probability, business)
+    """Expected campaign profit when the riskiest share of customers (by ``ranking``) is contacted."""
+    _, profit = _ranked_profit(y_true, ranking, business)
     grid = np.linspace(0.0, 1.0, points)
-    at = np.round(grid * len(probability)).astype(int)
+    at = np.round(grid * len(ranking)).astype(int)
     return pd.DataFrame({"share_targeted": grid, "expected_profit": profit[at]}).round(4)
 
 
-def gains_table(y_true: np.ndarray, probability: np.ndarray, groups: int = 10) -> pd.DataFrame:
+def gains_table(y_true: np.ndarray, ranking: np.ndarray, groups: int = 10) -> pd.DataFrame:
     """Lift and cumulative gains by decile of predicted risk (decile 1 = the riskiest tenth)."""
-    order = np.argsort(-probability, kind="stable")
-    decile = np.arange(len(order)) * groups // len(order) + 1
-    frame = pd.DataFrame({"decile": decile, "y": y_true[order]})
-    per = frame.groupby("decile")["y"].agg(["sum", "size"])
+    n = len(ranking)
+    bounds = -(-np.arange(groups + 1) * n // groups)  # decile j holds positions bounds[j-1] .. bounds[j]-1
+    churners = np.diff(expected_churners(y_true, ranking)[bounds])
+    customers = np.diff(bounds)
     rate = y_true.mean()
     return pd.DataFrame(
         {
-            "decile": per.index,
-            "customers": per["size"].to_numpy(),
-            "churn_rate": (per["sum"] / per["size"]).to_numpy(),
-            "lift": (per["sum"] / per["size"] / rate).to_numpy(),
-            "cumulative_gains": (per["sum"].cumsum() / y_true.sum()).to_numpy(),
+            "decile": np.arange(1, groups + 1),
+            "customers": customers,
+            "churn_rate": churners / customers,
+            "lift": churners / customers / rate,
+            "cumulative_gains": np.cumsum(churners) / y_true.sum(),
         }
     ).round(4)
 
@@ -225,19 +260,38 @@ def calibration_figure(calibration: pd.DataFrame, model: str) -> go.Figure:
 
 
 def calibration_sentence(
-    calibration: pd.DataFrame, ece: float, train_churn_rate: float, test_churn_rate: float
+    calibration: pd.DataFrame,
+    ece: float,
+    ece_uncorrected: float,
+    calibration_rate: float,
+    target_rate: float,
+    test_churn_rate: float,
 ) -> str:
-    """The calibration error, the widest bin gap, and whether calibration carries over to the test period."""
+    """The calibration error before and after the prior-shift correction, and the widest bin gap.
+
+    ``calibration_rate`` is the churn rate where the calibration was fitted, ``target_rate`` the rate the
+    correction expected for the test period, ``test_churn_rate`` the rate observed there.
+    """
     worst = calibration.iloc[(calibration["predicted"] - calibration["observed"]).abs().argmax()]
-    text = (
-        f"The expected calibration error is {ece:.3f}; the widest gap is in the bin around "
-        f"{worst['predicted']:.2f}, where {worst['observed']:.1%} churned. "
+    if target_rate == calibration_rate:
+        text = f"The expected calibration error is {ece:.3f}. "
+    else:
+        change = "lowers" if ece < ece_uncorrected else "does not lower"
+        text = (
+            f"The probabilities were calibrated on the latest training period, where {calibration_rate:.1%} "
+            f"churned, and moved to the {target_rate:.1%} that the training periods' trend expects for the "
+            f"test period (where {test_churn_rate:.1%} did churn); the correction {change} the expected "
+            f"calibration error, {ece_uncorrected:.3f} before and {ece:.3f} after. "
+        )
+    text += (
+        f"The widest gap is in the bin around {worst['predicted']:.2f}, where {worst['observed']:.1%} "
+        "churned. "
     )
     if ece <= WELL_CALIBRATED_ECE:
         return text + "The calibrated probabilities track the observed churn closely."
     return text + (
-        f"The probabilities were calibrated on the training period, where {train_churn_rate:.1%} churned; in "
-        f"the test period {test_churn_rate:.1%} did, and the calibration does not carry over that drift."
+        f"That is above {WELL_CALIBRATED_ECE}: read the probabilities as a ranking more than as exact "
+        "chances."
     )
 
 

@@ -153,9 +153,11 @@ def _sessions(
 
     batches: list[tuple[np.ndarray, ...]] = []
     held, events_per_proposal = 0, _EVENTS_PER_PROPOSAL
+    proposed = np.zeros(n, dtype=np.int64)
     while held < num_events:
         proposals = int(1.03 * (num_events - held) / events_per_proposal) + 1000
         counts = rng.poisson(proposals * share)
+        proposed += counts
         blocks = range(0, n, _CUSTOMER_BLOCK)
         batch = _in_parallel(
             functools.partial(_session_block, customer, counts),
@@ -193,6 +195,8 @@ def _sessions(
         length[last] = short_by
         code[last] &= _DEVICE_MASK | _CATEGORY_MASK << _CATEGORY_SHIFT  # cut short: only views
     code, length = _compress(kept, code), _compress(kept, length)
+    kept_share = 1.0 - (len(dropped) - (1 if short_by else 0)) / max(count, 1)
+    truth = _truth(people, proposed, customer, kept_share)
     carted, ending = (code & _CARTED) > 0, (code & (_BOUGHT | _REMOVED)) > 0
     return {
         "customer": _compress(kept, who),
@@ -204,7 +208,43 @@ def _sessions(
         "carted": carted,
         "bought": (code & _BOUGHT) > 0,
         "removed": (code & _REMOVED) > 0,
+        "truth": truth,
     }
+
+
+def _truth(
+    people: dict[str, np.ndarray], proposed: np.ndarray, customer: dict[str, np.ndarray], kept_share: float
+) -> pa.Table:
+    """Each customer's proposals and the chances that decide its purchases (see :mod:`cba.generate.truth`).
+
+    A session's purchase chance is the cart-then-buy chance averaged over the customer's device shares
+    and category shares (the preferred category, else one by popularity), as :func:`_session_block` draws.
+    """
+    device = np.array([_DEVICE_GIVEN_LOGIN[login] for login in _CATEGORICAL["PreferredLoginDevice"]])
+    device = device[customer["login"]]  # customer, device
+    popularity = _CATEGORY_POPULARITY / _CATEGORY_POPULARITY.sum()
+    category = np.tile((1 - _PREFERRED_CATEGORY_SHARE) * popularity, (len(device), 1))
+    category[np.arange(len(device)), customer["preferred_category"]] += _PREFERRED_CATEGORY_SHARE
+    cart = np.minimum(
+        _CART_RATE.astype(np.float64).reshape(len(popularity), -1)[None]
+        * customer["buy_propensity"][:, None, None],
+        _MAX_STEP_RATE,
+    )
+    buy = cart * _BUY_RATE.astype(np.float64).reshape(len(popularity), -1)[None]  # customer, category, device
+    purchase_share = np.einsum("kcd,kc,kd->k", buy, category, device)
+    return pa.table(
+        {
+            "customer_id": people["customer_id"],
+            "proposals": proposed,
+            "local_from": customer["local_from"],
+            "local_until": customer["local_until"],
+            "local_fade_until": customer["local_fade_until"],
+            "utc_offset": customer["offset"],
+            "decay_rate": customer["decay_rate"],
+            "decay_mass": customer["decay_mass"],
+            "purchase_share": purchase_share * kept_share,
+        }
+    )
 
 
 def _session_block(

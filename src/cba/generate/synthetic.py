@@ -20,12 +20,14 @@ class SyntheticData:
     """The four raw tables, as Arrow tables in the raw schemas.
 
     ``events`` also carries ``event_date`` (the UTC day each event is filed under) and is ordered by it.
+    ``truth`` holds what decides each customer's purchases (:mod:`cba.generate.truth`), for the oracle.
     """
 
     customers: pa.Table
     sessions: pa.Table
     events: pa.Table
     orders: pa.Table
+    truth: pa.Table
 
 
 def generate(params: GenerateParams, seed: int) -> SyntheticData:
@@ -45,6 +47,7 @@ def generate(params: GenerateParams, seed: int) -> SyntheticData:
     end = _epoch_seconds(params.end_date) + DAY
     people = _customers(rng_customers, params.num_customers, params.churn_rate, end)
     sessions = _sessions(rng_sessions, people, params.num_events, start, end)
+    truth = sessions.pop("truth")
     events = _events(rng_events, sessions, params.num_events, start, end)
     # The largest table first, then the others in the memory its intermediates leave free.
     orders = _orders(people, sessions, events, start)
@@ -55,6 +58,7 @@ def generate(params: GenerateParams, seed: int) -> SyntheticData:
         sessions=_sessions_table(people, sessions, start),
         events=raw_events,
         orders=orders,
+        truth=truth,
     )
 
 

@@ -13,10 +13,11 @@ from cba.generate.synthetic import SyntheticData
 
 
 def write(data: SyntheticData, out: str | Path) -> None:
-    """Write ``customers.parquet`` and ``events/``, ``sessions/``, ``orders/`` partitioned by UTC date."""
+    """Write ``customers.parquet``, ``truth.parquet``, and ``events/``, ``sessions/``, ``orders/`` by day."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     pq.write_table(data.customers, out / "customers.parquet")
+    pq.write_table(data.truth, out / "truth.parquet")
     events = data.events.drop_columns("event_date")
     _write_by_date(events, "event_date", data.events["event_date"], out / "events", free_text=["timestamp"])
     _write_by_date(

@@ -41,7 +41,7 @@ def model_card_markdown(inputs: BookInputs) -> str:
         "",
         f"- Model: {model_name(name)}, chosen among "
         + (", ".join(model_name(key) for key in models) if isinstance(models, Mapping) else str(models))
-        + " on held-out customers.",
+        + " by cross-validated ROC-AUC on the training customers (folds that keep near-duplicates together).",
         f"- Decision threshold: {number(threshold, '.3f')} (the retention campaign's most profitable point).",
         f"- Inputs: {len(features)} features"
         + (f" ({', '.join(human_label(f) for f in features)})." if features else "."),

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import joblib
+import numpy as np
 import pandas as pd
+from sklearn.metrics import roc_auc_score
 
 from cba import churn, evaluate, retention, sources
 from cba.config import Params, Paths
+from cba.generate.truth import no_purchase_probability
 from cba.stages.outputs import write_metrics, write_plot
 
-__all__ = ["ChurnStageResult", "run"]
+__all__ = ["ChurnStageResult", "oracle_roc_auc", "run"]
+
+ORACLE_KEY = "oracle_roc_auc"
+ORACLE_ROW = "oracle (the generator's true probability)"
 
 
 @dataclass(frozen=True)
@@ -29,8 +36,14 @@ class ChurnStageResult:
 
     @property
     def model_table(self) -> pd.DataFrame:
-        """Every model's test scores, threshold and cross-validated ROC-AUC, one row each."""
-        return pd.DataFrame(self.metrics["models"]).T.drop(columns="settings")
+        """Every model's test scores, threshold and cross-validated ROC-AUC, one row each.
+
+        On synthetic data a last row gives the oracle's ROC-AUC on the same test customers.
+        """
+        table = pd.DataFrame(self.metrics["models"]).T.drop(columns="settings")
+        if ORACLE_KEY in self.metrics:
+            table.loc[ORACLE_ROW, "roc_auc"] = self.metrics[ORACLE_KEY]
+        return table
 
     @property
     def validation_sentence(self) -> str:
@@ -45,6 +58,7 @@ def run(params: Params, paths: Paths) -> ChurnStageResult:
     current = pd.read_parquet(current_path) if current_path.exists() else table.drop(columns=["churn"])
     result = churn.train_and_evaluate(table, params.churn, params.seed)
     probability = result.test_probability[result.best_model]
+    ranking = result.test_ranking[result.best_model]
     drivers = churn.top_drivers(result, params.seed)
 
     value, value_basis = retention.value_of(current)
@@ -57,15 +71,18 @@ def run(params: Params, paths: Paths) -> ChurnStageResult:
     )
     segments = retention.segment_table(scores, segment_drivers)
     metrics = churn.summary(result, params.churn, params.seed, drivers, scores, segments, value_basis)
+    truth = paths.root / params.data.path / "truth.parquet"
+    if params.data.source == "synthetic" and truth.exists():
+        metrics[ORACLE_KEY] = round(oracle_roc_auc(table, result, truth, params.churn.horizon_days), 4)
     model_file["metrics"] = {k: v for k, v in metrics.items() if k not in ("models", "risk_segments")}
 
     y_test = result.y_test
     curves = {
-        "churn_roc": evaluate.roc_curve(y_test, probability),
-        "churn_pr": evaluate.pr_curve(y_test, probability),
+        "churn_roc": evaluate.roc_curve(y_test, ranking),
+        "churn_pr": evaluate.pr_curve(y_test, ranking),
         "churn_calibration": evaluate.calibration_table(y_test, probability),
-        "churn_profit": evaluate.profit_curve(y_test, probability, params.churn.business),
-        "churn_gains": evaluate.gains_table(y_test, probability),
+        "churn_profit": evaluate.profit_curve(y_test, ranking, params.churn.business),
+        "churn_gains": evaluate.gains_table(y_test, ranking),
     }
     write_metrics(paths, "churn", metrics)
     for name, frame in curves.items():
@@ -96,6 +113,14 @@ def _with_lifetime_value(
         probability_alive=scores["customer_id"].map(by_customer["probability_alive"]),
     )
     return scores, f"expected value of the next {params.clv.months} months (CLV)"
+
+
+def oracle_roc_auc(table: pd.DataFrame, result: churn.ChurnResult, truth: Path, horizon_days: int) -> float:
+    """ROC-AUC of the generator's true no-purchase probability on the test customers at their cutoff."""
+    test = table.iloc[result.split.test]
+    cutoff = pd.Timestamp(test[churn.CUTOFF].max()).to_pydatetime()
+    probability = no_purchase_probability(pd.read_parquet(truth), cutoff, horizon_days)
+    return float(roc_auc_score(result.y_test, probability.reindex(test["customer_id"]).to_numpy(np.float64)))
 
 
 def _plain(params: Params) -> dict[str, Any]:
