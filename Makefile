@@ -1,31 +1,52 @@
-# `make report` builds the whole book from raw data; `make test` runs the test suite.
+# `make report` builds the whole book from raw data; `make test` runs the test suite. Both install the
+# exact library versions of the lock files in requirements/ (hashes checked); `make lock` refreshes them.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+LOCK := requirements/lock.txt
+DEV_LOCK := requirements/lock-dev.txt
+# One lock for every platform and every Python the project supports (3.11 and 3.12).
+LOCK_OPTIONS := --universal --python-version 3.11 --generate-hashes --quiet --custom-compile-command "make lock"
+# uv compiles the locks: the one on PATH, else the one the dev lock installs into the venv.
+UV := $(or $(shell command -v uv 2>/dev/null),$(BIN)/uv)
+# Every Python started from the venv (`.venv/bin/dvc` too) puts the venv's bin/ first on PATH, as
+# activating it does, so the stages' `cba` commands resolve to the venv however DVC is started.
+VENV_PATH_HOOK := import os, sys; os.environ["PATH"] = os.pathsep.join(dict.fromkeys(filter(None, [os.path.join(sys.prefix, "bin"), *os.environ.get("PATH", "").split(os.pathsep)])))
 
-.PHONY: report test lint clean
+.PHONY: report test lint lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/python -c 'import sysconfig, sys; open(sysconfig.get_path("purelib") + "/cba-venv-path.pth", "w").write(sys.argv[1] + "\n")' '$(VENV_PATH_HOOK)'
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+# The locked libraries first, then the project itself without resolving anything again.
+$(VENV)/.installed: $(LOCK) pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[dev]"
+$(VENV)/.installed-dev: $(DEV_LOCK) pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r $(DEV_LOCK)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@ $(VENV)/.installed
 
 report: $(VENV)/.installed
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
+	$(BIN)/dvc repro
 
 test: $(VENV)/.installed-dev
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
+	$(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+
+# After a change to the dependencies in pyproject.toml: versions already locked stay unless they must
+# move; `make lock LOCK_UPGRADE=--upgrade` takes the newest release of everything.
+lock: | $(UV)
+	$(UV) pip compile pyproject.toml $(LOCK_OPTIONS) $(LOCK_UPGRADE) -o $(LOCK)
+	$(UV) pip compile pyproject.toml --extra dev -c $(LOCK) $(LOCK_OPTIONS) $(LOCK_UPGRADE) -o $(DEV_LOCK)
+
+$(BIN)/uv: $(VENV)/.installed-dev
 
 clean:
 	rm -rf report/_book report/chapters/*.ipynb

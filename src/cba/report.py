@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import yaml
 
+from cba.versions import library_versions
+
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
@@ -141,7 +143,7 @@ def version_stamp(root: Path, params: dict[str, Any]) -> dict[str, Any]:
         ``commit`` (full sha, or None outside a git repository or before the first commit),
         ``dirty`` (True when tracked files have uncommitted changes), ``data`` (output path → md5 for
         every stage output in ``dvc.lock``; empty without one), ``params`` (as given) and
-        ``built_at`` (UTC, ISO 8601, seconds).
+        ``built_at`` (UTC, ISO 8601, seconds) and ``libraries`` (see `cba.versions.library_versions`).
     """
     commit = _git(root, "rev-parse", "--verify", "--quiet", "HEAD")
     status = _git(root, "status", "--porcelain", "--untracked-files=no")
@@ -152,6 +154,7 @@ def version_stamp(root: Path, params: dict[str, Any]) -> dict[str, Any]:
         "data": _dvc_lock_hashes(yaml.safe_load(lock.read_text())) if lock.exists() else {},
         "params": params,
         "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "libraries": library_versions(),
     }
 
 
@@ -213,6 +216,10 @@ def version_markdown(stamp: Mapping[str, Any]) -> str:
         )
     else:
         lines.append("No `dvc.lock` yet, so no data hashes are recorded.")
+    if stamp.get("libraries"):
+        lines += ["", "### Libraries", ""]
+        versions = stamp["libraries"].items()
+        lines += _table(["Library", "Version"], [(name, v or "not installed") for name, v in versions], "ll")
     return "\n".join(lines) + "\n"
 
 
