@@ -15,11 +15,12 @@ from typing import Any
 
 import nbformat
 import papermill
+import pyarrow.dataset
 from traitlets.config import Config
 
 from cba.config import Paths, params_from_dict
 
-__all__ = ["STAGES", "normalise", "run_stage"]
+__all__ = ["STAGES", "normalise", "run_stage", "stage_summary"]
 
 STAGES = ("ingest", "eda", "clean", "features", "churn", "survival")
 
@@ -135,6 +136,65 @@ def _map_text(value: Any, function: Any) -> Any:
     if isinstance(value, dict):
         return {key: _map_text(item, function) for key, item in value.items()}
     return value
+
+
+def stage_summary(name: str, root: Path) -> str:
+    """One line on what stage ``name`` did, from what it wrote: rows in and out, the model and its score.
+
+    Falls back to naming the executed notebook when the stage's outputs are not there to read.
+    """
+    paths = Paths(root)
+    chapter = f"{name}: executed report/chapters/{name}.ipynb"
+    try:
+        if name == "ingest":
+            landed = sorted(paths.landed.glob("*.parquet"))
+            counts = ", ".join(f"{table.stem} {_rows(table):,}" for table in landed)
+            return f"ingest: landed rows {counts} in {paths.landed.relative_to(root)}"
+        metrics = json.loads((paths.metrics / f"{_METRICS_FILE[name]}.json").read_text())
+    except (KeyError, OSError, ValueError):
+        return chapter
+    if name == "eda":
+        if not metrics.get("has_events"):
+            return "eda: customers only; the event analyses are skipped"
+        revenue = f"{metrics['revenue']:,.2f}"
+        return f"eda: {metrics['orders']:,} orders, revenue {revenue} over {metrics['days']} days"
+    if name == "clean":
+        tables = (
+            f"{table} {rows['rows_in']:,} in, {rows['rows_out']:,} out ({rows['rows_rejected']:,} rejected)"
+            for table, rows in metrics.items()
+            if isinstance(rows, dict) and "rows_in" in rows
+        )
+        return "clean: " + "; ".join(tables)
+    if name == "features":
+        return (
+            f"features: {metrics['customers']:,} labelled customers at the evaluation cutoff (churn rate "
+            f"{metrics['churn_rate']:.1%}), {len(metrics.get('cutoffs') or [])} cutoffs in all, "
+            f"{metrics.get('current_customers', 0):,} customers to score"
+        )
+    if name == "churn":
+        low, high = metrics["roc_auc_ci"]
+        return (
+            f"churn: best model {metrics['best_model']}, ROC AUC {metrics['roc_auc']:.3f} "
+            f"(95% CI {low:.3f}-{high:.3f}) on {metrics['n_test']:,} held-out rows"
+        )
+    return (
+        f"survival: Cox concordance {metrics['concordance']:.3f} on {metrics['n_test']:,} held-out "
+        f"customers; {metrics['n_churned']:,} of {metrics['n_customers']:,} churned"
+    )
+
+
+_METRICS_FILE = {
+    "eda": "behaviour",
+    "clean": "data_quality",
+    "features": "features",
+    "churn": "churn",
+    "survival": "survival",
+}
+
+
+def _rows(table: Path) -> int:
+    """Rows of a Parquet file or folder, from its metadata."""
+    return pyarrow.dataset.dataset(table).count_rows()
 
 
 def _relative(path: str, root: Path) -> str:
