@@ -32,8 +32,10 @@ _INJECTED_CELL_ID = "injected-parameters"
 # A random (version 4) UUID, as Plotly draws for every figure's <div> id.
 _UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 # CurveZMQ between papermill and the kernel when the kernel supports it (ipykernel >= 7): the traffic
-# is encrypted and the kernel does not warn, at every stage, that it runs over TCP in plain text.
-_KERNEL_CONFIG = Config({"KernelManager": {"transport_encryption": "auto"}})
+# is encrypted and the kernel does not warn, at every stage, that it runs over TCP in plain text. A
+# kernel that still stops its worker processes when the notebook is done (a busy machine) gets a
+# minute to exit before it is interrupted.
+_KERNEL_CONFIG = Config({"KernelManager": {"transport_encryption": "auto", "shutdown_wait_time": 60.0}})
 # A stage's progress over its cells, on the terminal only, once a stage has run for this many seconds.
 _PROGRESS_DELAY_SECONDS = 3
 
