@@ -19,7 +19,7 @@ STAGES = ("ingest", "eda", "clean", "features", "churn", "survival")
 GIT = ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid"]
 
 
-def executed(root: Path, uuids: tuple[str, str], started: str) -> nbformat.NotebookNode:
+def executed(root: Path, uuids: tuple[str, str, str], started: str) -> nbformat.NotebookNode:
     """A notebook as papermill leaves it after a run in ``root``, with the given random ids and time."""
     notebook = nbformat.v4.new_notebook()
     notebook.metadata.update(
@@ -44,8 +44,10 @@ def executed(root: Path, uuids: tuple[str, str], started: str) -> nbformat.Noteb
     figure = nbformat.v4.new_code_cell("fig", id="eda-figure")
     figure.metadata.update(execution={"iopub.execute_input": started}, **copy.deepcopy(timing))
     html = f'<div id="{uuids[1]}"></div><script>Plotly.newPlot("{uuids[1]}", [])</script>'
+    table = f'<style>#T_{uuids[2]}_row0_col0 {{color: red}}</style><table id="T_{uuids[2]}"></table>'
     figure.outputs = [
         nbformat.v4.new_output("display_data", data={"text/html": html}),
+        nbformat.v4.new_output("display_data", data={"text/html": table}),
         nbformat.v4.new_output("stream", name="stderr", text=f"{root}/src/cba/eda.py:10: UserWarning\n"),
     ]
     notebook.cells = [injected, figure]
@@ -54,10 +56,12 @@ def executed(root: Path, uuids: tuple[str, str], started: str) -> nbformat.Noteb
 
 def test_normalise_gives_the_same_bytes_for_runs_in_two_folders_at_two_times():
     first = executed(
-        Path("/tmp/a"), ("3f2b8a1c", "7fa3950c-4e75-43ae-9b78-53888c1fc57d"), "2026-01-01T10:00:00"
+        Path("/tmp/a"), ("3f2b8a1c", "7fa3950c-4e75-43ae-9b78-53888c1fc57d", "6eef3"), "2026-01-01T10:00:00"
     )
     second = executed(
-        Path("/home/x/clone"), ("9d0e1f2a", "1bdd3bbd-e152-4787-b177-9635a50d4308"), "2026-02-03T04:05:06"
+        Path("/home/x/clone"),
+        ("9d0e1f2a", "1bdd3bbd-e152-4787-b177-9635a50d4308", "ab6eb"),
+        "2026-02-03T04:05:06",
     )
     texts = [
         nbformat.writes(normalise(notebook, Path(root)))
@@ -80,7 +84,10 @@ def test_normalise_gives_the_same_bytes_for_runs_in_two_folders_at_two_times():
     assert figure.outputs[0].data["text/html"] == (
         '<div id="eda-figure-1"></div><script>Plotly.newPlot("eda-figure-1", [])</script>'
     )
-    assert figure.outputs[1].text == "src/cba/eda.py:10: UserWarning\n"
+    assert figure.outputs[1].data["text/html"] == (
+        '<style>#T_eda-figure-2_row0_col0 {color: red}</style><table id="T_eda-figure-2"></table>'
+    )
+    assert figure.outputs[2].text == "src/cba/eda.py:10: UserWarning\n"
 
 
 @pytest.mark.parametrize(

@@ -29,8 +29,11 @@ _STABLE_PAPERMILL_KEYS = ("default_parameters", "parameters", "environment_varia
 # Cell-level papermill metadata that is the same on every run.
 _STABLE_CELL_PAPERMILL_KEYS = ("exception", "status")
 _INJECTED_CELL_ID = "injected-parameters"
-# A random (version 4) UUID, as Plotly draws for every figure's <div> id.
-_UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+# A random id: a version 4 UUID, as Plotly draws for every figure's <div>, or the five hex digits after
+# "T_" that pandas' Styler draws for every styled table's ids and CSS selectors.
+_RANDOM_ID = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}|(?<=\bT_)[0-9a-f]{5}(?![0-9a-f])"
+)
 # CurveZMQ between papermill and the kernel when the kernel supports it (ipykernel >= 7): the traffic
 # is encrypted and the kernel does not warn, at every stage, that it runs over TCP in plain text. A
 # kernel that still stops its worker processes when the notebook is done (a busy machine) gets a
@@ -87,7 +90,8 @@ def normalise(notebook: nbformat.NotebookNode, root: Path) -> nbformat.NotebookN
         nbclient's execution timestamps removed; papermill's input and output paths relative to
         ``root``; the Python patch version dropped from ``language_info`` (the version stamp records
         the interpreter); the injected-parameters cell's random id replaced by ``injected-parameters``;
-        each random UUID in a cell's outputs (Plotly's figure ids) replaced by ``<cell id>-<n>``; and
+        each random id in a cell's outputs (Plotly's figure ids, pandas' styled-table ids) replaced by
+        ``<cell id>-<n>``; and
         ``root`` removed from paths in the outputs.
     """
     metadata = notebook.metadata
@@ -112,13 +116,13 @@ def normalise(notebook: nbformat.NotebookNode, root: Path) -> nbformat.NotebookN
 
 
 def _normalise_outputs(cell: nbformat.NotebookNode, root: Path) -> None:
-    """Replace random UUIDs and the project root in a code cell's outputs (in place)."""
+    """Replace random ids and the project root in a code cell's outputs (in place)."""
     names: dict[str, str] = {}
     prefix = str(root.resolve())
 
     def stable(text: str) -> str:
         text = text.replace(f"{prefix}/", "").replace(prefix, ".")
-        return _UUID4.sub(lambda match: names.setdefault(match[0], f"{cell.id}-{len(names) + 1}"), text)
+        return _RANDOM_ID.sub(lambda match: names.setdefault(match[0], f"{cell.id}-{len(names) + 1}"), text)
 
     for output in cell.outputs:
         if "text" in output:
