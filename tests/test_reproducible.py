@@ -47,7 +47,9 @@ def executed(root: Path, uuids: tuple[str, str, str], started: str) -> nbformat.
     table = f'<style>#T_{uuids[2]}_row0_col0 {{color: red}}</style><table id="T_{uuids[2]}"></table>'
     figure.outputs = [
         nbformat.v4.new_output("display_data", data={"text/html": html}),
-        nbformat.v4.new_output("display_data", data={"text/html": table}),
+        nbformat.v4.new_output(
+            "display_data", data={"text/html": table, "text/plain": f"<Styler at {id(root):#x}>"}
+        ),
         nbformat.v4.new_output("stream", name="stderr", text=f"{root}/src/cba/eda.py:10: UserWarning\n"),
     ]
     notebook.cells = [injected, figure]
@@ -87,6 +89,7 @@ def test_normalise_gives_the_same_bytes_for_runs_in_two_folders_at_two_times():
     assert figure.outputs[1].data["text/html"] == (
         '<style>#T_eda-figure-2_row0_col0 {color: red}</style><table id="T_eda-figure-2"></table>'
     )
+    assert figure.outputs[1].data["text/plain"] == "<Styler>"
     assert figure.outputs[2].text == "src/cba/eda.py:10: UserWarning\n"
 
 
