@@ -1,14 +1,16 @@
 # `make report` builds the whole book from raw data; `make test` runs the test suite. Both install the
-# exact library versions of the lock files in requirements/ (hashes checked); `make lock` refreshes them.
+# exact library versions of the lock files in requirements/ (hashes checked), with uv, itself installed
+# from requirements/uv.txt; `make lock` refreshes them.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 LOCK := requirements/lock.txt
 DEV_LOCK := requirements/lock-dev.txt
+UV_LOCK := requirements/uv.txt
 # One lock for every platform and every Python the project supports (3.11 and 3.12).
 LOCK_OPTIONS := --universal --python-version 3.11 --generate-hashes --quiet --custom-compile-command "make lock"
-# uv compiles the locks: the one on PATH, else the one the dev lock installs into the venv.
-UV := $(or $(shell command -v uv 2>/dev/null),$(BIN)/uv)
+PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+UV_INSTALL := $(BIN)/uv pip install --quiet --python $(BIN)/python
 # Every Python started from the venv (`.venv/bin/dvc` too) puts the venv's bin/ first on PATH, as
 # activating it does, so the stages' `cba` commands resolve to the venv however DVC is started.
 VENV_PATH_HOOK := import os, sys; os.environ["PATH"] = os.pathsep.join(dict.fromkeys(filter(None, [os.path.join(sys.prefix, "bin"), *os.environ.get("PATH", "").split(os.pathsep)])))
@@ -19,15 +21,18 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -c 'import sysconfig, sys; open(sysconfig.get_path("purelib") + "/cba-venv-path.pth", "w").write(sys.argv[1] + "\n")' '$(VENV_PATH_HOOK)'
 
+$(BIN)/uv: $(UV_LOCK) | $(BIN)/python
+	$(PIP_INSTALL) --require-hashes --no-deps -r $(UV_LOCK)
+
 # The locked libraries first, then the project itself without resolving anything again.
-$(VENV)/.installed: $(LOCK) pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r $(LOCK)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+$(VENV)/.installed: $(LOCK) pyproject.toml | $(BIN)/uv
+	$(UV_INSTALL) --require-hashes --no-deps -r $(LOCK)
+	$(UV_INSTALL) --no-deps --no-build-isolation -e .
 	touch $@
 
-$(VENV)/.installed-dev: $(DEV_LOCK) pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r $(DEV_LOCK)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+$(VENV)/.installed-dev: $(DEV_LOCK) pyproject.toml | $(BIN)/uv
+	$(UV_INSTALL) --require-hashes --no-deps -r $(DEV_LOCK)
+	$(UV_INSTALL) --no-deps --no-build-isolation -e .
 	touch $@ $(VENV)/.installed
 
 report: $(VENV)/.installed
@@ -42,11 +47,10 @@ lint: $(VENV)/.installed-dev
 
 # After a change to the dependencies in pyproject.toml: versions already locked stay unless they must
 # move; `make lock LOCK_UPGRADE=--upgrade` takes the newest release of everything.
-lock: | $(UV)
-	$(UV) pip compile pyproject.toml $(LOCK_OPTIONS) $(LOCK_UPGRADE) -o $(LOCK)
-	$(UV) pip compile pyproject.toml --extra dev -c $(LOCK) $(LOCK_OPTIONS) $(LOCK_UPGRADE) -o $(DEV_LOCK)
-
-$(BIN)/uv: $(VENV)/.installed-dev
+lock: | $(BIN)/uv
+	$(BIN)/uv pip compile pyproject.toml $(LOCK_OPTIONS) $(LOCK_UPGRADE) -o $(LOCK)
+	$(BIN)/uv pip compile pyproject.toml --extra dev -c $(LOCK) $(LOCK_OPTIONS) $(LOCK_UPGRADE) -o $(DEV_LOCK)
+	echo uv | $(BIN)/uv pip compile - $(LOCK_OPTIONS) $(LOCK_UPGRADE) -o $(UV_LOCK)
 
 clean:
 	rm -rf report/_book report/chapters/*.ipynb
