@@ -142,8 +142,8 @@ def version_stamp(root: Path, params: dict[str, Any]) -> dict[str, Any]:
     dict
         ``commit`` (full sha, or None outside a git repository or before the first commit),
         ``dirty`` (True when tracked files have uncommitted changes), ``data`` (output path → md5 for
-        every stage output in ``dvc.lock``; empty without one), ``params`` (as given) and
-        ``built_at`` (UTC, ISO 8601, seconds) and ``libraries`` (see `cba.versions.library_versions`).
+        every stage output in ``dvc.lock``; empty without one), ``params`` (as given), ``built_at`` (UTC,
+        ISO 8601, seconds) and ``libraries`` (see `cba.versions.library_versions`).
     """
     commit = _git(root, "rev-parse", "--verify", "--quiet", "HEAD")
     status = _git(root, "status", "--porcelain", "--untracked-files=no")
