@@ -1,8 +1,10 @@
 import json
+import platform
 import re
 import shutil
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -76,6 +78,8 @@ def test_version_stamp_in_git_repo_reads_commit_dirty_and_dvc_lock(tmp_path):
     }  # the report stage's own entry describes the previous book, so it is left out
     assert dirty["params"] == {"seed": 7}
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", clean["built_at"])
+    assert clean["libraries"]["python"] == platform.python_version()
+    assert clean["libraries"]["scikit-learn"] == metadata.version("scikit-learn")
 
 
 def test_version_stamp_outside_git_without_dvc_lock(tmp_path):
@@ -92,11 +96,14 @@ def test_version_markdown_shows_commit_hashes_and_time():
         "dirty": True,
         "data": {"datasets/raw/synthetic": "22222222222222222222222222222222.dir"},
         "params": {"seed": 42, "report": {"title": "Churn"}},
+        "libraries": {"python": "3.11.7", "scikit-learn": "1.9.0", "statsforecast": None},
         "built_at": "2025-01-02T03:04:05+00:00",
     }
 
     text = report.version_markdown(stamp)
 
+    assert "| scikit-learn | 1.9.0 |" in text
+    assert "| statsforecast | not installed |" in text
     assert text.startswith("## Version {#sec-version}")
     assert f"`{'a' * 40}`" in text
     assert "Uncommitted changes to tracked files: yes" in text

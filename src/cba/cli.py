@@ -59,12 +59,12 @@ def stage(
         _fail(f"unknown stage {name!r}; expected one of {', '.join(notebooks.STAGES)}")
     _load(params)
     try:
-        output = notebooks.run_stage(name, yaml.safe_load(params.read_text()), Path.cwd())
+        notebooks.run_stage(name, yaml.safe_load(params.read_text()), Path.cwd())
     except PapermillExecutionError as err:
         typer.echo(f"error: stage {name} failed: {err.ename}: {err.evalue}", err=True)
         typer.echo(f"(the executed notebook with the full traceback: report/chapters/{name}.ipynb)", err=True)
         raise typer.Exit(code=1) from None
-    typer.echo(f"executed stages/{name}.ipynb -> {output}")
+    typer.echo(notebooks.stage_summary(name, Path.cwd()))
 
 
 @app.command()
@@ -74,7 +74,12 @@ def report(params: ParamsOption = Path("params.yaml")) -> None:
     root = Path.cwd()
     book.write_generated(root, yaml.safe_load(params.read_text()))
     output = book.render_book(root)
-    typer.echo(f"book: {output}")
+    pages = sorted(output.glob("*.html"))
+    pdfs = [pdf.name for pdf in output.glob("*.pdf")]
+    typer.echo(
+        f"report: {len(pages)} pages in {output.relative_to(root)}/"
+        + (f" and {', '.join(pdfs)}" if pdfs else " (no PDF)")
+    )
 
 
 @app.command()

@@ -8,16 +8,46 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import platform
 import subprocess
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from cba.report.markdown import table
+
+NUMERIC_LIBRARIES = (
+    "numpy",
+    "scipy",
+    "pandas",
+    "scikit-learn",
+    "xgboost",
+    "imbalanced-learn",
+    "lifelines",
+    "statsmodels",
+    "pymc-marketing",
+    "pytensor",
+    "statsforecast",
+    "duckdb",
+    "ibis-framework",
+)
+"""Distributions whose version can change a number in the book: arrays, tables, models, the engine."""
+
+
+def library_versions() -> dict[str, str | None]:
+    """``python`` and each of :data:`NUMERIC_LIBRARIES` -> its installed version (None when absent)."""
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for name in NUMERIC_LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
 
 
 def version_stamp(root: Path, params: dict[str, Any]) -> dict[str, Any]:
@@ -35,8 +65,8 @@ def version_stamp(root: Path, params: dict[str, Any]) -> dict[str, Any]:
     dict
         ``commit`` (full sha, or None outside a git repository or before the first commit),
         ``dirty`` (True when tracked files have uncommitted changes), ``data`` (output path → md5 for
-        every stage output in ``dvc.lock``; empty without one), ``params`` (as given) and
-        ``built_at`` (UTC, ISO 8601, seconds).
+        every stage output in ``dvc.lock``; empty without one), ``params`` (as given),
+        ``libraries`` (:func:`library_versions`) and ``built_at`` (UTC, ISO 8601, seconds).
     """
     commit = git(root, "rev-parse", "--verify", "--quiet", "HEAD")
     status = git(root, "status", "--porcelain", "--untracked-files=no")
@@ -46,6 +76,7 @@ def version_stamp(root: Path, params: dict[str, Any]) -> dict[str, Any]:
         "dirty": bool(status and status.strip()),
         "data": _dvc_lock_hashes(yaml.safe_load(lock.read_text())) if lock.exists() else {},
         "params": params,
+        "libraries": library_versions(),
         "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
 
@@ -85,8 +116,8 @@ def version_markdown(stamp: Mapping[str, Any]) -> str:
     Returns
     -------
     str
-        Markdown: commit, uncommitted changes, build time and a table of data hashes; the parameters
-        are in their own appendix.
+        Markdown: commit, uncommitted changes, build time, a table of data hashes and one of the
+        library versions; the parameters are in their own appendix.
     """
     commit = f"`{stamp['commit']}`" if stamp["commit"] else "not a git repository (or no commit yet)"
     lines = [
@@ -108,6 +139,13 @@ def version_markdown(stamp: Mapping[str, Any]) -> str:
         )
     else:
         lines.append("No `dvc.lock` yet, so no data hashes are recorded.")
+    if stamp.get("libraries"):
+        lines += ["", "### Libraries", ""]
+        lines += table(
+            ["Library", "Version"],
+            [(name, version or "not installed") for name, version in stamp["libraries"].items()],
+            "ll",
+        )
     return "\n".join(lines) + "\n"
 
 
