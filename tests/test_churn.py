@@ -316,9 +316,8 @@ def test_expected_base_rate_continues_the_log_odds_trend():
     assert churn.expected_base_rate([0.3]) == pytest.approx(0.3)
 
 
-def test_calibration_follows_the_latest_training_period_and_moves_to_the_expected_rate():
-    # Three cutoffs whose churn rate rises 20%, 25%, ~31%: the model is calibrated at the second and
-    # moved to the trend's 4/13 for the third, using no label of the third.
+def drifting_cutoffs() -> pd.DataFrame:
+    """Three cutoffs whose churn rate rises 20%, 25%, ~31%, with one informative signal."""
     rng = np.random.default_rng(2)
     rows = []
     for index, rate in enumerate([0.2, 0.25, 4 / 13]):
@@ -335,8 +334,14 @@ def test_calibration_follows_the_latest_training_period_and_moves_to_the_expecte
                 }
             )
         )
-    frame = pd.concat(rows, ignore_index=True)
-    result = churn.train_and_evaluate(frame, PARAMS.model_copy(update={"test_size": 0.5}), seed=1)
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_calibration_follows_the_latest_training_period_and_moves_to_the_expected_rate():
+    # Calibrated at the second cutoff and moved to the trend's 4/13 for the third, using no label of it.
+    frame = drifting_cutoffs()
+    params = PARAMS.model_copy(update={"test_size": 0.5, "base_rate": "trend"})
+    result = churn.train_and_evaluate(frame, params, seed=1)
 
     train = frame.iloc[result.split.train]
     latest = train[train["cutoff"] == train["cutoff"].max()]
@@ -350,6 +355,17 @@ def test_calibration_follows_the_latest_training_period_and_moves_to_the_expecte
         churn.prior_shift(uncorrected, model.calibration_rate, model.target_rate),
     )
     assert result.test_probability["logistic_regression"].mean() > uncorrected.mean()
+
+
+def test_calibration_keeps_the_latest_training_rate_by_default():
+    frame = drifting_cutoffs()
+    result = churn.train_and_evaluate(frame, PARAMS.model_copy(update={"test_size": 0.5}), seed=1)
+
+    assert result.calibration["target_rate"] == result.calibration["calibration_rate"]
+    model = result.models["logistic_regression"]
+    np.testing.assert_allclose(
+        result.test_probability["logistic_regression"], model.uncorrected_proba(result.x_test)
+    )
 
 
 def test_profile_ratios_divide_by_one_more_than_the_denominator():

@@ -512,7 +512,11 @@ def train_and_evaluate(
     columns = (numeric, categorical, levels)
     recent = _latest_rows(features.iloc[split.train])
     calibration_rate = float(y_train[recent].mean())
-    target_rate = expected_base_rate(_base_rates(features.iloc[split.train], label))
+    target_rate = (
+        expected_base_rate(_base_rates(features.iloc[split.train], label))
+        if params.base_rate == "trend"
+        else calibration_rate
+    )
     searched = {}
     for name in (*MODELS, REFERENCE):
         budget = params.search.budget * (REFERENCE_BUDGET_FACTOR if name == REFERENCE else 1)

@@ -302,6 +302,7 @@ class ChurnParams(_Section):
     active_days: Count | None = None
     cutoff: Date | None
     training_cutoffs: Count
+    base_rate: Literal["latest", "trend"] = "latest"
     test_size: Share
     search: SearchParams
     business: BusinessParams

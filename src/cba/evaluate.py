@@ -274,7 +274,11 @@ def calibration_sentence(
     """
     worst = calibration.iloc[(calibration["predicted"] - calibration["observed"]).abs().argmax()]
     if target_rate == calibration_rate:
-        text = f"The expected calibration error is {ece:.3f}. "
+        text = (
+            f"The probabilities were calibrated on the latest training period, where {calibration_rate:.1%} "
+            f"churned; in the test period {test_churn_rate:.1%} did (`churn.base_rate: latest` keeps the "
+            f"training rate). The expected calibration error is {ece:.3f}. "
+        )
     else:
         change = "lowers" if ece < ece_uncorrected else "does not lower"
         text = (

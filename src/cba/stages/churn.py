@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from cba import churn, evaluate, retention, sources
+from cba import churn, evaluate, features, retention, sources
 from cba.config import Params, Paths
 from cba.generate.truth import no_purchase_probability
 from cba.stages.outputs import write_metrics, write_plot
@@ -71,6 +71,8 @@ def run(params: Params, paths: Paths) -> ChurnStageResult:
     )
     segments = retention.segment_table(scores, segment_drivers)
     metrics = churn.summary(result, params.churn, params.seed, drivers, scores, segments, value_basis)
+    lapsed = pd.read_parquet(paths.lapsed_features)
+    metrics["population"] = features.population(table, lapsed, params.churn.active_window_days)
     truth = paths.root / params.data.path / "truth.parquet"
     if params.data.source == "synthetic" and truth.exists():
         metrics[ORACLE_KEY] = round(oracle_roc_auc(table, result, truth, params.churn.horizon_days), 4)
