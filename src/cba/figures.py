@@ -52,7 +52,10 @@ def _book_template() -> object:
         layout={
             "colorway": list(PALETTE),
             "colorscale": {"sequential": SEQUENTIAL_SCALE, "sequentialminus": SEQUENTIAL_SCALE},
-            "font": {"family": "system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif", "size": 13},
+            "font": {
+                "family": "system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif",
+                "size": 13,
+            },
             "title": {"font": {"size": 16}, "x": 0, "xanchor": "left"},
             "margin": {"t": 56, "l": 56, "r": 24, "b": 48},
             "legend": {"title": {"font": {"size": 12}}},

@@ -36,6 +36,7 @@ __all__ = [
     "column_label",
     "fit_to_page",
     "format_value",
+    "money_text",
     "readable_frame",
     "register_table_formatter",
     "table_html",
@@ -135,6 +136,12 @@ def _number(value: float) -> str:
     return f"{value:,.0f}"
 
 
+def money_text(amount: float, currency: str, spec: str | None = None) -> str:
+    """An amount with its currency: ``USD 1,234``; cents below 100 (``USD 4.50``) unless ``spec`` says."""
+    spec = spec or (",.0f" if abs(amount) >= 100 else ",.2f")
+    return f"{currency} {amount:{spec}}"
+
+
 def format_value(value: Any, kind: str, currency: str = "USD") -> str:
     """One cell as a reader reads it, for a column of ``kind`` (see `column_kind`).
 
@@ -162,7 +169,7 @@ def format_value(value: Any, kind: str, currency: str = "USD") -> str:
     if kind == "percent":
         return f"{number:.1%}"
     if kind == "money":
-        return f"{currency} {number:,.0f}" if abs(number) >= 100 else f"{currency} {number:,.2f}"
+        return money_text(number, currency)
     if kind == "integer" or (isinstance(value, int | np.integer)):
         return f"{number:,.0f}"
     return _number(number)
@@ -219,11 +226,12 @@ def _column_widths(table: pd.DataFrame) -> list[int]:
 
 
 def _key_column(table: pd.DataFrame) -> bool:
-    """Whether the first column names its rows (distinct text), so it can head a transposed table."""
+    """Whether the first column names its rows (distinct names or ids), so it can head a transposed table."""
     if table.shape[1] == 0 or not len(table):
         return False
     first = table.iloc[:, 0]
-    return first.is_unique and not first.str.fullmatch(r"[-+]?[\d,.\s%]+").all()
+    measured = first.str.fullmatch(r"[-+−]?\d[\d,]*\.\d+%?|[-+−]?\d{1,3}(,\d{3})+|[-+−]?\d+%")
+    return first.is_unique and not measured.any()
 
 
 def fit_to_page(table: pd.DataFrame, page_characters: int = PAGE_CHARACTERS) -> list[pd.DataFrame]:
@@ -239,9 +247,7 @@ def fit_to_page(table: pd.DataFrame, page_characters: int = PAGE_CHARACTERS) -> 
     keyed = _key_column(table)
     headers = table.iloc[:, 0].tolist() if keyed else [str(number) for number in range(1, len(table) + 1)]
     body = table.iloc[:, 1:] if keyed else table
-    transposed = pd.DataFrame(
-        body.T.to_numpy(), columns=headers, index=range(body.shape[1])
-    )
+    transposed = pd.DataFrame(body.T.to_numpy(), columns=headers, index=range(body.shape[1]))
     transposed.insert(0, table.columns[0] if keyed else "", list(body.columns))
     if sum(_column_widths(transposed)) <= page_characters:
         return [transposed.reset_index(drop=True)]
@@ -338,4 +344,3 @@ def register_table_formatter(currency: str = "USD") -> bool:
     formatter.for_type(pd.DataFrame, render)
     formatter.for_type(Styler, lambda styler: _styler_html(styler, currency))
     return True
-

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from cba.report.inputs import Missing
+from cba.tables import money_text
 
 MODEL_NAMES = {
     "logistic_regression": "logistic regression",
@@ -29,8 +30,8 @@ def number(value: Any, spec: str) -> str:
 
 
 def money(value: Any, currency: str, spec: str = ",.0f") -> str:
-    """An amount with its currency (``USD 1,234``), or what is missing."""
-    return str(value) if isinstance(value, Missing) or value is None else f"{currency} {value:{spec}}"
+    """An amount with its currency (``USD 1,234``, as `cba.tables` writes money), or what is missing."""
+    return str(value) if isinstance(value, Missing) or value is None else money_text(value, currency, spec)
 
 
 def sentence(text: str) -> str:

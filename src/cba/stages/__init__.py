@@ -18,7 +18,7 @@ __all__ = ["setup"]
 
 
 def setup(params: dict[str, Any]) -> tuple[Params, Paths]:
-    """Validate the injected params, configure figures and tables, and resolve the project's paths from the cwd.
+    """Validate the injected params, set up figures and tables, and resolve the project's paths from the cwd.
 
     Every DataFrame the notebook displays afterwards renders as a formatted table (`cba.tables`).
     """
