@@ -185,7 +185,11 @@ def _page_html(templates: Any, title: str, pages: list[Page], position: int, cod
 
 
 def _print_html(templates: Any, title: str, pages: list[Page], shared_js: bool, code_css: str) -> str:
-    """Every chapter on one page, links to other pages turned into anchors, for printing to PDF."""
+    """Every chapter on one page, links to other pages turned into anchors, for printing to PDF.
+
+    Each part (and each chapter outside a part, and the appendices together) starts a new printed page
+    and names the running title at the top of its pages.
+    """
     chapters = []
     part, appendices = None, False
     for page in pages:
@@ -198,13 +202,19 @@ def _print_html(templates: Any, title: str, pages: list[Page], shared_js: bool, 
         elif page.entry.part != part and page.entry.part is not None:
             part_start = page.entry.part
         part = page.entry.part
+        heading = re.sub(r"\s+", " ", page.heading)
+        group = "Appendices" if page.entry.appendix else page.entry.part or heading
+        if page.number is None:
+            group = "Summary"
         chapters.append(
             {
                 "id": Path(page.file).stem,
                 "heading": _title_heading(page),
                 "body": body,
-                "running_title": re.sub(r"\s+", " ", page.heading),
+                "toc_title": heading,
                 "part_start": part_start,
+                "running_title": group,
+                "page_name": "part-" + re.sub(r"[^a-z0-9]+", "-", group.lower()).strip("-"),
             }
         )
     return templates.get_template("print.html.j2").render(
