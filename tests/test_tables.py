@@ -124,3 +124,17 @@ def test_the_formatter_renders_every_displayed_frame_as_a_formatted_table():
 
 def test_outside_ipython_the_formatter_is_not_registered():
     assert tables.register_table_formatter() is False
+
+
+def test_the_books_long_markdown_tables_follow_the_same_rule():
+    from cba.report.markdown import long_table
+
+    rows = [(f"key {n}", n) for n in range(tables.MAX_ROWS + 5)]
+
+    shown, fold = long_table(["Key", "Value"], rows)
+
+    assert len(shown) == 2 + tables.MAX_ROWS and "| key 0 | 0 |" in shown
+    assert f"The first {tables.MAX_ROWS} of {len(rows)} rows are shown above." in fold
+    assert '<details class="all-rows"><summary>All 20 rows</summary>' in "\n".join(fold)
+    assert fold[0] == '::: {.content-visible when-format="html"}'
+    assert long_table(["Key", "Value"], rows[:3]) == (shown[:2] + shown[2:5], [])

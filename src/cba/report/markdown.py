@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from cba.report.inputs import Missing
-from cba.tables import money_text
+from cba.tables import MAX_ROWS, money_text
 
 MODEL_NAMES = {
     "logistic_regression": "logistic regression",
@@ -57,6 +57,31 @@ def table(header: Sequence[str], rows: Iterable[Sequence[Any]], align: str | Non
     lines = ["| " + " | ".join(header) + " |", rule]
     lines += ["| " + " | ".join(cell(value) for value in row) + " |" for row in rows]
     return lines
+
+
+def long_table(
+    header: Sequence[str], rows: Sequence[Sequence[Any]], align: str | None = None, shown: int = MAX_ROWS
+) -> tuple[list[str], list[str]]:
+    """(the first ``shown`` rows as a table, all rows behind an HTML-only fold) for a long table.
+
+    The rule `cba.tables` applies to the notebooks' tables: the page shows the first rows and says how
+    many there are; the HTML book keeps every row under "All N rows", the printed book leaves it out.
+    The fold is empty when every row is shown.
+    """
+    if len(rows) <= shown:
+        return table(header, rows, align), []
+    fold = html_only(
+        [
+            f"The first {shown:,} of {len(rows):,} rows are shown above.",
+            "",
+            *raw_html(f'<details class="all-rows"><summary>All {len(rows):,} rows</summary>'),
+            "",
+            *table(header, rows, align),
+            "",
+            *raw_html("</details>"),
+        ]
+    )
+    return table(header, rows[:shown], align), fold
 
 
 def float_div(label: str, content: Sequence[str], caption: str) -> list[str]:
