@@ -138,3 +138,8 @@ def test_the_books_long_markdown_tables_follow_the_same_rule():
     assert '<details class="all-rows"><summary>All 20 rows</summary>' in "\n".join(fold)
     assert fold[0] == '::: {.content-visible when-format="html"}'
     assert long_table(["Key", "Value"], rows[:3]) == (shown[:2] + shown[2:5], [])
+
+
+def test_time_spent_is_not_money():
+    assert tables.column_kind("HourSpendOnApp", pd.Series([3.0, 2.5])) == "number"
+    assert tables.column_kind("total_spend", pd.Series([3.0, 2.5])) == "money"

@@ -46,7 +46,7 @@ COLUMN_RULES: tuple[tuple[str, str], ...] = (
     (r"^(p|p_?value|pvalue)$", "p_value"),
     (r"(^|_)(id|ids)$", "identifier"),
     (r"(^|_)(column|feature|covariate|attribute)$", "column_name"),
-    (r"(hike|count|number)", "number"),
+    (r"(hike|count|number|hour|minute|day|time)", "number"),
     (r"(^|_)(rate|share|conversion|probability|pct|percent)(_|$)|^share_|_to_", "percent"),
     (r"(^|_)(revenue|monetary|price|cost|benefit|profit|spend|value|amount|cashback)(_|$)", "money"),
 )
@@ -60,8 +60,8 @@ Kinds: ``p_value`` (``< 0.001`` below it), ``identifier`` (no thousands separato
 MAX_ROWS = 15
 """Rows a table shows before the rest go behind the "show all rows" fold."""
 
-PAGE_CHARACTERS = 96
-"""Characters of table text that fit across a printed page (letter or A4, 9 pt, 2 cm margins)."""
+PAGE_CHARACTERS = 104
+"""Characters of table text that fit across a printed page (letter or A4 at 8.5 pt, 17 mm margins)."""
 
 _ALL_ROWS_LIMIT = 500
 """At most this many rows go behind the fold; a longer table says how many it leaves out."""
@@ -217,11 +217,11 @@ def _width(texts: Sequence[str]) -> int:
 
 
 def _column_widths(table: pd.DataFrame) -> list[int]:
-    """Characters each column takes: its widest cell, or its header wrapped at spaces (at least 8)."""
+    """Characters each column takes: its widest cell, or its header wrapped at spaces (12 a line)."""
     widths = []
     for position, name in enumerate(table.columns):
         header = max(_width(str(name).split()), min(len(str(name)), 12))
-        widths.append(max(header, _width(table.iloc[:, position].tolist())) + 3)
+        widths.append(max(header, _width(table.iloc[:, position].tolist())) + 2)
     return widths
 
 
