@@ -143,3 +143,19 @@ def test_the_books_long_markdown_tables_follow_the_same_rule():
 def test_time_spent_is_not_money():
     assert tables.column_kind("HourSpendOnApp", pd.Series([3.0, 2.5])) == "number"
     assert tables.column_kind("total_spend", pd.Series([3.0, 2.5])) == "money"
+
+
+def test_a_styled_frame_keeps_its_formats_and_loses_the_position_index():
+    shell = InteractiveShell.instance()
+    styled = pd.DataFrame({"rfm_segment": ["champions"], "churn_rate": [0.123]}).style.format(
+        {"churn_rate": "{:.1%}"}
+    )
+    try:
+        tables.register_table_formatter()
+        formatted, _ = shell.display_formatter.format(styled)
+    finally:
+        InteractiveShell.clear_instance()
+
+    html = formatted["text/html"]
+    assert "12.3%" in html and tables.column_label("churn_rate") in html and "rfm_segment" not in html
+    assert 'class="row_heading' not in html
