@@ -41,7 +41,7 @@ TEMPLATE = "plotly_white+cba"
 FIGURE_CONFIG = {"displaylogo": False, "responsive": True}
 """Plotly's display options: no Plotly logo in the toolbar, figures follow the width of the page."""
 
-PRINT_FIGURE_HEIGHT = 270
+PRINT_FIGURE_HEIGHT = 240
 """Height in pixels of a figure in the printed book (Plotly's 450 on screen)."""
 
 

@@ -215,6 +215,7 @@ def _print_html(templates: Any, title: str, pages: list[Page], shared_js: bool, 
                 "part_start": part_start,
                 "running_title": group,
                 "page_name": "part-" + re.sub(r"[^a-z0-9]+", "-", group.lower()).strip("-"),
+                "appendix": page.entry.appendix,
             }
         )
     return templates.get_template("print.html.j2").render(
