@@ -159,3 +159,17 @@ def test_a_styled_frame_keeps_its_formats_and_loses_the_position_index():
     html = formatted["text/html"]
     assert "12.3%" in html and tables.column_label("churn_rate") in html and "rfm_segment" not in html
     assert 'class="row_heading' not in html
+
+
+@pytest.mark.parametrize(
+    ("name", "label"),
+    [
+        ("roc_auc", "ROC-AUC"),
+        ("cv_roc_auc", "CV ROC-AUC"),
+        ("xgboost_smote", "XGBoost SMOTE"),
+        ("p_value", "P-value"),
+    ],
+    ids=["metric", "cross-validated", "model", "p-value"],
+)
+def test_column_labels_spell_abbreviations_as_readers_do(name, label):
+    assert tables.column_label(name) == label

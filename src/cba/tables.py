@@ -75,12 +75,29 @@ def _snake(name: Any) -> str:
     return re.sub(r"[^0-9a-zA-Z]+", "_", text).strip("_").lower()
 
 
+_READER_WORDS = {
+    "auc": "AUC",
+    "cv": "CV",
+    "ece": "ECE",
+    "f1": "F1",
+    "id": "ID",
+    "md5": "MD5",
+    "pr": "PR",
+    "rfm": "RFM",
+    "roc": "ROC",
+    "smote": "SMOTE",
+    "xgboost": "XGBoost",
+}
+"""Words a snake_case name spells in lower case that readers write otherwise (``roc_auc`` -> ``ROC-AUC``)."""
+
+
 def column_label(name: Any) -> str:
-    """The reader's label of a column: `human_label`, else the name with spaces, first letter capital."""
+    """The reader's label of a column: `human_label`, else the name in words, first letter capital."""
     text = str(name)
     label = human_label(text)
     if label == text:
-        label = {"p_value": "p-value"}.get(text, text.replace("_", " "))
+        words = [_READER_WORDS.get(word.lower(), word) for word in text.split("_")]
+        label = " ".join(words).replace(" AUC", "-AUC").replace("p value", "p-value")
     return label[:1].upper() + label[1:]
 
 
