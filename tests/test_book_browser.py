@@ -2,9 +2,12 @@
 
 Playwright drives Debian's Chromium (``/usr/bin/chromium``; ``.ci/run`` installs it) against the book
 served from 127.0.0.1: every page opens, every Plotly figure draws, the console stays clean, every
-internal link resolves, and each page is saved as a screenshot under ``test-artifacts/book/``. The same
-build checks that the executive summary's numbers are the metrics files' values, that "What changed"
-works inside `dvc repro`, and that DVC sees every metric and plot the stages write.
+internal link resolves, and each page is saved as a screenshot under ``test-artifacts/book/``. Read as
+print (Chromium's print media at the printed page's width) and as the printed PDF (poppler's
+``pdftotext``/``pdftoppm``, page images saved beside the screenshots), no table is wider than its page,
+the Plotly toolbars are hidden and the first page is the executive summary. The same build checks
+that the executive summary's numbers are the metrics files' values, that "What changed" works inside
+`dvc repro`, and that DVC sees every metric and plot the stages write.
 """
 
 import functools
@@ -12,6 +15,8 @@ import http.server
 import json
 import os
 import re
+import shutil
+import subprocess
 import threading
 from pathlib import Path
 from urllib.parse import urldefrag, urlparse
@@ -25,6 +30,19 @@ from test_pipeline import ROOT, build, run
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts" / "book"
+PRINTED_TEXT_WIDTH = 684
+"""Pixels across the printed text: letter (8.5 in) less the 2 x 17 mm print margins, at 96 dpi."""
+PDF = "customer-behaviour-and-churn.pdf"
+
+WIDER_THAN_THE_PAGE = """() => {
+  const page = document.querySelector("main").getBoundingClientRect();
+  return [...document.querySelectorAll("main table")]
+    .filter(table => table.offsetParent !== null && !table.closest("details:not([open])"))
+    .filter(table => table.getBoundingClientRect().right > page.right + 1
+      || table.scrollWidth > table.clientWidth + 1
+      || table.parentElement.scrollWidth > table.parentElement.clientWidth + 1)
+    .map(table => (table.closest("[id]") || {}).id + ": " + table.innerText.slice(0, 60));
+}"""
 
 pytestmark = [
     pytest.mark.e2e,
@@ -124,6 +142,58 @@ def test_every_page_draws_its_figures_without_console_errors(project, server, br
     assert figures["dashboards.html"] >= 6  # active customers, revenue, risk segments, funnel x2, products
     assert figures["eda.html"] > 0 and figures["churn.html"] > 0
     page.close()
+
+
+def test_no_table_is_wider_than_its_page_on_screen_or_in_print(project, server, browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    checked = toolbars_on_screen = 0
+    for name in pages(project):
+        page.emulate_media(media="screen")
+        page.set_viewport_size({"width": 1280, "height": 900})
+        page.goto(server + name, wait_until="load")
+        assert page.evaluate(WIDER_THAN_THE_PAGE) == [], f"{name} on screen"
+        toolbars_on_screen += page.locator(".modebar-container").count()
+        page.emulate_media(media="print")
+        page.set_viewport_size({"width": PRINTED_TEXT_WIDTH, "height": 900})
+        assert page.evaluate(WIDER_THAN_THE_PAGE) == [], f"{name} in print"
+        toolbars = page.evaluate(
+            "() => [...document.querySelectorAll('.modebar-container, .modebar')]"
+            ".filter(bar => getComputedStyle(bar).display !== 'none' && bar.offsetParent !== null).length"
+        )
+        assert toolbars == 0, f"{name}: {toolbars} Plotly toolbars show in print"
+        checked += page.locator("main table").count()
+        if name in ("index.html", "churn.html", "recommendations.html"):
+            page.screenshot(path=str(ARTIFACTS / f"print-{Path(name).stem}.png"), full_page=True)
+    assert checked > 20
+    assert toolbars_on_screen > 0  # the figures have toolbars on screen, which print hides
+    page.close()
+
+
+@pytest.mark.skipif(not shutil.which("pdftotext"), reason="poppler-utils is not installed")
+def test_the_printed_pdf_leads_with_the_summary_and_fits_its_pages(project):
+    pdf = project / "report" / "_book" / PDF
+    text = run(["pdftotext", "-layout", str(pdf), "-"], project).stdout
+    pages_text = text.split("\f")
+    first, last = pages_text[0], [page for page in pages_text if page.strip()][-1]
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    first_five = ["-png", "-r", "50", "-f", "1", "-l", "5"]
+    subprocess.run(["pdftoppm", *first_five, str(pdf), str(ARTIFACTS / "pdf-page")], check=True)
+
+    assert "In brief" in first and "Who is at risk" in first
+    assert "Contents" in pages_text[1] or "Contents" in first
+    assert "Version" in last and "Page" in last
+    assert re.search(r"Page 2 of \d+", pages_text[1])
+    assert "Download plot as a png" not in text and "Produced with Plotly" not in text
+    # Nothing runs into the right margin or off the page: every word ends inside the printed text width.
+    boxes = run(["pdftotext", "-bbox", str(pdf), "-"], project).stdout
+    width = float(re.search(r'<page width="([\d.]+)"', boxes).group(1))
+    right_margin = 17 / 25.4 * 72
+    beyond = [
+        (word, float(x_max))
+        for x_max, word in re.findall(r'<word [^>]*?xMax="([\d.]+)"[^>]*>([^<]*)<', boxes)
+        if float(x_max) > width - right_margin + 2
+    ]
+    assert beyond == []
 
 
 def test_every_internal_link_resolves(project, server, browser):

@@ -5,6 +5,7 @@ from pathlib import Path
 import nbformat
 import plotly.graph_objects as go
 import pytest
+import yaml
 from plotly.io._base_renderers import NotebookRenderer
 from plotly.offline import get_plotlyjs
 
@@ -197,3 +198,33 @@ def test_missing_chapter_names_it_and_the_config(tmp_path):
 
     with pytest.raises(FileNotFoundError, match=r"report/chapters/churn\.ipynb.*_quarto\.yml"):
         report.render_book(tmp_path, quarto=None)
+
+
+def test_the_printed_book_leads_with_the_first_chapter_then_the_contents(tmp_path):
+    from cba.report.render.book import PRINT_PAGE, _render_html
+
+    _tiny_project(tmp_path)
+    book = tmp_path / "report" / "_book"
+
+    _render_html(tmp_path, "Tiny churn book", report.book_entries(yaml.safe_load(TINY_QUARTO)), book)
+    printed = (book / PRINT_PAGE).read_text()
+
+    first, _, after = printed.partition('<nav class="contents" id="contents">')
+    contents = after.partition("</nav>")[0]
+    assert "An introduction." in first and "Who leaves" not in first
+    assert re.findall(r'<li(?: class="part")?>(?:<a [^>]+>)?([^<]+)', contents) == [
+        "Models",
+        "1 Churn models",
+        "2 Summary and recommendations",
+        "Appendices",
+        "Appendix A Details",
+    ]
+    # Each part starts a page whose running title names it; the first page has none.
+    assert "section#chapter-churn { page: part-models; }" in printed
+    assert "section#chapter-summary { page: part-models; }" in printed
+    assert '@page part-models { @top-right { content: "Models";' in printed
+    assert "@page part-summary:first { @top-left { content: none; }" in printed
+    assert 'counter(page) " of " counter(pages)' in printed
+    # Code, folded rows, Plotly toolbars and HTML-only blocks stay out of print.
+    assert "details.code-fold, details.all-rows, .modebar-container { display: none !important; }" in printed
+    assert '<div class="content-visible html-only">' in printed and ".html-only { display: none; }" in printed

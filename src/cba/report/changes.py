@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cba.report.markdown import float_div, table
+from cba.report.markdown import float_div, long_table
 from cba.report.provenance import Comparison
 
 
@@ -45,12 +45,10 @@ def changes_markdown(comparison: Comparison) -> str:
             )
             for change in comparison.changes
         ]
+        first_rows, all_rows = long_table(["", "File", "Key", "Old", "New", "Delta"], rows, "lllrrr")
         lines += [
             "",
-            *float_div(
-                "tbl-what-changed",
-                table(["", "File", "Key", "Old", "New", "Delta"], rows, "lllrrr"),
-                f"Metrics and parameters that differ from {where}.",
-            ),
+            *float_div("tbl-what-changed", first_rows, f"Metrics and parameters that differ from {where}."),
+            *(["", *all_rows] if all_rows else []),
         ]
     return "\n".join(lines) + "\n"

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from cba.figures import FIGURE_CONFIG
 from cba.report.inputs import BookInputs, Missing, lookup
 from cba.report.markdown import float_div, html_only, money, raw_html
 
@@ -138,7 +139,7 @@ def _panels(inputs: BookInputs) -> tuple[list[Panel], list[str]]:
 
 def _figure_html(figure: go.Figure, div_id: str) -> str:
     figure.update_layout(margin={"t": 60, "l": 40, "r": 20, "b": 40})
-    return figure.to_html(full_html=False, include_plotlyjs=False, div_id=div_id, config={"responsive": True})
+    return figure.to_html(full_html=False, include_plotlyjs=False, div_id=div_id, config=FIGURE_CONFIG)
 
 
 def _kibana_lines(params: Mapping[str, Any]) -> list[str]:

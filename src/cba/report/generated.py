@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from cba.config import Paths
+from cba.figures import configure_figures
 from cba.report.changes import changes_markdown
 from cba.report.dashboards import dashboards_markdown
 from cba.report.data_dictionary import data_dictionary_markdown
@@ -21,6 +22,7 @@ from cba.report.summary import summary_markdown
 
 def generated_chapters(root: Path, params: dict[str, Any]) -> dict[str, str]:
     """Name (the file stem under ``report/_generated/``) -> Markdown, for every generated include."""
+    configure_figures()
     inputs = read_inputs(Paths(root), params)
     return {
         "version": version_markdown(version_stamp(root, params)),

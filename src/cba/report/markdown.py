@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from cba.report.inputs import Missing
+from cba.tables import MAX_ROWS, money_text
 
 MODEL_NAMES = {
     "logistic_regression": "logistic regression",
@@ -29,8 +30,8 @@ def number(value: Any, spec: str) -> str:
 
 
 def money(value: Any, currency: str, spec: str = ",.0f") -> str:
-    """An amount with its currency (``USD 1,234``), or what is missing."""
-    return str(value) if isinstance(value, Missing) or value is None else f"{currency} {value:{spec}}"
+    """An amount with its currency (``USD 1,234``, as `cba.tables` writes money), or what is missing."""
+    return str(value) if isinstance(value, Missing) or value is None else money_text(value, currency, spec)
 
 
 def sentence(text: str) -> str:
@@ -56,6 +57,31 @@ def table(header: Sequence[str], rows: Iterable[Sequence[Any]], align: str | Non
     lines = ["| " + " | ".join(header) + " |", rule]
     lines += ["| " + " | ".join(cell(value) for value in row) + " |" for row in rows]
     return lines
+
+
+def long_table(
+    header: Sequence[str], rows: Sequence[Sequence[Any]], align: str | None = None, shown: int = MAX_ROWS
+) -> tuple[list[str], list[str]]:
+    """(the first ``shown`` rows as a table, all rows behind an HTML-only fold) for a long table.
+
+    The rule `cba.tables` applies to the notebooks' tables: the page shows the first rows and says how
+    many there are; the HTML book keeps every row under "All N rows", the printed book leaves it out.
+    The fold is empty when every row is shown.
+    """
+    if len(rows) <= shown:
+        return table(header, rows, align), []
+    fold = html_only(
+        [
+            f"The first {shown:,} of {len(rows):,} rows are shown above.",
+            "",
+            *raw_html(f'<details class="all-rows"><summary>All {len(rows):,} rows</summary>'),
+            "",
+            *table(header, rows, align),
+            "",
+            *raw_html("</details>"),
+        ]
+    )
+    return table(header, rows[:shown], align), fold
 
 
 def float_div(label: str, content: Sequence[str], caption: str) -> list[str]:

@@ -12,11 +12,17 @@ from typing import Any
 
 from cba.config import Params, Paths, params_from_dict
 from cba.figures import configure_figures
+from cba.tables import register_table_formatter
 
 __all__ = ["setup"]
 
 
 def setup(params: dict[str, Any]) -> tuple[Params, Paths]:
-    """Validate the injected params, configure the figures, and resolve the project's paths from the cwd."""
+    """Validate the injected params, set up figures and tables, and resolve the project's paths from the cwd.
+
+    Every DataFrame the notebook displays afterwards renders as a formatted table (`cba.tables`).
+    """
     configure_figures()
-    return params_from_dict(params), Paths(Path.cwd())
+    validated = params_from_dict(params)
+    register_table_formatter(validated.report.currency)
+    return validated, Paths(Path.cwd())

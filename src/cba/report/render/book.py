@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from cba.figures import PRINT_FIGURE_HEIGHT
 from cba.report.render.notebook import TEMPLATES, render_notebook
 from cba.report.render.pdf import find_chromium, print_pdf
 from cba.report.render.qmd import collect_labels, render_markdown
@@ -184,13 +185,43 @@ def _page_html(templates: Any, title: str, pages: list[Page], position: int, cod
 
 
 def _print_html(templates: Any, title: str, pages: list[Page], shared_js: bool, code_css: str) -> str:
-    """Every chapter on one page, links to other pages turned into anchors, for printing to PDF."""
+    """Every chapter on one page, links to other pages turned into anchors, for printing to PDF.
+
+    Each part (and each chapter outside a part, and the appendices together) starts a new printed page
+    and names the running title at the top of its pages.
+    """
     chapters = []
+    part, appendices = None, False
     for page in pages:
         body = page.body.replace('<script src="plotly.min.js"></script>', "")
         body = re.sub(r'href="([\w.-]+\.html)#', 'href="#', body)
         body = re.sub(r'href="([\w.-]+)\.html"', r'href="#chapter-\1"', body)
-        chapters.append({"id": Path(page.file).stem, "heading": _title_heading(page), "body": body})
+        part_start = None
+        if page.entry.appendix and not appendices:
+            appendices, part_start = True, "Appendices"
+        elif page.entry.part != part and page.entry.part is not None:
+            part_start = page.entry.part
+        part = page.entry.part
+        heading = re.sub(r"\s+", " ", page.heading)
+        group = "Appendices" if page.entry.appendix else page.entry.part or heading
+        if page.number is None:
+            group = "Summary"
+        chapters.append(
+            {
+                "id": Path(page.file).stem,
+                "heading": _title_heading(page),
+                "body": body,
+                "toc_title": heading,
+                "part_start": part_start,
+                "running_title": group,
+                "page_name": "part-" + re.sub(r"[^a-z0-9]+", "-", group.lower()).strip("-"),
+                "appendix": page.entry.appendix,
+            }
+        )
     return templates.get_template("print.html.j2").render(
-        title=title, chapters=chapters, shared_js=shared_js, code_css=code_css
+        title=title,
+        chapters=chapters,
+        shared_js=shared_js,
+        code_css=code_css,
+        figure_height=PRINT_FIGURE_HEIGHT,
     )

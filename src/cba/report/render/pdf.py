@@ -20,6 +20,7 @@ CHROMIUM_FLAGS = (
     "--headless",
     *CHROMIUM_OFFLINE_FLAGS,
     "--no-pdf-header-footer",
+    "--generate-pdf-document-outline",
     "--run-all-compositor-stages-before-draw",
     "--virtual-time-budget=30000",
 )

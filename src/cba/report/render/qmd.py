@@ -161,6 +161,8 @@ def _fenced_divs(text: str, labels: Mapping[str, tuple[str, str]], to_html: Any)
                 stack.append(("hidden", None, len(out)))
             else:
                 classes = " ".join(a[1:] for a in attributes.split() if a.startswith("."))
+                if re.search(r'when-format="html"', attributes):
+                    classes += " html-only"  # left out of the printed book, as from Quarto's PDF
                 stack.append(("div", None, len(out)))
                 out += [f'<div class="{html.escape(classes)}">' if classes else "<div>", ""]
             continue
