@@ -155,6 +155,12 @@ def test_revenue_at_risk_weighs_lifetime_value_where_scored_with_it():
     assert retention.revenue_at_risk(scores()).tolist() == pytest.approx([80.0, 30.0, 20.0, 2.0])
 
 
+def test_revenue_at_risk_values_a_customer_as_if_kept():
+    # clv 300 at P(alive) 0.5 is worth 600 if kept; 0.8 of it is at risk. Unknown P(alive) keeps the clv.
+    valued = scores().assign(clv=[300.0, 0.0, 50.0, 20.0], probability_alive=[0.5, 0.0, 1.0, None])
+    assert retention.revenue_at_risk(valued).tolist() == pytest.approx([480.0, 0.0, 5.0, 4.0])
+
+
 def test_segments_show_lifetime_value_and_revenue_at_risk_to_date_beside_it():
     valued = scores().assign(clv=[300.0, 0.0, 50.0, 20.0])
     table = retention.segment_table(valued, {}).set_index("segment")

@@ -139,9 +139,9 @@ def evaluation_sentence(result: dict[str, object], model: str) -> str:
     return (
         f"Of {result['rows']:,} customers, {result['buy_rate']:.1%} bought within the window. {model} ranks "
         f"them with ROC-AUC {ours['roc_auc']:.3f} (95% interval {ours['roc_auc_ci'][0]:.3f} to "
-        f"{ours['roc_auc_ci'][1]:.3f}) against BG/NBD's {baseline['roc_auc']:.3f}, with Brier score "
-        f"{ours['brier']:.3f} against {baseline['brier']:.3f} and calibration error {ours['ece']:.3f} "
-        f"against {baseline['ece']:.3f}."
+        f"{ours['roc_auc_ci'][1]:.3f}) against BG/NBD's {baseline['roc_auc']:.3f}, PR-AUC "
+        f"{ours['pr_auc']:.3f} against {baseline['pr_auc']:.3f}, Brier score {ours['brier']:.3f} against "
+        f"{baseline['brier']:.3f} and calibration error {ours['ece']:.3f} against {baseline['ece']:.3f}."
     )
 
 

@@ -133,13 +133,21 @@ def risk_segments(
 
 
 def revenue_at_risk(scores: pd.DataFrame) -> pd.Series:
-    """Each scored customer's expected future value (``clv``) weighted by their churn probability.
+    """Each scored customer's future value if kept, weighted by their churn probability.
 
-    Scores without a ``clv`` column (no purchase log to value the future from) weigh the value to date.
+    The lifetime value (``clv``) already discounts the chance that the customer has left
+    (``probability_alive``); the value if kept is ``clv / probability_alive``, so that the churn
+    probability, not both, accounts for the loss. Without ``probability_alive`` the ``clv`` is taken as
+    it is; scores without a ``clv`` column (no purchase log to value the future from) weigh the value to
+    date.
     """
     if "clv" not in scores.columns:
         return revenue_at_risk_to_date(scores)
-    return scores["churn_probability"] * scores["clv"]
+    value_if_kept = scores["clv"]
+    if "probability_alive" in scores.columns:
+        alive = scores["probability_alive"]
+        value_if_kept = (scores["clv"] / alive).where(alive > 0, scores["clv"]).fillna(scores["clv"])
+    return scores["churn_probability"] * value_if_kept
 
 
 def revenue_at_risk_to_date(scores: pd.DataFrame) -> pd.Series:
