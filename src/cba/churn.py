@@ -4,10 +4,10 @@ Four models compete: a logistic-regression baseline (class weights), a random fo
 xgboost trained on SMOTE-balanced folds, and xgboost with a focal-loss objective. A gradient-boosting
 reference tuned with twice the search budget is scored the same way, and the winner's test ROC-AUC is
 compared with the reference's on the same bootstrap resamples. Every model gets the same bounded random
-search, scored on group folds of the training customers. The two boosted competitors (:data:`BOOSTED`, never the
-reference), averaged on the log-odds scale (a soft vote), compete as one more model, scored on the same
-out-of-fold predictions. Every model sees the
-customer attributes and a few ratios of them (:data:`PROFILE_RATIOS`, such as cashback per order).
+search, scored on group folds of the training customers. The two boosted competitors (:data:`BOOSTED`,
+never the reference), averaged on the log-odds scale (a soft vote), compete as one more model, scored on
+the same out-of-fold predictions. Every model sees the customer attributes and a few ratios of them
+(:data:`PROFILE_RATIOS`, such as cashback per order).
 
 Calibration follows the latest labelled period: a logistic map of the model's raw score (Platt scaling,
 strictly monotone, so it keeps the raw ranking) is fitted on the out-of-fold predictions at the latest
