@@ -74,7 +74,7 @@ def test_every_profile_attribute_is_static_or_a_snapshot():
 @pytest.mark.parametrize(
     ("source", "configured", "expected"),
     [
-        ("synthetic", None, []),
+        ("synthetic", None, ["Tenure"]),
         ("kaggle", None, list(schema.SNAPSHOT_ATTRIBUTES)),
         ("events", None, list(schema.SNAPSHOT_ATTRIBUTES)),
         ("synthetic", ["Complain"], ["Complain"]),
@@ -159,7 +159,7 @@ def test_the_three_churn_definitions_side_by_side():
 @pytest.mark.parametrize(
     ("source", "snapshots", "withheld", "ending"),
     [
-        ("synthetic", [], [], "(`data.snapshot_attributes`) and would be withheld."),
+        ("synthetic", ["Tenure"], ["Tenure"], "are snapshots (`data.snapshot_attributes`)."),
         ("events", ["Complain"], ["Complain"], "Withheld from the models: Complain."),
         ("events", ["Complain"], [], "so every attribute joins the features."),
     ],
@@ -171,3 +171,4 @@ def test_snapshot_sentence_says_which_attributes_the_models_see(source, snapshot
     if source == "synthetic":
         assert "The generator draws every profile attribute at signup" in sentence
         assert ", ".join(schema.SNAPSHOT_ATTRIBUTES) in sentence
+        assert "Tenure is its one snapshot, withheld from the models here" in sentence

@@ -39,6 +39,7 @@ from sklearn.decomposition import TruncatedSVD
 from cba import schema
 
 __all__ = [
+    "GENERATOR_SNAPSHOT_ATTRIBUTES",
     "DAY_PARTS",
     "PROFILE_EXCLUDED",
     "RFM_SEGMENTS",
@@ -410,15 +411,21 @@ def with_profile(
     return merged[behaviour + [c for c in profile.columns if c != "customer_id"] + label]
 
 
+GENERATOR_SNAPSHOT_ATTRIBUTES = ("Tenure",)
+"""The generator's snapshot attributes: it draws every attribute at signup and never changes it, except
+``Tenure``, the months from signup to the end of the data (signup is drawn as the end minus the tenure),
+which tells a model how far a cutoff lies from the end of the data."""
+
+
 def snapshot_attributes(source: str, configured: Sequence[str] | None) -> list[str]:
     """The customer attributes treated as snapshots: ``configured`` when given, else by ``source``.
 
-    The generator draws every attribute at signup and never changes it, so its customers have none;
-    any other customers table has :data:`cba.schema.SNAPSHOT_ATTRIBUTES`.
+    The generator's are :data:`GENERATOR_SNAPSHOT_ATTRIBUTES`; any other customers table has
+    :data:`cba.schema.SNAPSHOT_ATTRIBUTES`.
     """
     if configured is not None:
         return list(configured)
-    return [] if source == "synthetic" else list(schema.SNAPSHOT_ATTRIBUTES)
+    return list(GENERATOR_SNAPSHOT_ATTRIBUTES) if source == "synthetic" else list(schema.SNAPSHOT_ATTRIBUTES)
 
 
 def withheld_attributes(
@@ -440,12 +447,13 @@ def snapshot_attributes_sentence(source: str, snapshots: Sequence[str], withheld
         "at or after that day (`data.snapshot_date`; null: the last event), so it never tells a model "
         "about the period it predicts."
     )
-    if source == "synthetic" and not snapshots:
+    if source == "synthetic" and list(snapshots) == list(GENERATOR_SNAPSHOT_ATTRIBUTES):
         listed = ", ".join(schema.SNAPSHOT_ATTRIBUTES)
         return (
-            f"{rule} The generator draws every profile attribute at signup and never changes it, so here all "
-            f"are static and join every cutoff; in a real customers table {listed} are snapshots "
-            "(`data.snapshot_attributes`) and would be withheld."
+            f"{rule} The generator draws every profile attribute at signup and never changes it, except "
+            "Tenure, which it states at the end of the data: Tenure is its one snapshot"
+            + (", withheld from the models here" if withheld else "")
+            + f". In a real customers table {listed} are snapshots (`data.snapshot_attributes`)."
         )
     if not withheld:
         return f"{rule} Every cutoff is at or after the snapshot, so every attribute joins the features."
