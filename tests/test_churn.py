@@ -14,7 +14,7 @@ PARAMS = ChurnParams(
     cutoff=None,
     training_cutoffs=1,
     test_size=0.3,
-    search=SearchParams(budget=1, folds=2),
+    search=SearchParams(budget=1, folds=2, max_rows=200_000),
     business=BusinessParams(
         contact_cost=5.0, retained_value=100.0, offer_success_rate=0.5, high_value_quantile=0.5
     ),

@@ -221,6 +221,8 @@ class EngineParams(_Section):
 
     name: Literal["duckdb", "spark"]
     spark_master: str
+    memory_limit: str | None
+    temp_directory: str | None
 
 
 class EdaParams(_Section):
@@ -260,6 +262,7 @@ class SearchParams(_Section):
 
     budget: Count
     folds: int = Field(ge=2)
+    max_rows: int = Field(ge=100)
 
 
 class BusinessParams(_Section):
@@ -297,6 +300,7 @@ class SurvivalParams(_Section):
     penalizer: float = Field(ge=0.0)
     test_share: Share
     significance: Rate
+    cox_max_rows: int = Field(ge=100)
 
     @field_validator("other_segments", "covariates", mode="before")
     @classmethod

@@ -4,7 +4,8 @@ The same ibis expressions (:mod:`cba.clean`, :mod:`cba.features`, the event tabl
 on either backend and give the same results.
 
 - **DuckDB** runs in process on every core. Outputs are ordered and sums that feed them are exact
-  (whole seconds, whole cents), so parallel work still gives the same bytes and the same metrics.
+  (whole seconds, whole cents), so parallel work still gives the same bytes and the same metrics. Under
+  ``engine.memory_limit`` it spills joins, sorts and aggregations to ``engine.temp_directory``.
 - **Spark** (``engine.name: spark``, ``pip install '.[spark]'``) runs on ``engine.spark_master``: ``local[2]``
   on a laptop, or any cluster master. There is one Spark session per process, so one time zone at a time.
 
@@ -42,15 +43,26 @@ SPARK_CONF: dict[str, str] = {
 def connect(timezone: str = "UTC", engine: EngineParams | None = None) -> BaseBackend:
     """An ibis connection: in-memory DuckDB (the default) or PySpark (``engine.name == "spark"``).
 
-    ``timezone`` is the session time zone: text timestamps without an offset are read in it.
+    ``timezone`` is the session time zone: text timestamps without an offset are read in it. DuckDB takes
+    ``engine.memory_limit`` and ``engine.temp_directory`` when they are set.
     """
     if engine is None or engine.name == "duckdb":
         con = ibis.duckdb.connect()
         con.raw_sql(f"SET TimeZone = '{timezone}'")
+        for setting, value in _duckdb_settings(engine).items():
+            con.raw_sql(f"SET {setting} = '{value}'")
         return con
     if engine.name == "spark":
         return _connect_spark(timezone, engine.spark_master)
     raise ValueError(f"unknown engine {engine.name!r}; use duckdb or spark")
+
+
+def _duckdb_settings(engine: EngineParams | None) -> dict[str, str]:
+    """DuckDB settings from params: those left null keep DuckDB's defaults."""
+    if engine is None:
+        return {}
+    settings = {"memory_limit": engine.memory_limit, "temp_directory": engine.temp_directory}
+    return {key: value.replace("'", "''") for key, value in settings.items() if value is not None}
 
 
 def _connect_spark(timezone: str, master: str) -> BaseBackend:
