@@ -261,3 +261,36 @@ def test_many_level_categories_are_target_encoded_within_the_pipeline(customers)
     model.fit(frame[numeric + categorical], frame["churn"])
     steps = {name: columns for name, _, columns in model.named_steps["preprocess"].transformers_}
     assert steps["target"] == ["city"] and steps["one_hot"] == ["PreferredLoginDevice"]
+
+
+def test_search_sample_keeps_whole_groups_and_the_churn_rate():
+    rng = np.random.default_rng(5)
+    groups = np.repeat(np.arange(3000), rng.integers(1, 4, 3000))  # customers seen at 1 to 3 cutoffs
+    y = (rng.random(len(groups)) < 0.2).astype(int)
+    rows = churn.search_sample(y, groups, 1000, seed=1)
+    assert 900 <= len(rows) <= 1000
+    chosen = np.unique(groups[rows])
+    assert len(rows) == np.isin(groups, chosen).sum()  # no group is split
+    assert y[rows].mean() == pytest.approx(y.mean(), abs=0.02)
+    np.testing.assert_array_equal(rows, churn.search_sample(y, groups, 1000, seed=1))
+    np.testing.assert_array_equal(churn.search_sample(y, groups, len(y), seed=1), np.arange(len(y)))
+
+
+def test_a_bounded_search_gives_every_training_row_an_out_of_fold_prediction(customers):
+    numeric, categorical = churn.feature_columns(customers)
+    x, y = customers[numeric + categorical], customers["churn"].to_numpy()
+    groups = churn.customer_groups(customers)
+    columns = (numeric, categorical, {c: int(x[c].nunique()) for c in categorical})
+    search = SearchParams(budget=2, folds=2, max_rows=200)
+    settings, out_of_fold, cv_roc_auc = churn._search(
+        "gradient_boosting", x, y, groups, columns, 2, search, 3
+    )
+    assert np.isfinite(out_of_fold).all() and len(out_of_fold) == len(y)
+    assert roc_auc_score(y, out_of_fold) > 0.6 and cv_roc_auc > 0.6
+    searched = churn.search_sample(y, groups, 200, 3)
+    # Rows outside the sample are predicted by a fold model fitted on the sample: refit it and compare.
+    rest = np.setdiff1d(np.arange(len(y)), searched)
+    unsampled = churn.build_model("gradient_boosting", *columns, 3, settings).fit(
+        x.iloc[searched], y[searched]
+    )
+    assert np.corrcoef(unsampled.predict_proba(x.iloc[rest])[:, 1], out_of_fold[rest])[0, 1] > 0.5

@@ -37,7 +37,7 @@ from threadpoolctl import threadpool_limits
 from xgboost import XGBClassifier
 
 from cba import evaluate, retention
-from cba.config import ChurnParams
+from cba.config import ChurnParams, SearchParams
 from cba.schema import MissingFeaturesError
 
 __all__ = [
@@ -64,6 +64,7 @@ __all__ = [
     "model_comparison_sentence",
     "naive_split",
     "predict",
+    "search_sample",
     "segment_drivers",
     "summary",
     "table_sha256",
@@ -85,6 +86,8 @@ REFERENCE_BUDGET_FACTOR = 2
 ONE_HOT_MAX_LEVELS = 15
 """Categorical columns with more levels than this are target-encoded (fitted within the folds)."""
 _BOOTSTRAP_RESAMPLES = 1000
+EVIDENCE_MAX_ROWS = 100_000
+"""Test rows that the permutation importance and the bootstrap intervals use at most (a stratified sample)."""
 
 _TREE_SPACE = {
     "max_depth": [3, 4, 6, 8],
@@ -316,6 +319,23 @@ def _fit_predict(
         return clone(model).fit(x.iloc[fit_rows], y[fit_rows]).predict_proba(x.iloc[rows])[:, 1]
 
 
+def search_sample(y: np.ndarray, groups: np.ndarray, max_rows: int, seed: int) -> np.ndarray:
+    """Rows of a bounded sample, stratified by churn, with whole groups: every row when there are few.
+
+    Groups are drawn at random (``seed``) within strata of groups with the same number of rows and of
+    churned rows, each stratum up to its share of ``max_rows``, so the sample keeps the churn rate and
+    the group sizes of the whole, and never splits a customer or its near-duplicates.
+    """
+    if len(y) <= max_rows:
+        return np.arange(len(y))
+    per_group = pd.DataFrame({"group": groups, "churn": y}).groupby("group")["churn"].agg(["size", "sum"])
+    shuffled = per_group.iloc[np.random.default_rng(seed).permutation(len(per_group))]
+    stratum = shuffled.groupby(["size", "sum"])["size"]
+    quota = stratum.transform("sum") * (max_rows / len(y))
+    chosen = shuffled.index[(stratum.cumsum() <= quota).to_numpy()]
+    return np.flatnonzero(np.isin(groups, chosen))
+
+
 def _search(
     name: str,
     x: pd.DataFrame,
@@ -323,33 +343,56 @@ def _search(
     groups: np.ndarray,
     columns: tuple,
     budget: int,
-    folds: int,
+    search: SearchParams,
     seed: int,
 ) -> tuple[dict[str, Any], np.ndarray, float]:
     """Random search over the model's space: the best setting, its out-of-fold predictions and ROC-AUC.
 
-    Every (setting, fold) fit runs in its own worker process, one per core: processes, unlike the
-    models' own threads, keep their speed when the machine is busy.
+    Candidates are scored on a sample of at most ``search.max_rows`` rows (:func:`search_sample`). Rows
+    outside the sample get their out-of-fold prediction from the best setting's model of a fold drawn at
+    random, which never saw their group, so every row has one. Every (setting, fold) fit runs in its own
+    worker process, one per core: processes, unlike the models' own threads, keep their speed when the
+    machine is busy.
     """
+    searched = search_sample(y, groups, search.max_rows, seed)
+    sampled = len(searched) < len(y)
+    x_searched, y_searched = (x.iloc[searched], y[searched]) if sampled else (x, y)
     space = SEARCH_SPACES[name]
     size = int(np.prod([len(v) for v in space.values()]))
     candidates = list(ParameterSampler(space, n_iter=min(budget, size), random_state=seed))
-    splits = list(_folds(folds, seed).split(x, y, groups))
+    splits = list(_folds(search.folds, seed).split(x_searched, y_searched, groups[searched]))
     predictions = Parallel(n_jobs=-1)(
-        delayed(_fit_predict)(build_model(name, *columns, seed, settings), x, y, fit_rows, rows)
+        delayed(_fit_predict)(
+            build_model(name, *columns, seed, settings), x_searched, y_searched, fit_rows, rows
+        )
         for settings in candidates
         for fit_rows, rows in splits
     )
     best: tuple[dict[str, Any], np.ndarray, float] | None = None
     for index, settings in enumerate(candidates):
-        out_of_fold = np.empty(len(y))
+        out_of_fold = np.empty(len(y_searched))
         own = predictions[index * len(splits) : (index + 1) * len(splits)]
         for (_, rows), prediction in zip(splits, own, strict=True):
             out_of_fold[rows] = prediction
-        score = roc_auc_score(y, out_of_fold)
+        score = roc_auc_score(y_searched, out_of_fold)
         if best is None or score > best[2]:
             best = (settings, out_of_fold, score)
-    return best
+    if not sampled:
+        return best
+    settings, searched_out_of_fold, score = best
+    rest = np.setdiff1d(np.arange(len(y)), searched)
+    fold_of_rest = np.random.default_rng(seed).integers(0, len(splits), len(rest))
+    rest_predictions = Parallel(n_jobs=-1)(
+        delayed(_fit_predict)(
+            build_model(name, *columns, seed, settings), x, y, searched[fit_rows], rest[fold_of_rest == fold]
+        )
+        for fold, (fit_rows, _) in enumerate(splits)
+    )
+    out_of_fold = np.empty(len(y))
+    out_of_fold[searched] = searched_out_of_fold
+    for fold, prediction in enumerate(rest_predictions):
+        out_of_fold[rest[fold_of_rest == fold]] = prediction
+    return settings, out_of_fold, score
 
 
 def train_and_evaluate(features: pd.DataFrame, params: ChurnParams, seed: int) -> ChurnResult:
@@ -369,7 +412,7 @@ def train_and_evaluate(features: pd.DataFrame, params: ChurnParams, seed: int) -
     for name in (*MODELS, REFERENCE):
         budget = params.search.budget * (REFERENCE_BUDGET_FACTOR if name == REFERENCE else 1)
         settings, out_of_fold, cv_roc_auc = _search(
-            name, x_train, y_train, groups[split.train], columns, budget, params.search.folds, seed
+            name, x_train, y_train, groups[split.train], columns, budget, params.search, seed
         )
         calibrator = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(
             out_of_fold[recent], y_train[recent]
@@ -437,11 +480,17 @@ def _naive_scores(
 
 
 def intervals(result: ChurnResult, seed: int) -> dict[str, list[float]]:
-    """Bootstrap 95% intervals of the best model's ROC-AUC and PR-AUC over the test customers."""
-    probability = result.test_probability[result.best_model]
+    """Bootstrap 95% intervals of the best model's ROC-AUC and PR-AUC over the test customers.
+
+    Beyond :data:`EVIDENCE_MAX_ROWS` test rows they are taken over a stratified sample of that many
+    (:func:`search_sample`): wider than the whole test set's, so on the safe side.
+    """
+    rows = search_sample(result.y_test, result.test_groups, EVIDENCE_MAX_ROWS, seed)
+    y, groups = result.y_test[rows], result.test_groups[rows]
+    probability = result.test_probability[result.best_model][rows]
     return {
         f"{key}_ci": evaluate.bootstrap_interval(
-            result.y_test, probability, score, seed, _BOOTSTRAP_RESAMPLES, groups=result.test_groups
+            y, probability, score, seed, _BOOTSTRAP_RESAMPLES, groups=groups
         )
         for key, score in (("roc_auc", roc_auc_score), ("pr_auc", average_precision_score))
     }
@@ -455,8 +504,12 @@ def table_sha256(frame: pd.DataFrame) -> str:
 
 
 def top_drivers(result: ChurnResult, seed: int, count: int = 10, repeats: int = 5) -> pd.DataFrame:
-    """Permutation importance of the best model on the test rows: the mean drop in ROC-AUC per feature."""
-    model, x, y = result.models[result.best_model], result.x_test, result.y_test
+    """Permutation importance of the best model on the test rows: the mean drop in ROC-AUC per feature.
+
+    Beyond :data:`EVIDENCE_MAX_ROWS` test rows it is measured on a stratified sample of that many.
+    """
+    rows = search_sample(result.y_test, result.test_groups, EVIDENCE_MAX_ROWS, seed)
+    model, x, y = result.models[result.best_model], result.x_test.iloc[rows], result.y_test[rows]
     rng = np.random.default_rng(seed)
     base = roc_auc_score(y, model.predict_proba(x)[:, 1])
     drops = []
