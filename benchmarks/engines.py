@@ -8,7 +8,8 @@ stages' runners (``cba.stages.clean.run``, ``cba.stages.features.run``) on its o
 tables with ``engine.name`` and ``engine.spark_master`` set: the same ibis expressions everywhere. The
 cluster is a master and two workers (one core, 1 GB each) on 127.0.0.1 from ``engine.local_spark_cluster``,
 started before its run and not timed. The pandas reference is the vectorised clean stage of
-``benchmarks/clean_eda.py`` (there is no pandas twin of the features stage).
+``benchmarks/clean_eda.py`` (there is no pandas twin of the features stage); its seconds are its whole
+subprocess's, Python's start and imports included, so they flatter the engines slightly.
 
 Seconds are each stage's wall time inside the subprocess; peak memory is the largest sum of resident memory
 over the subprocess's tree (for Spark the driver's JVM too, but not the cluster's executors, which belong to
