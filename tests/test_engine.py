@@ -17,8 +17,8 @@ from cba.config import EngineParams
 pytest.importorskip("pyspark", reason="pyspark is not installed (pip install '.[spark]')")
 pytestmark = pytest.mark.spark
 
-DUCKDB = EngineParams(name="duckdb", spark_master="local[2]")
-SPARK = EngineParams(name="spark", spark_master="local[2]")
+DUCKDB = EngineParams(name="duckdb", spark_master="local[2]", memory_limit=None, temp_directory=None)
+SPARK = DUCKDB.model_copy(update={"name": "spark"})
 EARLIEST, LATEST = dt.date(2024, 1, 1), dt.date(2025, 1, 1)
 FIRST_DAY, LAST_DAY = dt.date(2024, 1, 1), dt.date(2024, 12, 31)
 
@@ -196,3 +196,19 @@ def test_other_event_tables(tmp_path: Path, table: Callable):
     path = to_parquet(raw_events(), tmp_path / "events.parquet")
     duckdb, spark = on_both(path, lambda con, t: table(t))
     assert_same(duckdb, spark)
+
+
+def test_duckdb_takes_the_memory_limit_and_spill_folder(tmp_path: Path):
+    limited = DUCKDB.model_copy(update={"memory_limit": "1GB", "temp_directory": str(tmp_path / "spill")})
+    con = engine.connect(engine=limited)
+    setting = "SELECT current_setting('memory_limit'), current_setting('temp_directory')"
+    memory_limit, temp_directory = con.raw_sql(setting).fetchone()
+    assert memory_limit == "953.6 MiB"  # 1 GB = 10^9 bytes, as DuckDB reports it in GiB/MiB
+    assert temp_directory == str(tmp_path / "spill")
+
+
+def test_duckdb_keeps_its_defaults_without_a_limit():
+    import duckdb
+
+    limit = "SELECT current_setting('memory_limit')"
+    assert engine.connect(engine=DUCKDB).raw_sql(limit).fetchone() == duckdb.connect().sql(limit).fetchone()

@@ -494,3 +494,19 @@ def test_written_events_read_back_in_the_raw_schema(written, data):
     events = pq.read_table(written / "events")
     schema.validate(events, schema.RAW_EVENTS, written / "events")
     assert events.num_rows == data.events.num_rows
+
+
+def test_timestamp_text_splits_where_int32_offsets_end(tmp_path):
+    """Past 2^31 - 1 bytes of text the column continues in another string array, with the same values."""
+    from cba.generate.faults import _ISO_RECORD, _TEXT_CHUNK_ROWS, _fixed_width_text
+
+    width = _ISO_RECORD.itemsize
+    assert _TEXT_CHUNK_ROWS * width <= 2**31 - 1 < (_TEXT_CHUNK_ROWS + 1) * width
+    texts = [f"2024-01-{day:02d}T00:00:00+00:00" for day in range(1, 8)]
+    records = np.frombuffer("".join(texts).encode(), dtype=_ISO_RECORD)
+    column = _fixed_width_text(records, chunk_rows=3)
+    assert [len(chunk) for chunk in column.chunks] == [3, 3, 1]
+    assert [np.frombuffer(chunk.buffers()[1], np.int32)[0] for chunk in column.chunks] == [0, 0, 0]
+    assert column.to_pylist() == texts == _fixed_width_text(records).to_pylist()
+    pq.write_table(pa.table({"timestamp": column}), tmp_path / "events.parquet")
+    assert pq.read_table(tmp_path / "events.parquet")["timestamp"].to_pylist() == texts

@@ -333,3 +333,16 @@ def test_sentences_state_the_computed_figures():
         "Of 3 customers still active, 1 (33%) have a predicted median time to churn beyond the longest "
         "lifetime the data cover (written as infinite); across all of them the median is 30 months."
     )
+
+
+def test_cox_on_a_bounded_sample_still_recovers_the_hazard_ratio_and_scores_every_held_out_customer():
+    lives = proportional_lives(8000, seed=11, log_hazard_ratio=np.log(2.0))
+    whole = survival.analyse_cox(lives, ["Complain", "SatisfactionScore"], 0.0, 0.25, 42, 0.05)
+    bounded = survival.analyse_cox(
+        lives, ["Complain", "SatisfactionScore"], 0.0, 0.25, 42, 0.05, max_rows=2000
+    )
+    assert bounded.n_train <= 2000 < whole.n_train
+    assert bounded.n_test == whole.n_test
+    ratio = bounded.hazard_ratios.set_index("covariate").loc["Complain", "hazard_ratio"]
+    assert ratio == pytest.approx(2.0, rel=0.15)
+    assert bounded.concordance == pytest.approx(whole.concordance, abs=0.02)

@@ -235,6 +235,8 @@ class EngineParams(_Section):
 
     name: Literal["duckdb", "spark"]
     spark_master: str
+    memory_limit: str | None
+    temp_directory: str | None
 
 
 class EdaParams(_Section):
@@ -322,6 +324,7 @@ class SurvivalParams(_Section):
     penalizer: float = Field(ge=0.0)
     test_share: Share
     significance: Rate
+    cox_max_rows: int = Field(ge=100)
 
     @field_validator("other_segments", "covariates", mode="before")
     @classmethod

@@ -4,16 +4,25 @@ The same ibis expressions (:mod:`cba.clean`, :mod:`cba.features`, the event tabl
 on either backend and give the same results.
 
 - **DuckDB** runs in process on every core. Outputs are ordered and sums that feed them are exact
-  (whole seconds, whole cents), so parallel work still gives the same bytes and the same metrics.
+  (whole seconds, whole cents), so parallel work still gives the same bytes and the same metrics. Under
+  ``engine.memory_limit`` it spills joins, sorts and aggregations to ``engine.temp_directory``.
 - **Spark** (``engine.name: spark``, ``pip install '.[spark]'``) runs on ``engine.spark_master``: ``local[2]``
   on a laptop, or any cluster master. There is one Spark session per process, so one time zone at a time.
+  :func:`local_spark_cluster` starts a standalone cluster on this machine with the launcher pyspark ships.
 
 Both read text timestamps without an offset in the session time zone (``timezone``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,7 +33,7 @@ from ibis.backends import BaseBackend
 if TYPE_CHECKING:
     from cba.config import EngineParams
 
-__all__ = ["SPARK_CONF", "connect", "is_spark", "read_parquet"]
+__all__ = ["SPARK_CONF", "connect", "is_spark", "local_spark_cluster", "read_parquet"]
 
 SPARK_CONF: dict[str, str] = {
     "spark.ui.enabled": "false",
@@ -42,15 +51,26 @@ SPARK_CONF: dict[str, str] = {
 def connect(timezone: str = "UTC", engine: EngineParams | None = None) -> BaseBackend:
     """An ibis connection: in-memory DuckDB (the default) or PySpark (``engine.name == "spark"``).
 
-    ``timezone`` is the session time zone: text timestamps without an offset are read in it.
+    ``timezone`` is the session time zone: text timestamps without an offset are read in it. DuckDB takes
+    ``engine.memory_limit`` and ``engine.temp_directory`` when they are set.
     """
     if engine is None or engine.name == "duckdb":
         con = ibis.duckdb.connect()
         con.raw_sql(f"SET TimeZone = '{timezone}'")
+        for setting, value in _duckdb_settings(engine).items():
+            con.raw_sql(f"SET {setting} = '{value}'")
         return con
     if engine.name == "spark":
         return _connect_spark(timezone, engine.spark_master)
     raise ValueError(f"unknown engine {engine.name!r}; use duckdb or spark")
+
+
+def _duckdb_settings(engine: EngineParams | None) -> dict[str, str]:
+    """DuckDB settings from params: those left null keep DuckDB's defaults."""
+    if engine is None:
+        return {}
+    settings = {"memory_limit": engine.memory_limit, "temp_directory": engine.temp_directory}
+    return {key: value.replace("'", "''") for key, value in settings.items() if value is not None}
 
 
 def _connect_spark(timezone: str, master: str) -> BaseBackend:
@@ -133,3 +153,88 @@ def read_parquet(con: BaseBackend, path: str | Path) -> ibis.Table:
         if isinstance(f.dataType, TimestampType)
     ]
     return table.cast(dict.fromkeys(instants, "timestamp('UTC', 6)")) if instants else table
+
+
+@contextlib.contextmanager
+def local_spark_cluster(
+    folder: str | Path, workers: int = 2, cores: int = 1, memory: str = "1g", timeout: float = 120.0
+) -> Iterator[str]:
+    """A Spark standalone cluster on 127.0.0.1: a master and ``workers`` workers; yields its master URL.
+
+    The daemons are started with the ``spark-class`` launcher that the pyspark package ships (Java 17 or
+    later on the path), log to ``folder`` and keep their scratch files there; every one is stopped on exit.
+    Executors run this Python. Point the pipeline at the URL with ``engine.spark_master``.
+    """
+    import pyspark
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    launcher = Path(pyspark.__file__).parent / "bin" / "spark-class"
+    environment = {
+        **os.environ,
+        "SPARK_HOME": str(launcher.parent.parent),
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "SPARK_LOG_DIR": str(folder),
+        "PYSPARK_PYTHON": sys.executable,
+    }
+    port, web_port = _free_port(), _free_port()
+    master_url = f"spark://127.0.0.1:{port}"
+    daemons = [("master", ["org.apache.spark.deploy.master.Master", "--port", str(port)], web_port)]
+    daemons += [
+        (
+            f"worker-{number}",
+            ["org.apache.spark.deploy.worker.Worker", master_url, "--cores", str(cores), "--memory", memory],
+            _free_port(),
+        )
+        for number in range(1, workers + 1)
+    ]
+    processes: list[subprocess.Popen] = []
+    try:
+        for name, arguments, ui_port in daemons:
+            work = folder / name
+            work.mkdir(exist_ok=True)
+            command = [str(launcher), *arguments, "--host", "127.0.0.1", "--webui-port", str(ui_port)]
+            if name != "master":
+                command += ["--work-dir", str(work)]
+            with (folder / f"{name}.log").open("wb") as log:
+                processes.append(
+                    subprocess.Popen(
+                        command,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        stdin=subprocess.DEVNULL,
+                        env=environment,
+                    )
+                )
+        _wait_for_workers(folder, processes, workers, timeout)
+        yield master_url
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for_workers(folder: Path, processes: list[subprocess.Popen], workers: int, timeout: float) -> None:
+    """Wait until the master's log shows ``workers`` registered workers (or a daemon exits)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for process in processes:
+            if process.poll() is not None:
+                raise RuntimeError(
+                    f"a Spark daemon exited with {process.returncode}; see the logs in {folder}"
+                )
+        if (folder / "master.log").read_text(errors="replace").count("Registering worker") >= workers:
+            return
+        time.sleep(0.5)
+    raise RuntimeError(f"the Spark workers did not register within {timeout:.0f} s; see the logs in {folder}")

@@ -552,9 +552,16 @@ def analyse_cox(
     test_share: float,
     seed: int,
     significance: float,
+    max_rows: int | None = None,
 ) -> CoxAnalysis:
-    """Fit a :class:`CoxModel` on a seeded share of customers, score it on the rest, check its assumption."""
+    """Fit a :class:`CoxModel` on a seeded share of customers, score it on the rest, check its assumption.
+
+    With ``max_rows`` the model is fitted (and its assumption checked) on a seeded sample of at most that
+    many training customers, near-duplicates together; the held-out customers are scored in full.
+    """
     train, test = split_held_out(lives, test_share, seed)
+    if max_rows is not None and len(train) > max_rows:
+        train = split_held_out(train, max_rows / len(train), seed)[1]
     model = CoxModel(covariates, penalizer).fit(train)
     return CoxAnalysis(
         model=model,

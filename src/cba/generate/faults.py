@@ -40,6 +40,8 @@ _ISO_RECORD = np.dtype(
         "itemsize": 25,
     }
 )
+_TEXT_CHUNK_ROWS = (2**31 - 1) // _ISO_RECORD.itemsize
+"""Timestamp texts in one Arrow string array (about 85.9 million): its int32 offsets end at 2^31 - 1."""
 
 
 def _faulty_customers(
@@ -122,7 +124,6 @@ def _faulty_events(
     }
     no_device = _empty(rows, np.bool_)
     text = _empty(rows, _ISO_RECORD)
-    offsets = _empty(rows + 1, np.int32)
     minutes = _minute_texts(start - DAY, end + DAY)  # local times stay inside a day around the window
     prices = _product_prices()
 
@@ -152,13 +153,11 @@ def _faulty_events(
         np.floor_divide(second, DAY, out=column["event_date"][lo:hi])
         column["event_date"][lo:hi] += start // DAY
         _fill_timestamp_text(text[lo:hi], second, code, people, who, minutes, start)
-        np.multiply(np.arange(lo, hi, dtype=np.int32), _ISO_RECORD.itemsize, out=offsets[lo:hi])
 
     _in_parallel(fill, range(0, n, _BLOCK_ROWS))
-    offsets[rows] = rows * _ISO_RECORD.itemsize
     return pa.table(
         {
-            "timestamp": pa.StringArray.from_buffers(rows, pa.py_buffer(offsets), pa.py_buffer(text)),
+            "timestamp": _fixed_width_text(text),
             "event_id": event_id,
             "customer_id": column["customer_id"],
             "session_id": column["session_id"],
@@ -172,6 +171,26 @@ def _faulty_events(
             ),
         }
     )
+
+
+def _fixed_width_text(records: np.ndarray, chunk_rows: int = _TEXT_CHUNK_ROWS) -> pa.ChunkedArray:
+    """Arrow strings over fixed-width text records, without a copy: one string array per ``chunk_rows``.
+
+    A string array's offsets are int32, so one array holds at most 2^31 - 1 bytes of text; longer
+    columns are split into arrays that each start their offsets at zero.
+    """
+    width = records.dtype.itemsize
+    chunk_rows = max(min(chunk_rows, len(records)), 1)
+    offsets = pa.py_buffer(np.arange(0, (chunk_rows + 1) * width, width, dtype=np.int32))
+    text = pa.py_buffer(records)
+    chunks = [
+        pa.StringArray.from_buffers(
+            count, offsets.slice(0, (count + 1) * 4), text.slice(first * width, count * width)
+        )
+        for first in range(0, len(records), chunk_rows)
+        for count in [min(chunk_rows, len(records) - first)]
+    ]
+    return pa.chunked_array(chunks, pa.string())
 
 
 def _fill_timestamp_text(

@@ -64,6 +64,7 @@ def run(params: Params, paths: Paths) -> SurvivalResult:
             settings.test_share,
             params.seed,
             settings.significance,
+            settings.cox_max_rows,
         )
         if has_attributes
         else None

@@ -1,0 +1,206 @@
+"""The whole pipeline's cost curve: every stage's seconds and peak memory at growing sizes.
+
+    python benchmarks/pipeline.py [--events 1000000 10000000] [--huge] [--events-per-customer 20]
+
+For each size, a scratch copy of the project (its tracked files, in a fresh git repository so that DVC
+and the book's provenance work as in a clone) gets ``generate.num_events`` = N and
+``generate.num_customers`` = N / 20, and runs ``dvc repro -f --single-item <stage>`` for every stage of
+``dvc.yaml`` in order: the same commands ``dvc repro -f`` runs, one at a time, so each can be timed. A
+stage's seconds are the wall time of its ``dvc`` command (the stage itself plus DVC hashing and caching its
+outputs); its peak memory is the largest sum of resident memory over the command's whole process tree
+(papermill, the kernel, worker processes), sampled every 0.2 s with psutil. ``--huge`` adds 100 million
+events (2 million customers).
+
+The growth exponent of a stage between two sizes is log(t2 / t1) / log(n2 / n1): 1 is linear, below 1
+better than linear (fixed costs, bounded samples), above 1 worse.
+
+Results from earlier runs at other sizes are kept, so sizes can be measured one at a time. Writes
+``benchmarks/results/pipeline.json`` and prints a short table. Timings never go to ``metrics/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "pipeline.json"
+HUGE = 100_000_000
+SAMPLE_SECONDS = 0.2
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument("--huge", action="store_true", help=f"also run {HUGE:,} events")
+    parser.add_argument("--events-per-customer", type=int, default=20)
+    parser.add_argument(
+        "--scratch", type=Path, help="folder for the scratch copies (default: a temporary one)"
+    )
+    args = parser.parse_args()
+    sizes = sorted(set(args.events) | ({HUGE} if args.huge else set()))
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"runs": {}}
+    for events in sizes:
+        with tempfile.TemporaryDirectory(prefix="cba-pipeline-", dir=args.scratch) as scratch:
+            run = run_pipeline(Path(scratch) / "project", events, events // args.events_per_customer)
+        results["runs"][str(events)] = run
+        write(results)  # after every size: a long run keeps what it measured
+    print_table(json.loads(RESULTS.read_text()))
+    print(f"\nwritten to {RESULTS.relative_to(ROOT)}")
+
+
+def run_pipeline(project: Path, events: int, customers: int) -> dict:
+    """Every stage of a scratch copy at ``events`` events, in order; seconds and peak memory per stage."""
+    copy_project(project, events, customers)
+    environment = {
+        **os.environ,
+        "PYTHONPATH": str(project / "src"),
+        "PATH": f"{Path(sys.executable).parent}:",
+    }
+    environment["PATH"] += os.environ.get("PATH", "")
+    stages = list(yaml.safe_load((project / "dvc.yaml").read_text())["stages"])
+    load_at_start = [round(load, 2) for load in os.getloadavg()]
+    measured = {}
+    for stage in stages:
+        seconds, peak = measure(["dvc", "repro", "-f", "--single-item", stage], project, environment)
+        measured[stage] = {"seconds": round(seconds, 2), "peak_memory_mb": round(peak / 2**20, 1)}
+        print(f"{events:>12,} {stage:<16} {seconds:8.1f} s {peak / 2**30:6.2f} GB", flush=True)
+    return {
+        "events": events,
+        "customers": customers,
+        "stages": measured,
+        "seconds": round(sum(s["seconds"] for s in measured.values()), 2),
+        "peak_memory_mb": max(s["peak_memory_mb"] for s in measured.values()),
+        "raw_bytes": folder_size(project / "datasets" / "raw"),
+        "churn_test_roc_auc": json.loads((project / "metrics" / "churn.json").read_text()).get("roc_auc"),
+        "date": dt.date.today().isoformat(),
+        "load_average_1_5_15_min_at_start": load_at_start,
+    }
+
+
+def copy_project(project: Path, events: int, customers: int) -> None:
+    """The tracked files of this checkout (as they are now), the size set in params, one git commit."""
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    for name in tracked.decode().split("\0"):
+        if name and (ROOT / name).is_file():
+            (project / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, project / name)
+    params_file = project / "params.yaml"
+    params = yaml.safe_load(params_file.read_text())
+    params["generate"].update(num_events=events, num_customers=customers)
+    params["report"]["compare_to"] = None  # the scratch repository has one commit
+    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+    for command in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "scratch copy"]):
+        subprocess.run(command, cwd=project, check=True, env=os.environ | _GIT_IDENTITY)
+
+
+_GIT_IDENTITY = {"GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@localhost"}
+_GIT_IDENTITY |= {"GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@localhost"}
+
+
+def measure(command: list[str], cwd: Path, environment: dict) -> tuple[float, int]:
+    """Run ``command``; its wall seconds and the peak of its process tree's summed resident memory."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=cwd, env=environment, stdout=subprocess.DEVNULL)
+    root = psutil.Process(process.pid)
+    peak = 0
+    while process.poll() is None:
+        peak = max(peak, tree_memory(root))
+        time.sleep(SAMPLE_SECONDS)
+    seconds = time.perf_counter() - started
+    if process.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed with exit code {process.returncode} in {cwd}")
+    return seconds, peak
+
+
+def tree_memory(root: psutil.Process) -> int:
+    """Resident bytes of ``root`` and all its descendants (those that exit between reads count zero)."""
+    total = 0
+    try:
+        members = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0
+    for member in members:
+        try:
+            total += member.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def folder_size(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+
+
+def growth(runs: dict) -> dict:
+    """Growth exponents of every stage's seconds and peak memory between consecutive sizes."""
+    ordered = sorted(runs.values(), key=lambda run: run["events"])
+    exponents = {}
+    for small, large in zip(ordered, ordered[1:], strict=False):
+        ratio = math.log(large["events"] / small["events"])
+        steps = {
+            stage: {
+                key: round(math.log(large["stages"][stage][key] / small["stages"][stage][key]) / ratio, 2)
+                for key in ("seconds", "peak_memory_mb")
+            }
+            for stage in small["stages"]
+            if stage in large["stages"]
+        }
+        steps["pipeline"] = {
+            key: round(math.log(large[key] / small[key]) / ratio, 2) for key in ("seconds", "peak_memory_mb")
+        }
+        exponents[f"{small['events']}->{large['events']}"] = steps
+    return exponents
+
+
+def write(results: dict) -> None:
+    results = {
+        "benchmark": "pipeline",
+        "runs": dict(sorted(results["runs"].items(), key=lambda item: int(item[0]))),
+        "growth_exponents": growth(results["runs"]),
+        "environment": {
+            "python": platform.python_version(),
+            "machine": platform.machine(),
+            "cpus": os.cpu_count(),
+            "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        },
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+
+
+def print_table(results: dict) -> None:
+    runs = list(results["runs"].values())
+    print(f"\n{'stage':<16}" + "".join(f"{run['events']:>24,}" for run in runs))
+    for stage in runs[0]["stages"]:
+        cells = [run["stages"].get(stage) for run in runs]
+        print(
+            f"{stage:<16}"
+            + "".join(
+                f"{c['seconds']:>12.1f} s {c['peak_memory_mb'] / 1024:>6.2f} GB" if c else " " * 24
+                for c in cells
+            )
+        )
+    print(
+        f"{'pipeline':<16}"
+        + "".join(f"{r['seconds']:>12.1f} s {r['peak_memory_mb'] / 1024:>6.2f} GB" for r in runs)
+    )
+    for between, steps in results["growth_exponents"].items():
+        print(f"growth {between}: " + ", ".join(f"{k} {v['seconds']}" for k, v in steps.items()))
+
+
+if __name__ == "__main__":
+    main()
