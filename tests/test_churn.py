@@ -5,7 +5,7 @@ import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 from typer.testing import CliRunner
 
-from cba import churn, evaluate
+from cba import calibration, churn, evaluate
 from cba.cli import app
 from cba.config import BusinessParams, ChurnParams, SearchParams
 
@@ -302,12 +302,12 @@ def test_cli_predict_scores_next_purchase_too(result, customers, tmp_path):
 
 def test_prior_shift_by_hand_and_against_bayes_rule():
     # Calibrated where 20% churned (odds 1/4), applied where 50% do (odds 1): odds times 4.
-    assert churn.prior_shift(np.array([0.5]), 0.2, 0.5) == pytest.approx([0.8])
+    assert calibration.prior_shift(np.array([0.5]), 0.2, 0.5) == pytest.approx([0.8])
     p, old, new = np.array([0.1, 0.3, 0.9]), 0.24, 0.31
     # Saerens et al. (2002), eq. 2.4: p' = (new/old) p / ((new/old) p + ((1-new)/(1-old)) (1-p)).
     expected = (new / old) * p / ((new / old) * p + (1 - new) / (1 - old) * (1 - p))
-    np.testing.assert_allclose(churn.prior_shift(p, old, new), expected)
-    np.testing.assert_allclose(churn.prior_shift(p, old, old), p)
+    np.testing.assert_allclose(calibration.prior_shift(p, old, new), expected)
+    np.testing.assert_allclose(calibration.prior_shift(p, old, old), p)
 
 
 def test_expected_base_rate_continues_the_log_odds_trend():
@@ -352,7 +352,7 @@ def test_calibration_follows_the_latest_training_period_and_moves_to_the_expecte
     uncorrected = model.uncorrected_proba(result.x_test)
     np.testing.assert_allclose(
         result.test_probability["logistic_regression"],
-        churn.prior_shift(uncorrected, model.calibration_rate, model.target_rate),
+        calibration.prior_shift(uncorrected, model.calibration_rate, model.target_rate),
     )
     assert result.test_probability["logistic_regression"].mean() > uncorrected.mean()
 

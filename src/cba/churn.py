@@ -22,7 +22,6 @@ scored.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from dataclasses import dataclass
 from typing import Any
@@ -31,23 +30,32 @@ import numpy as np
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
-from imblearn.over_sampling import SMOTE
-from imblearn.pipeline import Pipeline as ImbPipeline
 from joblib import Parallel, delayed
-from scipy.special import expit, logit
-from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
-from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
+from sklearn.base import clone
 from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.model_selection import ParameterSampler, StratifiedGroupKFold, train_test_split
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler, TargetEncoder
 from threadpoolctl import threadpool_limits
-from xgboost import XGBClassifier
 
 from cba import evaluate, retention
+from cba.calibration import (
+    CalibratedModel,
+    expected_base_rate,
+    fit_platt,
+    platt,
+    soft_vote,
+)
+from cba.candidates import (
+    BOOSTED,
+    ENSEMBLE,
+    MODELS,
+    PROFILE_RATIOS,
+    REFERENCE,
+    REFERENCE_BUDGET_FACTOR,
+    SEARCH_SPACES,
+    ProfileRatios,
+    build_model,
+    focal_loss,
+)
 from cba.config import ChurnParams
 from cba.schema import MissingFeaturesError
 
@@ -59,8 +67,6 @@ __all__ = [
     "MODELS",
     "PROFILE_RATIOS",
     "REFERENCE",
-    "AveragedModel",
-    "CalibratedModel",
     "ProfileRatios",
     "ChurnResult",
     "MissingFeaturesError",
@@ -71,7 +77,6 @@ __all__ = [
     "customer_groups",
     "drivers_figure",
     "drivers_sentence",
-    "expected_base_rate",
     "feature_columns",
     "focal_loss",
     "intervals",
@@ -81,9 +86,7 @@ __all__ = [
     "naive_split",
     "oracle_sentence",
     "predict",
-    "prior_shift",
     "segment_drivers",
-    "soft_vote",
     "summary",
     "table_sha256",
     "top_drivers",
@@ -97,168 +100,7 @@ GROUP = "duplicate_group"
 CUTOFF = "cutoff"
 """Labelled snapshots of an event log: one row per customer and cutoff."""
 NOT_FEATURES = ("customer_id", LABEL, GROUP, CUTOFF)
-MODELS = ("logistic_regression", "random_forest", "xgboost_smote", "xgboost_focal")
-ENSEMBLE = "boosted_average"
-"""The soft vote (mean log-odds) of the boosted competitors of :data:`BOOSTED`."""
-REFERENCE = "gradient_boosting"
-"""The off-the-shelf reference (scikit-learn's histogram gradient boosting), tuned with a larger budget."""
-REFERENCE_BUDGET_FACTOR = 2
-BOOSTED = ("xgboost_smote", "xgboost_focal")
-ONE_HOT_MAX_LEVELS = 15
-"""Categorical columns with more levels than this are target-encoded (fitted within the folds)."""
 _BOOTSTRAP_RESAMPLES = 1000
-PROFILE_RATIOS = {
-    "cashback_per_order": ("CashbackAmount", "OrderCount"),
-    "coupons_per_order": ("CouponUsed", "OrderCount"),
-    "orders_per_tenure_month": ("OrderCount", "Tenure"),
-    "days_since_order_per_tenure_month": ("DaySinceLastOrder", "Tenure"),
-    "cashback_per_tenure_month": ("CashbackAmount", "Tenure"),
-}
-"""Ratios of customer attributes the models also see: name -> (numerator, denominator + 1)."""
-
-_TREE_SPACE = {
-    "max_depth": [3, 4, 6, 8],
-    "learning_rate": [0.03, 0.1, 0.2],
-    "n_estimators": [150, 300],
-    "min_child_weight": [1, 5],
-}
-SEARCH_SPACES: dict[str, dict[str, list]] = {
-    "logistic_regression": {"C": [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0]},
-    "random_forest": {
-        "max_depth": [8, 12, None],
-        "min_samples_leaf": [5, 20, 50],
-        "max_features": ["sqrt", 0.2],
-    },
-    "xgboost_smote": {**_TREE_SPACE, "subsample": [0.8, 1.0], "colsample_bytree": [0.6, 0.8, 1.0]},
-    "xgboost_focal": {
-        **_TREE_SPACE,
-        "subsample": [0.8, 1.0],
-        "colsample_bytree": [0.6, 0.8, 1.0],
-        "gamma_focal": [1.0, 2.0],
-    },
-    REFERENCE: {
-        "learning_rate": [0.03, 0.06, 0.1, 0.2],
-        "max_leaf_nodes": [15, 31, 63],
-        "min_samples_leaf": [10, 20, 50],
-        "l2_regularization": [0.0, 0.1, 1.0],
-        "max_iter": [150, 300],
-    },
-}
-"""Where the bounded random search looks, per model; ``churn.search.budget`` settings are drawn."""
-
-
-def focal_loss(y_true: np.ndarray, margin: np.ndarray, gamma: float) -> tuple[np.ndarray, np.ndarray]:
-    """Gradient and Hessian of the binary focal loss with respect to the raw margin (xgboost objective).
-
-    Focal loss scales the log loss by ``(1 - p_t) ** gamma``, so confidently right customers weigh
-    little and the rare, hard churners weigh more; ``gamma = 0`` is the log loss.
-    """
-
-    def gradient(z: np.ndarray) -> np.ndarray:
-        p = np.clip(1.0 / (1.0 + np.exp(-z)), 1e-9, 1 - 1e-9)
-        positive = gamma * p * (1 - p) ** gamma * np.log(p) - (1 - p) ** (gamma + 1)
-        negative = p ** (gamma + 1) - gamma * p**gamma * (1 - p) * np.log(1 - p)
-        return np.where(y_true == 1, positive, negative)
-
-    step = 1e-3
-    hessian = (gradient(margin + step) - gradient(margin - step)) / (2 * step)
-    return gradient(margin), np.maximum(hessian, 1e-6)
-
-
-class ProfileRatios(BaseEstimator, TransformerMixin):
-    """Adds each ratio of :data:`PROFILE_RATIOS` whose two attributes are columns (``denominator + 1``).
-
-    Stateless: every row's ratios come from that row alone.
-    """
-
-    def fit(self, x: pd.DataFrame, y: Any = None) -> ProfileRatios:  # noqa: D102
-        return self
-
-    def transform(self, x: pd.DataFrame) -> pd.DataFrame:  # noqa: D102
-        x = x.copy()
-        for name, (numerator, denominator) in available_ratios(x.columns).items():
-            x[name] = x[numerator].astype(float) / (x[denominator].astype(float) + 1.0)
-        return x
-
-
-def available_ratios(columns: Any) -> dict[str, tuple[str, str]]:
-    """The ratios of :data:`PROFILE_RATIOS` whose attributes are all in ``columns``."""
-    return {name: pair for name, pair in PROFILE_RATIOS.items() if set(pair) <= set(columns)}
-
-
-class AveragedModel(BaseEstimator, ClassifierMixin):
-    """A soft vote of several pipelines fitted on the same rows: the mean of their churn log-odds."""
-
-    def __init__(self, members: list[Any]):
-        self.members = members
-
-    def fit(self, x: pd.DataFrame, y: np.ndarray) -> AveragedModel:  # noqa: D102
-        self.members_ = [clone(member).fit(x, y) for member in self.members]
-        self.classes_ = np.array([0, 1])
-        return self
-
-    def predict_proba(self, x: pd.DataFrame) -> np.ndarray:  # noqa: D102
-        churn = soft_vote([member.predict_proba(x)[:, 1] for member in self.members_])
-        return np.column_stack([1 - churn, churn])
-
-
-def soft_vote(probabilities: list[np.ndarray]) -> np.ndarray:
-    """The churn probability whose log-odds are the mean of the members' log-odds."""
-    return expit(np.mean([_log_odds(p) for p in probabilities], axis=0))
-
-
-def prior_shift(probability: np.ndarray, from_rate: float, to_rate: float) -> np.ndarray:
-    """Probabilities calibrated where ``from_rate`` churned, moved to a period where ``to_rate`` does.
-
-    The prior-shift correction of Saerens et al. (2002): each customer's churn odds are multiplied by the
-    ratio of the two periods' churn odds.
-    """
-    odds = np.log(to_rate / (1 - to_rate)) - np.log(from_rate / (1 - from_rate))
-    return expit(logit(np.clip(probability, 1e-9, 1 - 1e-9)) + odds)
-
-
-def expected_base_rate(rates: list[float]) -> float:
-    """The churn rate one period after ``rates`` (oldest first), continuing their log-odds trend.
-
-    The last step of the trend repeats; a single rate has no trend and is returned as it is.
-    """
-    if len(rates) < 2:
-        return float(rates[-1])
-    last, before = logit(rates[-1]), logit(rates[-2])
-    return float(expit(2 * last - before))
-
-
-class CalibratedModel(BaseEstimator, ClassifierMixin):
-    """A fitted pipeline whose churn score passes through a logistic map of its log-odds (Platt scaling).
-
-    ``calibrator`` is fitted out of fold where ``calibration_rate`` churned; the probabilities are moved
-    to ``target_rate`` by :func:`prior_shift`. The map is strictly increasing, so the calibrated
-    probability ranks customers exactly as :meth:`ranking_score` does.
-    """
-
-    def __init__(
-        self, pipeline: Any, calibrator: LogisticRegression, calibration_rate: float, target_rate: float
-    ):
-        self.pipeline = pipeline
-        self.calibrator = calibrator
-        self.calibration_rate = calibration_rate
-        self.target_rate = target_rate
-        self.classes_ = np.array([0, 1])
-
-    def ranking_score(self, x: pd.DataFrame) -> np.ndarray:
-        """The raw model score, by which customers are ranked (see :mod:`cba.evaluate` on ties)."""
-        return self.pipeline.predict_proba(x)[:, 1]
-
-    def uncorrected_proba(self, x: pd.DataFrame) -> np.ndarray:
-        """Churn probabilities as calibrated, before the prior-shift correction."""
-        return platt(self.calibrator, self.ranking_score(x))
-
-    def predict_proba(self, x: pd.DataFrame) -> np.ndarray:  # noqa: D102
-        corrected = prior_shift(self.uncorrected_proba(x), self.calibration_rate, self.target_rate)
-        return np.column_stack([1 - corrected, corrected])
-
-    def predict(self, x: pd.DataFrame) -> np.ndarray:  # noqa: D102
-        return (self.predict_proba(x)[:, 1] >= 0.5).astype(int)
 
 
 @dataclass(frozen=True)
@@ -358,76 +200,6 @@ def _folds(n_splits: int, seed: int) -> StratifiedGroupKFold:
     return StratifiedGroupKFold(n_splits=max(n_splits, 2), shuffle=True, random_state=seed)
 
 
-def build_model(
-    name: str,
-    numeric: list[str],
-    categorical: list[str],
-    levels: dict[str, int],
-    seed: int,
-    settings: dict[str, Any] | None = None,
-) -> Any:
-    """Preprocessing and estimator in one pipeline.
-
-    The attributes' ratios (:class:`ProfileRatios`) join the numeric columns. Categorical columns are
-    one-hot encoded, or target encoded (fitted within the training folds) when they have more than
-    :data:`ONE_HOT_MAX_LEVELS` levels; only the linear model is scaled. :data:`ENSEMBLE` takes
-    ``settings`` as ``{member model: its settings}`` and averages the members.
-    """
-    settings = dict(settings or {})
-    if name == ENSEMBLE:
-        return AveragedModel(
-            [build_model(member, numeric, categorical, levels, seed, own) for member, own in settings.items()]
-        )
-    numeric = [*numeric, *available_ratios(numeric)]
-    one_hot = [c for c in categorical if levels.get(c, 0) <= ONE_HOT_MAX_LEVELS]
-    target = [c for c in categorical if c not in one_hot]
-    numeric_steps: list[Any] = [SimpleImputer(strategy="median", add_indicator=True)]
-    if name == "logistic_regression":
-        numeric_steps.append(StandardScaler())
-    transformers = [("numeric", make_pipeline(*numeric_steps), numeric)]
-    encoders = (
-        ("one_hot", OneHotEncoder(handle_unknown="ignore", sparse_output=False), one_hot),
-        ("target", TargetEncoder(target_type="binary", random_state=seed), target),
-    )
-    for step, encoder, columns in encoders:
-        if columns:
-            missing_as_level = SimpleImputer(strategy="constant", fill_value="missing")
-            transformers.append((step, make_pipeline(missing_as_level, encoder), columns))
-    preprocess = [
-        ("ratios", ProfileRatios()),
-        ("preprocess", ColumnTransformer(transformers, verbose_feature_names_out=False)),
-    ]
-    estimator = _estimator(name, seed, settings)
-    if name == "xgboost_smote":
-        return ImbPipeline([*preprocess, ("smote", SMOTE(random_state=seed)), ("model", estimator)])
-    return Pipeline([*preprocess, ("model", estimator)])
-
-
-def _estimator(name: str, seed: int, settings: dict[str, Any]) -> Any:
-    if name == "logistic_regression":
-        return LogisticRegression(max_iter=3000, class_weight="balanced", **settings)
-    if name == "random_forest":
-        return RandomForestClassifier(
-            n_estimators=100, class_weight="balanced_subsample", random_state=seed, n_jobs=1, **settings
-        )
-    if name in ("xgboost_smote", "xgboost_focal"):
-        gamma = settings.pop("gamma_focal", None)
-        objective = (
-            functools.partial(focal_loss, gamma=gamma) if name == "xgboost_focal" else "binary:logistic"
-        )
-        return XGBClassifier(
-            objective=objective,
-            tree_method="hist",
-            random_state=seed,
-            n_jobs=1,
-            eval_metric="logloss",
-            **settings,
-        )
-    if name == REFERENCE:
-        return HistGradientBoostingClassifier(random_state=seed, **settings)
-    raise ValueError(f"unknown model {name!r}; expected one of {(*MODELS, REFERENCE)}")
-
-
 def _fit_predict(
     model: Any, x: pd.DataFrame, y: np.ndarray, fit_rows: np.ndarray, rows: np.ndarray
 ) -> np.ndarray:
@@ -480,20 +252,6 @@ def _out_of_fold(
         out_of_fold[rows] = prediction
     per_fold = [roc_auc_score(y[rows], out_of_fold[rows]) for _, rows in splits]
     return out_of_fold, float(roc_auc_score(y, out_of_fold)), float(np.std(per_fold))
-
-
-def fit_platt(score: np.ndarray, y: np.ndarray) -> LogisticRegression:
-    """A logistic map from a raw score's log-odds to churn (Platt scaling), without a penalty."""
-    return LogisticRegression(C=1e6, max_iter=1000).fit(_log_odds(score)[:, None], y)
-
-
-def platt(calibrator: LogisticRegression, score: np.ndarray) -> np.ndarray:
-    """Calibrated churn probabilities of raw scores under a :func:`fit_platt` map."""
-    return calibrator.predict_proba(_log_odds(score)[:, None])[:, 1]
-
-
-def _log_odds(score: np.ndarray) -> np.ndarray:
-    return logit(np.clip(np.asarray(score, dtype=float), 1e-6, 1 - 1e-6))
 
 
 def train_and_evaluate(
