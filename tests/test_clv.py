@@ -252,12 +252,6 @@ def test_fit_gamma_gamma_recovers_the_mean_spend():
     assert fitted.v * fitted.p / (fitted.q - 1) == pytest.approx(v * p / (q - 1), rel=0.1)
 
 
-def test_revenue_at_risk_values_the_future():
-    values = pd.DataFrame({"customer_id": [1, 2], "clv": [100.0, 40.0]})
-    scores = pd.DataFrame({"customer_id": [2, 1, 3], "churn_probability": [0.5, 0.1, 0.9]})
-    assert clv.revenue_at_risk(scores, values).tolist() == [20.0, 10.0, 0.0]
-
-
 def test_calibration_table_and_sentences():
     summary = pd.DataFrame(
         {

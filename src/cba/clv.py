@@ -52,7 +52,6 @@ __all__ = [
     "probability_alive_table",
     "value_summary",
     "probability_no_purchase",
-    "revenue_at_risk",
     "rfm_summary",
     "transactions_from_events",
     "transactions_from_orders",
@@ -382,16 +381,6 @@ def customer_value(
         expected_spend=expected_spend(gamma_gamma, summary),
         clv=lifetime_value(beta_geo, gamma_gamma, summary, months, discount_rate),
     )
-
-
-def revenue_at_risk(churn_scores: pd.DataFrame, values: pd.DataFrame) -> pd.Series:
-    """Churn probability times expected future value (CLV), per row of ``churn_scores``.
-
-    ``churn_scores`` has ``customer_id`` and ``churn_probability``; ``values`` is :func:`customer_value`'s.
-    Customers who never bought have no CLV and risk nothing.
-    """
-    clv = churn_scores["customer_id"].map(values.set_index("customer_id")["clv"]).fillna(0.0)
-    return (churn_scores["churn_probability"] * clv).rename("revenue_at_risk")
 
 
 def calibration_purchases_figure(table: pd.DataFrame) -> go.Figure:
