@@ -180,7 +180,7 @@ def test_the_printed_pdf_leads_with_the_summary_and_fits_its_pages(project):
     subprocess.run(["pdftoppm", *first_five, str(pdf), str(ARTIFACTS / "pdf-page")], check=True)
 
     assert "In brief" in first and "Who is at risk" in first
-    assert "Contents" in pages_text[1] or "Contents" in first
+    assert any("Contents" in page for page in pages_text[:3])  # right after the summary
     assert "Version" in last and "Page" in last
     assert re.search(r"Page 2 of \d+", pages_text[1])
     assert "Download plot as a png" not in text and "Produced with Plotly" not in text
