@@ -259,7 +259,7 @@ def uuid_clickstream(customers: int = 300, seed: int = 13) -> pd.DataFrame:
 
 @pytest.mark.e2e
 def test_a_1990s_transaction_log_runs_end_to_end(tmp_path):
-    from test_pipeline import assert_book_and_sane_metrics, build, metrics
+    from test_pipeline import assert_book_and_consistent_metrics, build, metrics
 
     log = cdnow_like()
     project = build(
@@ -273,7 +273,7 @@ def test_a_1990s_transaction_log_runs_end_to_end(tmp_path):
         },
         {"datasets/own/cdnow.csv": log},
     )
-    assert_book_and_sane_metrics(project)
+    assert_book_and_consistent_metrics(project)
     quality = metrics(project, "data_quality")["events"]
     assert quality["rows_in"] == len(log)
     assert quality["rules"]["timestamp_before_start"] == quality["rules"]["timestamp_in_future"] == 0
@@ -282,7 +282,7 @@ def test_a_1990s_transaction_log_runs_end_to_end(tmp_path):
 
 @pytest.mark.e2e
 def test_a_clickstream_with_uuid_customer_ids_runs_end_to_end(tmp_path):
-    from test_pipeline import assert_book_and_sane_metrics, build, run
+    from test_pipeline import assert_book_and_consistent_metrics, build, run
 
     log = uuid_clickstream()
     project = build(
@@ -303,7 +303,7 @@ def test_a_clickstream_with_uuid_customer_ids_runs_end_to_end(tmp_path):
         },
         {"datasets/own/clicks.csv.gz": log},
     )
-    assert_book_and_sane_metrics(project)
+    assert_book_and_consistent_metrics(project)
     originals = set(log["user_id"])
     for name in ("churn_scores", "survival_times"):
         written = pd.read_parquet(project / "datasets" / "scores" / f"{name}.parquet")
