@@ -173,3 +173,11 @@ def test_a_styled_frame_keeps_its_formats_and_loses_the_position_index():
 )
 def test_column_labels_spell_abbreviations_as_readers_do(name, label):
     assert tables.column_label(name) == label
+
+
+def test_an_empty_or_blank_table_renders():
+    empty = pd.DataFrame({"column": pd.Series([], dtype=float), "outliers": pd.Series([], dtype=float)})
+    blank = pd.DataFrame({"share": [0.5, None], "name": ["a", None]})
+
+    assert "<table" in tables.table_html(empty, "USD")
+    assert "50.0%" in tables.table_html(blank, "USD") or "50%" in tables.table_html(blank, "USD")

@@ -285,7 +285,10 @@ def _styled_html(table: pd.DataFrame) -> str:
     numeric = [
         name
         for position, name in enumerate(table.columns)
-        if table.iloc[:, position].str.fullmatch(r"[-−+<∞–\d,.\s%eE]+|[A-Z]{3} [-\d,.]+").all()
+        if table.iloc[:, position]
+        .astype("string")
+        .str.fullmatch(r"[-−+<∞–\d,.\s%eE]+|[A-Z]{3} [-\d,.]+")
+        .all()
     ]
     from pandas.io.formats.style import Styler
 
