@@ -186,9 +186,12 @@ def stage_summary(name: str, root: Path) -> str:
             f"churn: best model {metrics['best_model']}, ROC AUC {metrics['roc_auc']:.3f} "
             f"(95% CI {low:.3f}-{high:.3f}) on {metrics['n_test']:,} held-out rows"
         )
+    churned = f"{metrics['n_churned']:,} of {metrics['n_customers']:,} churned"
+    if metrics.get("concordance") is None:
+        return f"survival: {churned}; no Cox model (no customer attributes)"
     return (
         f"survival: Cox concordance {metrics['concordance']:.3f} on {metrics['n_test']:,} held-out "
-        f"customers; {metrics['n_churned']:,} of {metrics['n_customers']:,} churned"
+        f"customers; {churned}"
     )
 
 
