@@ -7,22 +7,9 @@ import pytest
 from lifelines.utils import concordance_index
 
 from cba import survival
+from test_survival import lives_frame
 
 DAY_0 = pd.Timestamp("2024-01-01", tz="UTC")
-
-
-def lives_frame(duration, churned, entry=None, **attributes) -> pd.DataFrame:
-    """A lifetimes table of literal values, customers numbered from 1."""
-    duration = np.asarray(duration, float)
-    frame = pd.DataFrame(
-        {
-            "customer_id": np.arange(1, len(duration) + 1),
-            "entry": np.zeros(len(duration)) if entry is None else np.asarray(entry, float),
-            "duration": duration,
-            "churned": np.asarray(churned, int),
-        }
-    )
-    return frame.assign(**attributes)
 
 
 def event_log(days_by_customer: dict[int, list[int]]) -> ibis.Table:
