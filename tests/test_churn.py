@@ -5,7 +5,7 @@ import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 from typer.testing import CliRunner
 
-from cba import calibration, churn, evaluate
+from cba import calibration, candidates, churn, evaluate
 from cba.cli import app
 from cba.config import BusinessParams, ChurnParams, SearchParams
 
@@ -393,3 +393,54 @@ def test_the_soft_vote_averages_its_members(customers):
     ]
     log_odds = [np.log(p / (1 - p)) for p in (m.predict_proba(x)[:, 1] for m in members)]
     np.testing.assert_allclose(vote.predict_proba(x)[:, 1], 1 / (1 + np.exp(-np.mean(log_odds, axis=0))))
+
+
+def test_search_sample_keeps_whole_groups_and_the_churn_rate():
+    rng = np.random.default_rng(5)
+    groups = np.repeat(np.arange(3000), rng.integers(1, 4, 3000))  # customers seen at 1 to 3 cutoffs
+    y = (rng.random(len(groups)) < 0.2).astype(int)
+    rows = churn.search_sample(y, groups, 1000, seed=1)
+    assert 900 <= len(rows) <= 1000
+    chosen = np.unique(groups[rows])
+    assert len(rows) == np.isin(groups, chosen).sum()  # no group is split
+    assert y[rows].mean() == pytest.approx(y.mean(), abs=0.02)
+    np.testing.assert_array_equal(rows, churn.search_sample(y, groups, 1000, seed=1))
+    np.testing.assert_array_equal(churn.search_sample(y, groups, len(y), seed=1), np.arange(len(y)))
+
+
+def test_stratified_rows_keep_each_class_share_and_the_row_order():
+    x = pd.DataFrame({"a": np.arange(1000)})
+    y = np.r_[np.ones(200, dtype=int), np.zeros(800, dtype=int)]
+    sampled_x, sampled_y = candidates.stratified_rows(x, y, 100, seed=2)
+    assert (len(sampled_y), int(sampled_y.sum())) == (100, 20)
+    assert sampled_x["a"].is_monotonic_increasing
+    np.testing.assert_array_equal(y[sampled_x["a"].to_numpy()], sampled_y)
+    assert candidates.stratified_rows(x, y, 1000, seed=2)[0] is x
+
+
+def test_models_with_superlinear_cost_fit_on_a_bounded_sample_and_score_every_row(customers):
+    numeric, categorical = churn.feature_columns(customers)
+    x, y = customers[numeric + categorical], customers["churn"].to_numpy()
+    columns = (numeric, categorical, {c: int(x[c].nunique()) for c in categorical})
+    forest = churn.build_model("random_forest", *columns, 3, {"max_depth": 4}, max_fit_rows=150).fit(x, y)
+    assert forest.named_steps["bounded"].kw_args == {"max_rows": 150, "seed": 3}
+    fitted_rows = sum(tree.tree_.n_node_samples[0] for tree in forest.named_steps["model"].estimators_)
+    assert fitted_rows <= 150 * len(forest.named_steps["model"].estimators_)  # bootstrap draws of 150 rows
+    assert forest.predict_proba(x).shape == (len(x), 2)
+    boosted = churn.build_model("xgboost_focal", *columns, 3, {}, max_fit_rows=150)
+    assert "bounded" not in boosted.named_steps
+
+
+def test_cross_validated_roc_auc_is_the_mean_within_cutoffs():
+    # Two cutoffs: within each the score ranks perfectly (AUC 1), but the earlier cutoff's scores are all
+    # higher, so pooling the cutoffs gives less than 1.
+    y = np.array([0, 1, 0, 1, 0, 1, 0, 1])
+    periods = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    score = np.array([0.6, 0.9, 0.6, 0.9, 0.1, 0.5, 0.1, 0.5])
+    splits = [
+        (np.array([4, 5, 6, 7]), np.array([0, 1, 2, 3])),
+        (np.array([0, 1, 2, 3]), np.array([4, 5, 6, 7])),
+    ]
+    out_of_fold, cv_roc_auc, _ = churn._out_of_fold(y, periods, splits, [score[:4], score[4:]])
+    np.testing.assert_array_equal(out_of_fold, score)
+    assert cv_roc_auc == 1.0 and roc_auc_score(y, score) < 1.0

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from imblearn import FunctionSampler
 from imblearn.over_sampling import SMOTE
 from imblearn.pipeline import Pipeline as ImbPipeline
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -34,10 +35,12 @@ __all__ = [
     "ProfileRatios",
     "REFERENCE",
     "REFERENCE_BUDGET_FACTOR",
+    "SAMPLED_FIT",
     "SEARCH_SPACES",
     "available_ratios",
     "build_model",
     "focal_loss",
+    "stratified_rows",
 ]
 
 MODELS = ("logistic_regression", "random_forest", "xgboost_smote", "xgboost_focal")
@@ -47,6 +50,9 @@ REFERENCE = "gradient_boosting"
 """The off-the-shelf reference (scikit-learn's histogram gradient boosting), tuned with a larger budget."""
 REFERENCE_BUDGET_FACTOR = 2
 BOOSTED = ("xgboost_smote", "xgboost_focal")
+SAMPLED_FIT = ("random_forest", "xgboost_smote")
+"""Models whose fitting cost grows faster than the rows (fully grown trees; SMOTE's neighbour search): they
+fit on a stratified sample of at most ``churn.max_fit_rows`` rows, the others on every row."""
 ONE_HOT_MAX_LEVELS = 15
 """Categorical columns with more levels than this are target-encoded (fitted within the folds)."""
 PROFILE_RATIOS = {
@@ -135,18 +141,23 @@ def build_model(
     levels: dict[str, int],
     seed: int,
     settings: dict[str, Any] | None = None,
+    max_fit_rows: int | None = None,
 ) -> Any:
     """Preprocessing and estimator in one pipeline.
 
     The attributes' ratios (:class:`ProfileRatios`) join the numeric columns. Categorical columns are
     one-hot encoded, or target encoded (fitted within the training folds) when they have more than
     :data:`ONE_HOT_MAX_LEVELS` levels; only the linear model is scaled. :data:`ENSEMBLE` takes
-    ``settings`` as ``{member model: its settings}`` and averages the members.
+    ``settings`` as ``{member model: its settings}`` and averages the members. The models of
+    :data:`SAMPLED_FIT` fit on :func:`stratified_rows` of at most ``max_fit_rows`` rows (all when None).
     """
     settings = dict(settings or {})
     if name == ENSEMBLE:
         return AveragedModel(
-            [build_model(member, numeric, categorical, levels, seed, own) for member, own in settings.items()]
+            [
+                build_model(member, numeric, categorical, levels, seed, own, max_fit_rows)
+                for member, own in settings.items()
+            ]
         )
     numeric = [*numeric, *available_ratios(numeric)]
     one_hot = [c for c in categorical if levels.get(c, 0) <= ONE_HOT_MAX_LEVELS]
@@ -169,8 +180,35 @@ def build_model(
     ]
     estimator = _estimator(name, seed, settings)
     if name == "xgboost_smote":
-        return ImbPipeline([*preprocess, ("smote", SMOTE(random_state=seed)), ("model", estimator)])
+        preprocess.append(("smote", SMOTE(random_state=seed)))
+    if name in SAMPLED_FIT and max_fit_rows is not None:
+        bound = {"max_rows": max_fit_rows, "seed": seed}
+        preprocess.insert(
+            0, ("bounded", FunctionSampler(func=stratified_rows, kw_args=bound, validate=False))
+        )
+    if any(step in ("smote", "bounded") for step, _ in preprocess):
+        return ImbPipeline([*preprocess, ("model", estimator)])
     return Pipeline([*preprocess, ("model", estimator)])
+
+
+def stratified_rows(x: pd.DataFrame, y: Any, max_rows: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """At most ``max_rows`` rows drawn at random within each class in proportion, in their order.
+
+    Every row when there are no more than ``max_rows``. Used while fitting only: predictions score every row.
+    """
+    y = np.asarray(y)
+    if len(y) <= max_rows:
+        return x, y
+    rng = np.random.default_rng(seed)
+    rows = np.sort(
+        np.concatenate(
+            [
+                rng.choice(members, size=round(len(members) * max_rows / len(y)), replace=False)
+                for members in (np.flatnonzero(y == label) for label in np.unique(y))
+            ]
+        )
+    )
+    return x.iloc[rows], y[rows]
 
 
 def _estimator(name: str, seed: int, settings: dict[str, Any]) -> Any:

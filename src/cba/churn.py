@@ -62,6 +62,7 @@ from cba.schema import MissingFeaturesError
 __all__ = [
     "CUTOFF",
     "ENSEMBLE",
+    "EVIDENCE_MAX_ROWS",
     "GROUP",
     "LABEL",
     "MODELS",
@@ -86,6 +87,7 @@ __all__ = [
     "naive_split",
     "oracle_sentence",
     "predict",
+    "search_sample",
     "segment_drivers",
     "summary",
     "table_sha256",
@@ -101,6 +103,8 @@ CUTOFF = "cutoff"
 """Labelled snapshots of an event log: one row per customer and cutoff."""
 NOT_FEATURES = ("customer_id", LABEL, GROUP, CUTOFF)
 _BOOTSTRAP_RESAMPLES = 1000
+EVIDENCE_MAX_ROWS = 100_000
+"""Test rows the permutation importances and bootstrap intervals use at most (a stratified sample)."""
 
 
 @dataclass(frozen=True)
@@ -208,11 +212,29 @@ def _fit_predict(
         return clone(model).fit(x.iloc[fit_rows], y[fit_rows]).predict_proba(x.iloc[rows])[:, 1]
 
 
+def search_sample(y: np.ndarray, groups: np.ndarray, max_rows: int, seed: int) -> np.ndarray:
+    """Rows of a bounded sample, stratified by churn, with whole groups: every row when there are few.
+
+    Groups are drawn at random (``seed``) within strata of groups with the same number of rows and of
+    churned rows, each stratum up to its share of ``max_rows``, so the sample keeps the churn rate and
+    the group sizes of the whole, and never splits a customer or its near-duplicates.
+    """
+    if len(y) <= max_rows:
+        return np.arange(len(y))
+    per_group = pd.DataFrame({"group": groups, "churn": y}).groupby("group")["churn"].agg(["size", "sum"])
+    shuffled = per_group.iloc[np.random.default_rng(seed).permutation(len(per_group))]
+    stratum = shuffled.groupby(["size", "sum"])["size"]
+    quota = stratum.transform("sum") * (max_rows / len(y))
+    chosen = shuffled.index[(stratum.cumsum() <= quota).to_numpy()]
+    return np.flatnonzero(np.isin(groups, chosen))
+
+
 def _search(
     name: str,
     x: pd.DataFrame,
     y: np.ndarray,
     groups: np.ndarray,
+    periods: np.ndarray,
     columns: tuple,
     budget: int,
     folds: int,
@@ -220,7 +242,8 @@ def _search(
 ) -> tuple[dict[str, Any], np.ndarray, float, float]:
     """Random search over the model's space: the best setting, its out-of-fold predictions and scores.
 
-    The scores are the out-of-fold ROC-AUC and its standard deviation across the folds.
+    The scores are the out-of-fold ROC-AUC within a period (:func:`_out_of_fold`) and its standard
+    deviation across the folds.
 
     Every (setting, fold) fit runs in its own worker process, one per core: processes, unlike the
     models' own threads, keep their speed when the machine is busy.
@@ -237,21 +260,32 @@ def _search(
     best: tuple[dict[str, Any], np.ndarray, float, float] | None = None
     for index, settings in enumerate(candidates):
         own = predictions[index * len(splits) : (index + 1) * len(splits)]
-        out_of_fold, score, spread = _out_of_fold(y, splits, own)
+        out_of_fold, score, spread = _out_of_fold(y, periods, splits, own)
         if best is None or score > best[2]:
             best = (settings, out_of_fold, score, spread)
     return best
 
 
 def _out_of_fold(
-    y: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]], predictions: list[np.ndarray]
+    y: np.ndarray,
+    periods: np.ndarray,
+    splits: list[tuple[np.ndarray, np.ndarray]],
+    predictions: list[np.ndarray],
 ) -> tuple[np.ndarray, float, float]:
-    """Out-of-fold predictions assembled from the folds, their ROC-AUC, and its spread across folds."""
+    """Out-of-fold predictions assembled from the folds, their ROC-AUC, and its spread across folds.
+
+    The ROC-AUC is the mean over ``periods`` (the training cutoffs) of the ROC-AUC within each, since a
+    model ranks the customers of one cutoff at a time; pooling cutoffs whose churn rates differ would
+    also reward telling the cutoffs apart.
+    """
     out_of_fold = np.empty(len(y))
     for (_, rows), prediction in zip(splits, predictions, strict=True):
         out_of_fold[rows] = prediction
     per_fold = [roc_auc_score(y[rows], out_of_fold[rows]) for _, rows in splits]
-    return out_of_fold, float(roc_auc_score(y, out_of_fold)), float(np.std(per_fold))
+    scored = [p for p in np.unique(periods) if len(np.unique(y[periods == p])) == 2]
+    per_period = [roc_auc_score(y[periods == p], out_of_fold[periods == p]) for p in scored]
+    score = np.mean(per_period) if per_period else roc_auc_score(y, out_of_fold)
+    return out_of_fold, float(score), float(np.std(per_fold))
 
 
 def train_and_evaluate(
@@ -270,32 +304,36 @@ def train_and_evaluate(
     x_train, y_train, x_test, y_test = x.iloc[split.train], y[split.train], x.iloc[split.test], y[split.test]
     levels = {c: int(x_train[c].nunique()) for c in categorical}
     columns = (numeric, categorical, levels)
-    recent = _latest_rows(features.iloc[split.train])
+    train = features.iloc[split.train]
+    recent = _latest_rows(train)
     calibration_rate = float(y_train[recent].mean())
     target_rate = (
-        expected_base_rate(_base_rates(features.iloc[split.train], label))
-        if params.base_rate == "trend"
-        else calibration_rate
+        expected_base_rate(_base_rates(train, label)) if params.base_rate == "trend" else calibration_rate
     )
+    searched_rows = search_sample(y_train, groups[split.train], params.search.max_rows, seed)
+    x_searched, y_searched = x_train.iloc[searched_rows], y_train[searched_rows]
+    groups_searched, recent_searched = groups[split.train][searched_rows], recent[searched_rows]
+    periods = _periods(train)[searched_rows]
     searched = {}
     for name in (*MODELS, REFERENCE):
         budget = params.search.budget * (REFERENCE_BUDGET_FACTOR if name == REFERENCE else 1)
         searched[name] = _search(
-            name, x_train, y_train, groups[split.train], columns, budget, params.search.folds, seed
+            name, x_searched, y_searched, groups_searched, periods, columns, budget, params.search.folds, seed
         )
     searched[ENSEMBLE] = _ensemble(
         searched,
-        y_train,
-        list(_folds(params.search.folds, seed).split(x_train, y_train, groups[split.train])),
+        y_searched,
+        periods,
+        list(_folds(params.search.folds, seed).split(x_searched, y_searched, groups_searched)),
     )
     models, scores, probabilities, rankings = {}, {}, {}, {}
     for name, (settings, out_of_fold, cv_roc_auc, cv_spread) in searched.items():
-        calibrator = fit_platt(out_of_fold[recent], y_train[recent])
+        calibrator = fit_platt(out_of_fold[recent_searched], y_searched[recent_searched])
         threshold = evaluate.profit_threshold(
-            y_train[recent], platt(calibrator, out_of_fold[recent]), params.business
+            y_searched[recent_searched], platt(calibrator, out_of_fold[recent_searched]), params.business
         )
         with threadpool_limits(1):  # steady under load, like the search
-            pipeline = build_model(name, *columns, seed, settings).fit(x_train, y_train)
+            pipeline = build_model(name, *columns, seed, settings, params.max_fit_rows).fit(x_train, y_train)
         models[name] = CalibratedModel(pipeline, calibrator, calibration_rate, target_rate)
         probabilities[name] = models[name].predict_proba(x_test)[:, 1]
         rankings[name] = models[name].ranking_score(x_test)
@@ -321,13 +359,16 @@ def train_and_evaluate(
         test_probability=probabilities,
         test_ranking=rankings,
         calibration={"calibration_rate": calibration_rate, "target_rate": target_rate},
-        naive=_naive_scores(features, best, scores[best]["settings"], columns, params.test_size, seed, label),
+        naive=_naive_scores(features, best, scores[best]["settings"], columns, params, seed, label),
         training_sha256=table_sha256(features.iloc[split.train]),
     )
 
 
 def _ensemble(
-    searched: dict[str, tuple], y: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]]
+    searched: dict[str, tuple],
+    y: np.ndarray,
+    periods: np.ndarray,
+    splits: list[tuple[np.ndarray, np.ndarray]],
 ) -> tuple[dict[str, Any], np.ndarray, float, float]:
     """The soft vote of the boosted competitors (:data:`BOOSTED`), scored out of fold.
 
@@ -336,7 +377,7 @@ def _ensemble(
     """
     members = list(BOOSTED)
     predictions = soft_vote([searched[m][1] for m in members])
-    out_of_fold, score, spread = _out_of_fold(y, splits, [predictions[rows] for _, rows in splits])
+    out_of_fold, score, spread = _out_of_fold(y, periods, splits, [predictions[rows] for _, rows in splits])
     return {m: searched[m][0] for m in members}, out_of_fold, score, spread
 
 
@@ -345,6 +386,13 @@ def _base_rates(train: pd.DataFrame, label: str) -> list[float]:
     if CUTOFF not in train.columns:
         return [float(train[label].mean())]
     return train.groupby(CUTOFF)[label].mean().sort_index().astype(float).tolist()
+
+
+def _periods(train: pd.DataFrame) -> np.ndarray:
+    """Each training row's cutoff as an integer code (one period for a snapshot)."""
+    if CUTOFF not in train.columns:
+        return np.zeros(len(train), dtype=int)
+    return pd.factorize(train[CUTOFF], sort=True)[0]
 
 
 def choose_best(scores: dict[str, dict[str, Any]]) -> str:
@@ -370,16 +418,20 @@ def _naive_scores(
     name: str,
     settings: dict[str, Any],
     columns: tuple,
-    test_size: float,
+    params: ChurnParams,
     seed: int,
     label: str = LABEL,
 ) -> dict[str, float]:
-    """ROC-AUC and PR-AUC of the same model and setting under the naive split."""
-    split = naive_split(features, test_size, seed, label)
-    x = features[columns[0] + columns[1]]
+    """ROC-AUC and PR-AUC of the same model and setting under the naive split.
+
+    Beyond ``churn.search.max_rows`` rows the comparison runs on a stratified sample of that many.
+    """
     y = features[label].to_numpy()
-    model = build_model(name, *columns, seed, settings).fit(x.iloc[split.train], y[split.train])
-    probability = model.predict_proba(x.iloc[split.test])[:, 1]
+    sample = features.iloc[search_sample(y, customer_groups(features), params.search.max_rows, seed)]
+    split = naive_split(sample, params.test_size, seed, label)
+    x, y = sample[columns[0] + columns[1]], sample[label].to_numpy()
+    model = build_model(name, *columns, seed, settings, params.max_fit_rows)
+    probability = model.fit(x.iloc[split.train], y[split.train]).predict_proba(x.iloc[split.test])[:, 1]
     return {
         "roc_auc": float(roc_auc_score(y[split.test], probability)),
         "pr_auc": float(average_precision_score(y[split.test], probability)),
@@ -390,21 +442,27 @@ def intervals(result: ChurnResult, seed: int) -> dict[str, list[float]]:
     """Bootstrap 95% intervals over the test customers' groups.
 
     The best model's ROC-AUC and PR-AUC, and its ROC-AUC minus the reference's on the same resamples
-    (``roc_auc_gain_over_reference_ci``).
+    (``roc_auc_gain_over_reference_ci``). Beyond :data:`EVIDENCE_MAX_ROWS` test rows they are taken over a
+    stratified sample of groups of that many (:func:`search_sample`): wider, so on the safe side.
     """
-    ranking = result.test_ranking[result.best_model]
-    paired = np.column_stack([ranking, result.test_ranking[REFERENCE]])
+    rows = _evidence_rows(result, seed)
+    y, groups = result.y_test[rows], result.test_groups[rows]
+    ranking = result.test_ranking[result.best_model][rows]
+    paired = np.column_stack([ranking, result.test_ranking[REFERENCE][rows]])
     scores = {
         "roc_auc": (ranking, roc_auc_score),
         "pr_auc": (ranking, average_precision_score),
         "roc_auc_gain_over_reference": (paired, _roc_auc_gain),
     }
     return {
-        f"{key}_ci": evaluate.bootstrap_interval(
-            result.y_test, values, score, seed, _BOOTSTRAP_RESAMPLES, groups=result.test_groups
-        )
+        f"{key}_ci": evaluate.bootstrap_interval(y, values, score, seed, _BOOTSTRAP_RESAMPLES, groups=groups)
         for key, (values, score) in scores.items()
     }
+
+
+def _evidence_rows(result: ChurnResult, seed: int) -> np.ndarray:
+    """Test rows the intervals and the drivers use: all, or a sample of :data:`EVIDENCE_MAX_ROWS`."""
+    return search_sample(result.y_test, result.test_groups, EVIDENCE_MAX_ROWS, seed)
 
 
 def _roc_auc_gain(y: np.ndarray, paired: np.ndarray) -> float:
@@ -420,8 +478,12 @@ def table_sha256(frame: pd.DataFrame) -> str:
 
 
 def top_drivers(result: ChurnResult, seed: int, count: int = 10, repeats: int = 5) -> pd.DataFrame:
-    """Permutation importance of the best model on the test rows: the mean drop in ROC-AUC per feature."""
-    model, x, y = result.models[result.best_model], result.x_test, result.y_test
+    """Permutation importance of the best model on the test rows: the mean drop in ROC-AUC per feature.
+
+    Beyond :data:`EVIDENCE_MAX_ROWS` test rows, on a stratified sample of that many.
+    """
+    rows = _evidence_rows(result, seed)
+    model, x, y = result.models[result.best_model], result.x_test.iloc[rows], result.y_test[rows]
     rng = np.random.default_rng(seed)
     base = roc_auc_score(y, model.ranking_score(x))
     drops = []
@@ -466,8 +528,12 @@ def segment_drivers(
 
     A feature's effect on a customer is the fall in predicted risk when the feature's value is replaced
     by another customer's at random; a segment's drivers are the features with the largest mean effect.
+    Beyond :data:`EVIDENCE_MAX_ROWS` customers, on a random sample of that many.
     """
     rng = np.random.default_rng(seed)
+    if len(x) > EVIDENCE_MAX_ROWS:
+        rows = np.sort(rng.choice(len(x), EVIDENCE_MAX_ROWS, replace=False))
+        x, segments = x.iloc[rows], segments[rows]
     base = model.predict_proba(x)[:, 1]
     effects = {}
     for column in x.columns:

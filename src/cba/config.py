@@ -280,6 +280,7 @@ class SearchParams(_Section):
 
     budget: Count
     folds: int = Field(ge=2)
+    max_rows: int = Field(default=100_000, ge=100)
 
 
 class BusinessParams(_Section):
@@ -307,6 +308,7 @@ class ChurnParams(_Section):
     base_rate: Literal["latest", "trend"] = "latest"
     test_size: Share
     search: SearchParams
+    max_fit_rows: int = Field(default=200_000, ge=100)
     business: BusinessParams
 
     @property
