@@ -151,6 +151,10 @@ def test_load_params_rejects_a_file_that_is_not_a_mapping(tmp_path: Path):
             {"survival.covariates": "Complain"},
             "survival.covariates must be a list of attribute names, got 'Complain'",
         ),
+        (
+            {"forecast.windows": 2, "forecast.test_windows": 2},
+            "forecast.test_windows (2) must be fewer than forecast.windows (2)",
+        ),
     ],
     ids=[
         "generate-window",
@@ -160,6 +164,7 @@ def test_load_params_rejects_a_file_that_is_not_a_mapping(tmp_path: Path):
         "unmappable-column",
         "unknown-event-type",
         "covariates-not-a-list",
+        "no-forecast-window-left-to-choose-on",
     ],
 )
 def test_broken_rule_across_keys_names_every_key_in_dotted_form(changes, message):

@@ -97,10 +97,12 @@ def test_metrics_by_hand():
     assert row["mase"] == pytest.approx(1.75 / 6, abs=1e-4)
     assert (row["coverage_80"], row["coverage_95"]) == (0.75, 1.0)
     assert metrics.loc["SeasonalNaive", "mase"] == 1.0
+    assert (row["days"], row["first_day"], row["last_day"]) == (4, "2024-01-02", "2024-01-05")
     chosen = forecast.choose_models(metrics.reset_index())
     assert chosen == {"orders": "Model"}
-    summary = forecast.metrics_summary(metrics.reset_index(), chosen, horizon_days=4, windows=1)
-    assert summary["orders"]["chosen_model"] == "Model" and "mape" in summary["orders"]["models"]["Model"]
+    summary = forecast.metrics_summary(metrics.reset_index(), metrics.reset_index(), chosen)
+    assert summary["orders"]["chosen_model"] == "Model"
+    assert "mape" in summary["orders"]["models_on_choosing_windows"]["Model"]
 
 
 def test_a_zero_day_switches_mape_for_smape():
@@ -108,8 +110,8 @@ def test_a_zero_day_switches_mape_for_smape():
     metrics = forecast.forecast_metrics(cv).set_index("model")
     assert np.isnan(metrics.loc["Model", "mape"])
     assert metrics.loc["Model", "smape"] == pytest.approx((0 + 10 / 15) / 2, abs=1e-4)  # 0/0 counts 0
-    summary = forecast.metrics_summary(metrics.reset_index(), {"orders": "Model"}, 2, 1)
-    assert set(summary["orders"]["models"]["Model"]) == {
+    summary = forecast.metrics_summary(metrics.reset_index(), metrics.reset_index(), {"orders": "Model"})
+    assert set(summary["orders"]["models_on_choosing_windows"]["Model"]) == {
         "rmse",
         "mae",
         "smape",
@@ -136,14 +138,103 @@ def test_final_forecast_and_sentences():
     series["y"] += np.random.default_rng(0).normal(0, 1, len(series))  # the seasonal naive errs too
     series = pd.concat([series, series.assign(unique_id="orders")], ignore_index=True)
     cv = forecast.cross_validate(series, horizon_days=7, windows=2)
-    metrics = forecast.forecast_metrics(cv)
-    chosen = forecast.choose_models(metrics)
+    validation = forecast.choose_and_test(cv, test_windows=1)
+    chosen, test_errors = validation.chosen, validation.test_errors
     final = forecast.final_forecast(series, chosen, horizon_days=14)
     revenue = final[final["unique_id"] == "revenue"]
     assert len(revenue) == 14 and revenue["ds"].min() == pd.Timestamp("2024-03-25")
     assert (revenue["lo_95"] <= revenue["lo_80"]).all() and (revenue["hi_80"] <= revenue["hi_95"]).all()
-    assert "over the next 14 days" in forecast.forecast_sentence(metrics, chosen, final, "revenue").lower()
+    sentence = forecast.forecast_sentence(test_errors, chosen, final, "revenue")
+    assert "On the 7 test days from 2024-03-18 to 2024-03-24" in sentence
+    assert "over the next 14 days" in sentence.lower()
     table = forecast.error_by_days_ahead(cv)
-    assert "7-day horizon" in forecast.error_by_days_ahead_sentence(table, chosen, "orders")
+    assert "Over all 2 windows" in forecast.error_by_days_ahead_sentence(table, chosen, "orders", 2)
+    assert "7-day horizon" in forecast.error_by_days_ahead_sentence(table, chosen, "orders", 2)
     assert forecast.forecast_figure(series, final, "revenue").data
     assert forecast.error_by_days_ahead_figure(table, "orders").data
+
+
+def two_window_cv() -> pd.DataFrame:
+    """Two 2-day windows of one series: ``Steady`` wins the first, ``Late`` the second and both together.
+
+    Absolute errors, window 1 (actual 10, 20) then window 2 (actual 30, 40):
+    SeasonalNaive 4, 4 | 10, 10; Steady 1, 1 | 6, 6; Late 2, 2 | 0, 1.
+    """
+    frame = pd.DataFrame(
+        {
+            "unique_id": "orders",
+            "ds": pd.date_range("2024-01-02", periods=4, freq="D"),
+            "cutoff": pd.to_datetime(["2024-01-01", "2024-01-01", "2024-01-03", "2024-01-03"]),
+            "y": [10.0, 20, 30, 40],
+            "Steady": [11.0, 19, 24, 46],
+            "Late": [12.0, 22, 30, 41],
+            "SeasonalNaive": [14.0, 16, 20, 50],
+        }
+    )
+    for model in ("Steady", "Late", "SeasonalNaive"):
+        frame[f"{model}-lo-95"], frame[f"{model}-hi-95"] = 0.0, 100.0
+        frame[f"{model}-lo-80"], frame[f"{model}-hi-80"] = 0.0, 100.0
+    # Steady's intervals on the second window: 30 inside both, 40 inside the 95% one only
+    frame.loc[2:, "Steady-lo-80"], frame.loc[2:, "Steady-hi-80"] = [25.0, 41], [35.0, 50]
+    frame.loc[2:, "Steady-lo-95"], frame.loc[2:, "Steady-hi-95"] = [20.0, 35], [45.0, 45]
+    return frame
+
+
+def test_the_model_is_chosen_without_the_test_window_and_reported_on_it():
+    cv = two_window_cv()
+    # peeking at every window would choose Late: MASE 1.25 / 7 against Steady's 3.5 / 7
+    peeking = forecast.choose_models(forecast.forecast_metrics(cv))
+    assert peeking == {"orders": "Late"}
+    choosing, test = forecast.split_windows(cv, test_windows=1)
+    assert choosing["cutoff"].unique().tolist() == [pd.Timestamp("2024-01-01")]
+    assert test["ds"].tolist() == list(pd.date_range("2024-01-04", periods=2, freq="D"))
+    tested = forecast.choose_and_test(cv, test_windows=1)
+    choosing_errors, chosen, test_errors = tested.choosing_errors, tested.chosen, tested.test_errors
+    assert chosen == {"orders": "Steady"}  # MASE 1 / 4 on the first window against Late's 2 / 4
+    assert test_errors["model"].tolist() == ["Steady"]
+    row = test_errors.iloc[0]
+    assert row["mase"] == 0.6  # MAE 6 over the seasonal naive forecast's 10 on the same days
+    assert row["mae"] == 6.0 and row["rmse"] == 6.0
+    assert row["mape"] == pytest.approx((6 / 30 + 6 / 40) / 2, abs=1e-4)
+    assert (row["coverage_80"], row["coverage_95"]) == (0.5, 1.0)
+    summary = forecast.metrics_summary(choosing_errors, test_errors, chosen)["orders"]
+    assert summary["chosen_model"] == "Steady"
+    assert summary["test"] == {
+        "days": 2,
+        "first_day": "2024-01-04",
+        "last_day": "2024-01-05",
+        "rmse": 6.0,
+        "mae": 6.0,
+        "mape": 0.175,
+        "mase": 0.6,
+        "coverage_80": 0.5,
+        "coverage_95": 1.0,
+    }
+    on_choosing = summary["models_on_choosing_windows"]
+    assert {model: errors["mase"] for model, errors in on_choosing.items()} == {
+        "Steady": 0.25,
+        "Late": 0.5,
+        "SeasonalNaive": 1.0,
+    }
+
+
+def test_the_test_windows_leave_a_window_to_choose_on():
+    with pytest.raises(ValueError, match="forecast.test_windows 2 must be at least 1 and leave at least one"):
+        forecast.split_windows(two_window_cv(), test_windows=2)
+
+
+def test_the_outlook_says_when_it_reaches_beyond_the_validated_horizon():
+    assert forecast.horizon_summary(30, windows=4, test_windows=1, outlook_days=90) == {
+        "validated_horizon_days": 30,
+        "windows": 4,
+        "choosing_windows": 3,
+        "test_windows": 1,
+        "outlook_days": 90,
+        "outlook_days_beyond_validated": 60,
+    }
+    beyond = forecast.outlook_horizon_sentence(30, 90)
+    assert "90 days ahead, 60 days beyond the 30-day horizon" in beyond
+    assert "days 31 to 90 are not validated" in beyond
+    within = forecast.outlook_horizon_sentence(30, 30)
+    assert "within the 30-day horizon" in within and "not validated" not in within
+    assert forecast.horizon_summary(30, 4, 1, 14)["outlook_days_beyond_validated"] == 0

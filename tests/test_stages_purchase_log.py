@@ -56,6 +56,14 @@ def test_forecast_stage_on_a_small_log_writes_metrics_and_plots(params, tmp_path
     written = json.loads((tmp_path / "metrics" / "forecast.json").read_text())
     assert written["validation"] == "rolling origin"
     assert set(result.chosen) == {"revenue", "orders"}
+    assert (written["choosing_windows"], written["test_windows"]) == (1, 1)
+    assert (written["validated_horizon_days"], written["outlook_days"]) == (7, 14)
+    assert written["outlook_days_beyond_validated"] == 7
+    revenue = written["revenue"]
+    assert revenue["test"]["days"] == 7
+    assert revenue["test"]["last_day"] == f"{result.series['ds'].max():%Y-%m-%d}"
+    on_choosing = revenue["models_on_choosing_windows"]
+    assert revenue["chosen_model"] == min(on_choosing, key=lambda model: on_choosing[model]["mase"])
     assert written["outlook"]["revenue"]["days"] == 14
     outlook = written["outlook"]["revenue"]
     assert outlook["total_lo_95"] <= outlook["total_lo_80"] <= outlook["total"] <= outlook["total_hi_80"]

@@ -351,12 +351,22 @@ class NextPurchaseParams(_Section):
 
 
 class ForecastParams(_Section):
-    """Daily sales forecasts: the rolling-origin validation and the final forecast."""
+    """Daily sales forecasts: the rolling-origin validation, its test windows and the final forecast."""
 
     horizon_days: Count
     windows: Count
+    test_windows: Count
     final_horizon_days: Count
     season_lengths: list[Count] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _windows_left_to_choose_on(self) -> ForecastParams:
+        if self.test_windows >= self.windows:
+            raise _Rule(
+                f"`test_windows` ({self.test_windows}) must be fewer than `windows` ({self.windows}): "
+                "the models are chosen on the windows before the test windows"
+            )
+        return self
 
 
 class AbTestParams(_Section):

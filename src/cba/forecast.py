@@ -4,18 +4,23 @@ Candidates, from statsforecast: AutoETS and AutoARIMA with a weekly season, MSTL
 length when the shortest training history holds at least two full cycles of the longest, and the
 seasonal naive forecast (the value of the same weekday a week earlier) as the baseline. Every model is
 refitted at each origin of ``windows`` consecutive windows of ``horizon_days`` days at the end of the
-history, on the days before the origin only. The model of each series is chosen on those windows; the
-final forecast then refits it on the whole history.
+history, on the days before the origin only. The windows are split in time: the model of each series
+is chosen on the earlier ones (the choosing windows) and its reported errors come from the last
+``test_windows`` (the test windows), which played no part in choosing it, so the errors a model won on
+are never the errors it is reported with. The final forecast then refits it on the whole history; its
+days beyond ``horizon_days`` lie outside the horizon the errors were measured on.
 
-Errors per series and model, over every forecast day of every window: RMSE, MAE, MAPE (sMAPE instead
-when an actual day is zero, where MAPE is undefined), MASE (here the model's MAE over the seasonal naive
-forecast's MAE on the same windows: below 1 beats the baseline) and the share of actual days inside the
-80% and 95% prediction intervals.
+Errors per series and model, over every forecast day of the windows given: RMSE, MAE, MAPE (sMAPE
+instead when an actual day is zero, where MAPE is undefined), MASE (here the model's MAE over the
+seasonal naive forecast's MAE on the same days: below 1 beats the baseline) and the share of actual days
+inside the 80% and 95% prediction intervals.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,8 +30,11 @@ __all__ = [
     "BASELINE",
     "LEVELS",
     "SERIES",
+    "Validation",
+    "choose_and_test",
     "candidate_models",
     "choose_models",
+    "chosen_model_errors",
     "cross_validate",
     "daily_series",
     "error_by_days_ahead",
@@ -37,8 +45,11 @@ __all__ = [
     "forecast_metrics",
     "forecast_sentence",
     "history_and_outlook",
+    "horizon_summary",
     "metrics_summary",
+    "outlook_horizon_sentence",
     "outlook_summary",
+    "split_windows",
 ]
 
 SERIES = ("revenue", "orders")
@@ -116,6 +127,24 @@ def cross_validate(
     return cv.sort_values(["unique_id", "cutoff", "ds"], ignore_index=True)
 
 
+def split_windows(cv: pd.DataFrame, test_windows: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The choosing windows (every origin but the last ``test_windows``) and the test windows after them.
+
+    Raises
+    ------
+    ValueError
+        Naming ``forecast.test_windows`` when it leaves no window to choose on.
+    """
+    cutoffs = np.sort(cv["cutoff"].unique())
+    if not 1 <= test_windows < len(cutoffs):
+        raise ValueError(
+            f"forecast.test_windows {test_windows} must be at least 1 and leave at least one of the "
+            f"{len(cutoffs)} forecast.windows to choose the model on"
+        )
+    tested = cv["cutoff"] >= cutoffs[-test_windows]
+    return cv[~tested].reset_index(drop=True), cv[tested].reset_index(drop=True)
+
+
 def _model_names(cv: pd.DataFrame) -> list[str]:
     fixed = {"unique_id", "ds", "cutoff", "y"}
     return [c for c in cv.columns if c not in fixed and "-lo-" not in c and "-hi-" not in c]
@@ -126,10 +155,11 @@ def _inside(frame: pd.DataFrame, model: str, level: int) -> pd.Series:
 
 
 def forecast_metrics(cv: pd.DataFrame) -> pd.DataFrame:
-    """RMSE, MAE, MAPE, sMAPE, MASE and interval coverage per series and model, over every window.
+    """RMSE, MAE, MAPE, sMAPE, MASE and interval coverage per series and model, over the windows of ``cv``.
 
     ``mape`` is missing for a series with a zero day; ``smape`` (the mean of ``2|e| / (|y| + |f|)``,
-    0 where both are 0) is always given.
+    0 where both are 0) is always given. ``days``, ``first_day`` and ``last_day`` say which forecast
+    days the errors cover.
     """
     rows = []
     for name, frame in cv.groupby("unique_id", sort=False):
@@ -144,6 +174,9 @@ def forecast_metrics(cv: pd.DataFrame) -> pd.DataFrame:
                 {
                     "series": name,
                     "model": model,
+                    "days": len(frame),
+                    "first_day": f"{frame['ds'].min():%Y-%m-%d}",
+                    "last_day": f"{frame['ds'].max():%Y-%m-%d}",
                     "rmse": float(np.sqrt((error**2).mean())),
                     "mae": float(np.abs(error).mean()),
                     "mape": float(np.abs(error / actual).mean()) if (actual != 0).all() else np.nan,
@@ -155,25 +188,98 @@ def forecast_metrics(cv: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).round(4)
 
 
-def choose_models(metrics: pd.DataFrame) -> dict[str, str]:
-    """Per series, the model with the lowest cross-validated MASE (the first listed on a tie)."""
-    best = metrics.loc[metrics.groupby("series", sort=False)["mase"].idxmin()]
+def choose_models(choosing_errors: pd.DataFrame) -> dict[str, str]:
+    """Per series, the model with the lowest MASE on the choosing windows (the first listed on a tie).
+
+    ``choosing_errors`` is :func:`forecast_metrics` of the choosing windows of :func:`split_windows`
+    only: the test windows must not take part, or their errors would flatter the model they chose.
+    """
+    best = choosing_errors.loc[choosing_errors.groupby("series", sort=False)["mase"].idxmin()]
     return dict(zip(best["series"], best["model"], strict=True))
 
 
+def chosen_model_errors(errors: pd.DataFrame, chosen: dict[str, str]) -> pd.DataFrame:
+    """The rows of ``errors`` (from :func:`forecast_metrics`) of each series' chosen model."""
+    picked = errors["model"] == errors["series"].map(chosen)
+    return errors[picked].reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class Validation:
+    """Every model's errors on the choosing windows, the models chosen on them, their test-window errors."""
+
+    choosing_errors: pd.DataFrame
+    chosen: dict[str, str]
+    test_errors: pd.DataFrame
+
+
+def choose_and_test(cv: pd.DataFrame, test_windows: int) -> Validation:
+    """Choose each series' model on all but the last ``test_windows`` windows of ``cv``; test it on those."""
+    choosing, test = split_windows(cv, test_windows)
+    choosing_errors = forecast_metrics(choosing)
+    chosen = choose_models(choosing_errors)
+    return Validation(choosing_errors, chosen, chosen_model_errors(forecast_metrics(test), chosen))
+
+
+def _errors_entry(row: dict[str, Any]) -> dict[str, Any]:
+    """One row of :func:`forecast_metrics` for the metrics file: MAPE, or sMAPE when a day is zero."""
+    percentage = {"smape": row["smape"]} if np.isnan(row["mape"]) else {"mape": row["mape"]}
+    errors = {"rmse": row["rmse"], "mae": row["mae"], **percentage, "mase": row["mase"]}
+    return {**errors, **{f"coverage_{level}": row[f"coverage_{level}"] for level in LEVELS}}
+
+
 def metrics_summary(
-    metrics: pd.DataFrame, chosen: dict[str, str], horizon_days: int, windows: int
-) -> dict[str, object]:
-    """The metrics file: per series the chosen model and every model's errors (MAPE, or sMAPE with zeros)."""
-    summary: dict[str, object] = {"horizon_days": horizon_days, "windows": windows}
-    for name, frame in metrics.groupby("series", sort=False):
-        models = {}
-        for row in frame.to_dict("records"):
-            percentage = {"smape": row["smape"]} if np.isnan(row["mape"]) else {"mape": row["mape"]}
-            errors = {"rmse": row["rmse"], "mae": row["mae"], **percentage, "mase": row["mase"]}
-            models[row["model"]] = {**errors, **{f"coverage_{lv}": row[f"coverage_{lv}"] for lv in LEVELS}}
-        summary[name] = {"chosen_model": chosen[name], "models": models}
+    choosing_errors: pd.DataFrame, test_errors: pd.DataFrame, chosen: dict[str, str]
+) -> dict[str, dict[str, object]]:
+    """Per series: the chosen model, its errors on the test windows and every model's on the choosing ones.
+
+    ``test`` holds the chosen model's errors on the days of the test windows (``days``, ``first_day``,
+    ``last_day``); ``models_on_choosing_windows`` holds the errors the choice was made on.
+    """
+    summary = {}
+    for name, frame in choosing_errors.groupby("series", sort=False):
+        tested = test_errors[(test_errors["series"] == name) & (test_errors["model"] == chosen[name])]
+        row = tested.to_dict("records")[0]
+        summary[name] = {
+            "chosen_model": chosen[name],
+            "test": {
+                **{key: row[key] for key in ("days", "first_day", "last_day")},
+                **_errors_entry(row),
+            },
+            "models_on_choosing_windows": {
+                entry["model"]: _errors_entry(entry) for entry in frame.to_dict("records")
+            },
+        }
     return summary
+
+
+def horizon_summary(
+    validated_horizon_days: int, windows: int, test_windows: int, outlook_days: int
+) -> dict[str, int]:
+    """The validation's windows and horizon beside the outlook's length, and how far it reaches beyond."""
+    return {
+        "validated_horizon_days": validated_horizon_days,
+        "windows": windows,
+        "choosing_windows": windows - test_windows,
+        "test_windows": test_windows,
+        "outlook_days": outlook_days,
+        "outlook_days_beyond_validated": max(outlook_days - validated_horizon_days, 0),
+    }
+
+
+def outlook_horizon_sentence(validated_horizon_days: int, outlook_days: int) -> str:
+    """Whether the outlook of ``outlook_days`` reaches beyond the horizon its errors were measured on."""
+    if outlook_days <= validated_horizon_days:
+        return (
+            f"The outlook runs {outlook_days} days ahead, within the {validated_horizon_days}-day horizon "
+            "the validation errors were measured on."
+        )
+    return (
+        f"The outlook runs {outlook_days} days ahead, {outlook_days - validated_horizon_days} days beyond "
+        f"the {validated_horizon_days}-day horizon the validation errors were measured on: its days "
+        f"{validated_horizon_days + 1} to {outlook_days} are not validated, and their intervals rest on the "
+        "model's own assumptions only."
+    )
 
 
 def error_by_days_ahead(cv: pd.DataFrame) -> pd.DataFrame:
@@ -298,19 +404,26 @@ def forecast_figure(
 
 
 def forecast_sentence(
-    metrics: pd.DataFrame, chosen: dict[str, str], forecast: pd.DataFrame, name: str
+    test_errors: pd.DataFrame, chosen: dict[str, str], forecast: pd.DataFrame, name: str
 ) -> str:
-    """The chosen model of series ``name``, its validated errors against the baseline, and the outlook."""
-    row = metrics[(metrics["series"] == name) & (metrics["model"] == chosen[name])].iloc[0]
+    """The chosen model of series ``name``, its errors on the test windows against the baseline, the outlook.
+
+    ``test_errors`` is :func:`forecast_metrics` of the test windows of :func:`split_windows`.
+    """
+    row = test_errors[(test_errors["series"] == name) & (test_errors["model"] == chosen[name])].iloc[0]
     ahead = forecast[forecast["unique_id"] == name]
     percentage = f"MAPE {row.mape:.1%}" if not np.isnan(row.mape) else f"sMAPE {row.smape:.1%}"
-    verdict = "beats" if row.mase < 1 else "does not beat"
+    if row.mase < 1:
+        verdict = "beats"
+    else:
+        verdict = "does not beat" if row.mase > 1 else "ties"
     return (
-        f"For {_LABELS.get(name, name)}, {chosen[name]} has the lowest cross-validated error: MASE "
-        f"{row.mase:.2f} against the seasonal naive forecast, which it {verdict} ({percentage}); its 80% and "
-        f"95% intervals held {row.coverage_80:.0%} and {row.coverage_95:.0%} of the actual days. Over the "
-        f"next {len(ahead)} days it forecasts {ahead['forecast'].sum():,.0f} in total "
-        f"({ahead['forecast'].mean():,.1f} a day)."
+        f"For {_LABELS.get(name, name)}, {chosen[name]} had the lowest MASE on the choosing windows. On "
+        f"the {row.days} test days from {row.first_day} to {row.last_day}, which played no part in "
+        f"choosing it, its MASE is {row.mase:.2f} against the seasonal naive forecast, which it {verdict} "
+        f"(MAE {row.mae:,.1f}, RMSE {row.rmse:,.1f}, {percentage}); its 80% and 95% intervals held "
+        f"{row.coverage_80:.0%} and {row.coverage_95:.0%} of those days. Over the next {len(ahead)} days "
+        f"it forecasts {ahead['forecast'].sum():,.0f} in total ({ahead['forecast'].mean():,.1f} a day)."
     )
 
 
@@ -327,11 +440,16 @@ def error_by_days_ahead_figure(table: pd.DataFrame, name: str) -> go.Figure:
     return figure
 
 
-def error_by_days_ahead_sentence(table: pd.DataFrame, chosen: dict[str, str], name: str) -> str:
-    """How the chosen model's error of series ``name`` changes from the first to the last week ahead."""
+def error_by_days_ahead_sentence(table: pd.DataFrame, chosen: dict[str, str], name: str, windows: int) -> str:
+    """How the chosen model's error of series ``name`` changes from the first to the last week ahead.
+
+    ``table`` is :func:`error_by_days_ahead` of all ``windows`` windows, the choosing and the test ones.
+    """
     rows = table[(table["series"] == name) & (table["model"] == chosen[name])].sort_values("days_ahead")
     first, last = rows.head(WEEK)["mae"].mean(), rows.tail(WEEK)["mae"].mean()
+    change = "rises from" if last > first else "falls from" if last < first else "is the same,"
     return (
-        f"{chosen[name]}'s mean absolute error of {_LABELS.get(name, name)} is {first:,.1f} over the first "
-        f"week ahead and {last:,.1f} over the last week of the {rows['days_ahead'].max()}-day horizon."
+        f"Over all {windows} windows, the choosing and the test ones, {chosen[name]}'s mean absolute error "
+        f"of {_LABELS.get(name, name)} {change} {first:,.1f} over the first week ahead to {last:,.1f} "
+        f"over the last week of the {rows['days_ahead'].max()}-day horizon."
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from cba import forecast
 from cba.report.inputs import BookInputs, Missing, lookup
 from cba.report.markdown import bullets, model_name, money, number, sentence
 from cba.schema import human_label
@@ -113,23 +114,24 @@ def beyond_churn_validation(inputs: BookInputs) -> list[str]:
     sales = inputs.metrics.get("forecast", {})
     if sales.get("skipped"):
         items.append(f"Sales forecast: skipped, {sales['skipped']}.")
-    elif "revenue" in sales:
-        chosen = [
-            f"{name} by {sales[name]['chosen_model']} (MASE "
-            f"{sales[name]['models'][sales[name]['chosen_model']]['mase']:.2f}, 95% interval coverage "
-            f"{sales[name]['models'][sales[name]['chosen_model']]['coverage_95']:.0%})"
+    elif "revenue" in sales and "test" in sales["revenue"]:
+        tested = [
+            f"{name} by {sales[name]['chosen_model']} (MASE {sales[name]['test']['mase']:.2f}, 95% interval "
+            f"coverage {sales[name]['test']['coverage_95']:.0%} over {sales[name]['test']['days']} days)"
             for name in ("revenue", "orders")
             if name in sales
         ]
+        validated, outlook = sales["validated_horizon_days"], sales["outlook_days"]
         items.append(
             f"Sales forecast (daily revenue and orders): validated by rolling origin, {sales['windows']} "
-            f"windows of {sales['horizon_days']} days at the end of the history, every model refitted on "
-            "the days before each origin; each series' model is chosen on those windows, never on the "
-            f"forecast period: {', '.join(chosen)}. MASE is the error over the seasonal naive forecast's "
-            "(below 1 beats it)."
+            f"windows of {validated} days at the end of the history, every model refitted on the days before "
+            f"each origin. Each series' model is chosen on the first {sales['choosing_windows']} windows and "
+            f"tested on the last {sales['test_windows']}, which played no part in the choice: "
+            f"{', '.join(tested)}. MASE is the error over the seasonal naive forecast's on the same days "
+            f"(below 1 beats it). {forecast.outlook_horizon_sentence(validated, outlook)}"
         )
     else:
-        items.append(f"Sales forecast: {Missing('`metrics/forecast.json` → `revenue`')}.")
+        items.append(f"Sales forecast: {Missing('`metrics/forecast.json` → `revenue.test`')}.")
     return [*lines, *bullets(items)]
 
 

@@ -1,4 +1,4 @@
-"""The forecast stage: daily revenue and orders, models chosen on rolling-origin windows, then the outlook."""
+"""The forecast stage: daily revenue and orders, models chosen and tested on rolling-origin windows."""
 
 from __future__ import annotations
 
@@ -24,11 +24,16 @@ PLOTS = {
 
 @dataclass(frozen=True)
 class ForecastResult:
-    """The daily series, the cross-validated errors, the chosen models and the final forecast."""
+    """The daily series, the errors on the choosing and test windows, the chosen models and the outlook.
+
+    ``choosing_errors`` holds every model's errors on the windows the models were chosen on;
+    ``test_errors`` the chosen model's errors on the test windows after them.
+    """
 
     metrics: dict[str, Any]
     series: pd.DataFrame
-    errors: pd.DataFrame
+    choosing_errors: pd.DataFrame
+    test_errors: pd.DataFrame
     chosen: dict[str, str]
     by_days_ahead: pd.DataFrame
     outlook: pd.DataFrame
@@ -48,21 +53,28 @@ def run(params: Params, paths: Paths) -> ForecastResult:
             write_plot(paths, name, frame)
         metrics = {"skipped": reason}
         write_metrics(paths, "forecast", metrics)
-        return ForecastResult(metrics, pd.DataFrame(), pd.DataFrame(), {}, pd.DataFrame(), pd.DataFrame())
+        nothing = pd.DataFrame()
+        return ForecastResult(metrics, nothing, nothing, nothing, {}, nothing, nothing)
     settings = params.forecast
     series = forecast.daily_series(read_transactions(paths))
     cv = forecast.cross_validate(series, settings.horizon_days, settings.windows, settings.season_lengths)
-    errors = forecast.forecast_metrics(cv)
-    chosen = forecast.choose_models(errors)
+    tested = forecast.choose_and_test(cv, settings.test_windows)
     by_days_ahead = forecast.error_by_days_ahead(cv)
-    outlook = forecast.final_forecast(series, chosen, settings.final_horizon_days, settings.season_lengths)
+    outlook = forecast.final_forecast(
+        series, tested.chosen, settings.final_horizon_days, settings.season_lengths
+    )
     metrics = {
-        **forecast.metrics_summary(errors, chosen, settings.horizon_days, settings.windows),
         "validation": "rolling origin",
+        **forecast.horizon_summary(
+            settings.horizon_days, settings.windows, settings.test_windows, settings.final_horizon_days
+        ),
         "history_days": int(series.groupby("unique_id").size().min()),
+        **forecast.metrics_summary(tested.choosing_errors, tested.test_errors, tested.chosen),
         "outlook": forecast.outlook_summary(outlook),
     }
     write_metrics(paths, "forecast", metrics)
     write_plot(paths, "forecast", forecast.history_and_outlook(series, outlook, HISTORY_SHOWN_DAYS))
     write_plot(paths, "forecast_error_by_days_ahead", by_days_ahead)
-    return ForecastResult(metrics, series, errors, chosen, by_days_ahead, outlook)
+    return ForecastResult(
+        metrics, series, tested.choosing_errors, tested.test_errors, tested.chosen, by_days_ahead, outlook
+    )
