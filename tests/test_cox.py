@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from lifelines import CoxPHFitter
 
 from cba import cox, sources, survival
 from test_survival import KAGGLE, lives_frame, proportional_lives
@@ -175,3 +176,47 @@ def test_cox_on_a_bounded_sample_still_recovers_the_hazard_ratio_and_scores_ever
     ratio = bounded.hazard_ratios.set_index("covariate").loc["Complain", "hazard_ratio"]
     assert ratio == pytest.approx(2.0, rel=0.15)
     assert bounded.concordance == pytest.approx(whole.concordance, abs=0.02)
+
+
+def twins_lives() -> pd.DataFrame:
+    """Ten customers, four of them entered twice: the copies are exact but for the id, grouped as twins."""
+    customers = lives_frame(
+        [2.0, 3.5, 5.0, 6.0, 7.5, 9.0, 11.0, 12.5, 14.0, 16.0],
+        [1, 1, 0, 1, 1, 0, 1, 1, 0, 1],
+        Complain=[1, 1, 0, 1, 0, 0, 1, 0, 0, 0],
+        SatisfactionScore=[1, 2, 4, 2, 3, 5, 1, 4, 3, 5],
+    )
+    copies = customers.iloc[[0, 3, 6, 7]].assign(customer_id=[11, 12, 13, 14])
+    lives = pd.concat([customers, copies], ignore_index=True)
+    groups = [0, None, None, 1, None, None, 2, 3, None, None, 0, 1, 2, 3]
+    return lives.assign(duplicate_group=pd.array(groups, dtype="Int64"))
+
+
+def test_robust_intervals_cluster_twins_as_lifelines_cluster_col_does():
+    lives = twins_lives()
+    ours = cox.CoxModel(["Complain", "SatisfactionScore"], 0.0).fit(lives).hazard_ratios()
+    frame = lives[["duration", "churned", "Complain", "SatisfactionScore"]]
+    twin_of = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 1, 4, 7, 8]  # each copy clustered with its original
+    clustered = CoxPHFitter().fit(frame.assign(unit=twin_of), "duration", "churned", cluster_col="unit")
+    naive = CoxPHFitter().fit(frame, "duration", "churned")
+    reference = clustered.summary
+    np.testing.assert_allclose(ours["lower_95"], reference["exp(coef) lower 95%"], rtol=1e-8)
+    np.testing.assert_allclose(ours["upper_95"], reference["exp(coef) upper 95%"], rtol=1e-8)
+    np.testing.assert_allclose(ours["p_value"], reference["p"], rtol=1e-8)
+    assert not np.allclose(clustered.standard_errors_, naive.standard_errors_, rtol=0.01)
+    without_groups = cox.CoxModel(["Complain", "SatisfactionScore"], 0.0).fit(
+        lives.drop(columns="duplicate_group")
+    )
+    np.testing.assert_allclose(without_groups.hazard_ratios()["p_value"], naive.summary["p"], rtol=1e-8)
+
+
+def test_score_residuals_respect_late_entry_and_ties():
+    lives = proportional_lives(400, seed=6, log_hazard_ratio=0.6, truncate=True)
+    lives = lives.assign(duration=lives["duration"].round(0).clip(lower=lives["entry"].round(0) + 1))
+    model = cox.CoxModel(["Complain", "SatisfactionScore"], penalizer=0.0).fit(lives)
+    # At the fitted coefficients the score is zero: the residuals sum to it only with the truncated risk sets.
+    residuals = model._score_residuals(survival.ever_at_risk(lives))
+    np.testing.assert_allclose(residuals.sum().to_numpy(), 0.0, atol=1e-5)
+    ignoring_entry = cox.CoxModel(["Complain", "SatisfactionScore"], penalizer=0.0)
+    ignoring_entry.fit(lives)
+    assert np.abs(ignoring_entry._score_residuals(lives.assign(entry=0.0)).sum().to_numpy()).max() > 0.1

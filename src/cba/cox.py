@@ -2,7 +2,12 @@
 
 Lifetimes, late entry and the at-risk rule are those of :mod:`cba.survival`: a customer is at risk at
 time ``t`` when ``entry < t <= duration``. Late entry is respected in the fit, the baseline hazard, the
-proportional-hazards test and the concordance.
+proportional-hazards test, the robust variance and the concordance.
+
+Near-duplicate customers (a shared ``duplicate_group``) are one customer entered twice, so their
+lifetimes are not independent: with a group column the intervals and p-values come from the robust
+(sandwich) variance with each group as one cluster, as lifelines' ``cluster_col`` computes it, and the
+held-out split keeps each group on one side.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from lifelines import CoxPHFitter
 from lifelines.statistics import proportional_hazard_test
+from scipy import stats
 
 from cba.survival import (
     baseline_cumulative_hazard,
@@ -36,6 +42,7 @@ __all__ = [
     "hazard_ratio_figure",
     "hazard_ratio_plot",
     "hazard_ratio_sentence",
+    "independent_units",
     "proportional_hazards_sentence",
     "split_held_out",
 ]
@@ -53,16 +60,22 @@ def split_held_out(lives: pd.DataFrame, test_share: float, seed: int) -> tuple[p
     Customers sharing a ``duplicate_group`` (when the column exists) move together, so no customer is
     scored against a copy of itself seen in training.
     """
-    groups = "c" + lives["customer_id"].astype("string")
-    if "duplicate_group" in lives:
-        shared = lives["duplicate_group"].notna()
-        groups = groups.where(~shared, "g" + lives["duplicate_group"].astype("string"))
+    groups = independent_units(lives)
     names = np.sort(groups.unique())
     shuffled = np.random.default_rng(seed).permutation(names)
     sizes = groups.value_counts().reindex(shuffled).to_numpy()
     held_out = set(shuffled[np.cumsum(sizes) <= round(test_share * len(lives))])
     in_test = groups.isin(held_out).to_numpy()
     return lives[~in_test].reset_index(drop=True), lives[in_test].reset_index(drop=True)
+
+
+def independent_units(lives: pd.DataFrame) -> pd.Series:
+    """Each customer's unit of independence: ``g<group>`` for a near-duplicate group, else ``c<id>``."""
+    units = "c" + lives["customer_id"].astype("string")
+    if "duplicate_group" in lives:
+        shared = lives["duplicate_group"].notna()
+        units = units.where(~shared, "g" + lives["duplicate_group"].astype("string"))
+    return units
 
 
 def concordance(lives: pd.DataFrame, relative_hazard: np.ndarray) -> float:
@@ -139,6 +152,9 @@ class CoxModel:
     Text attributes are one-hot encoded against their most frequent level among the training
     customers; a missing number takes the training median, missing text the level "missing". Late entry
     is used in the fit (``entry_col``), in the baseline hazard and in the proportional-hazards test.
+    When the training customers carry a ``duplicate_group`` column, the hazard ratios' intervals and
+    p-values use the robust variance clustered by near-duplicate group (``robust_variance_``), else
+    lifelines' model-based variance.
 
     Parameters
     ----------
@@ -176,6 +192,7 @@ class CoxModel:
         self.centre_ = design.mean().to_numpy()
         self.coefficients_ = self.fitter_.params_.reindex(design.columns).to_numpy()
         self.baseline_ = baseline_cumulative_hazard(lives, self.relative_hazard(lives))
+        self.robust_variance_ = self._robust_variance(lives) if "duplicate_group" in lives else None
         return self
 
     def design(self, lives: pd.DataFrame) -> pd.DataFrame:
@@ -200,16 +217,28 @@ class CoxModel:
         return concordance(lives, self.relative_hazard(lives))
 
     def hazard_ratios(self) -> pd.DataFrame:
-        """Per encoded covariate: its meaning, hazard ratio with 95% interval, and p-value."""
+        """Per encoded covariate: its meaning, hazard ratio with 95% interval, and p-value.
+
+        With ``robust_variance_`` the interval and p-value use it (Wald, as lifelines computes them).
+        """
         summary = self.fitter_.summary
+        if self.robust_variance_ is None:
+            lower, upper = summary["exp(coef) lower 95%"], summary["exp(coef) upper 95%"]
+            p_value = summary["p"]
+        else:
+            coefficient = summary["coef"]
+            error = np.sqrt(np.diag(self.robust_variance_.loc[summary.index, summary.index].to_numpy()))
+            spread = stats.norm.ppf(0.975) * error
+            lower, upper = np.exp(coefficient - spread), np.exp(coefficient + spread)
+            p_value = stats.chi2.sf((coefficient / error) ** 2, 1)
         return pd.DataFrame(
             {
                 "covariate": summary.index.to_numpy(),
                 "meaning": [self._meaning(column) for column in summary.index],
                 "hazard_ratio": summary["exp(coef)"].to_numpy(),
-                "lower_95": summary["exp(coef) lower 95%"].to_numpy(),
-                "upper_95": summary["exp(coef) upper 95%"].to_numpy(),
-                "p_value": summary["p"].to_numpy(),
+                "lower_95": np.asarray(lower, float),
+                "upper_95": np.asarray(upper, float),
+                "p_value": np.asarray(p_value, float),
             }
         )
 
@@ -246,6 +275,68 @@ class CoxModel:
         if level:
             return f"{name} = {level} rather than {self.references_[name]}"
         return f"{name} + 1"
+
+    def _score_residuals(self, lives: pd.DataFrame) -> pd.DataFrame:
+        """Each customer's contribution to the score at the fitted coefficients, with late entry respected.
+
+        Efron's tie handling, as in the fit: the ``d`` churns at a time ``s`` leave its risk set in ``d``
+        equal steps, the ``l``-th with hazard sum ``S0 - l/d * R`` (``R`` the churners' hazard sum) and
+        mean covariates ``x̄_l``. A customer's residual is, for their own churn, ``x`` less the mean of the
+        ``x̄_l``, less ``r * (x - x̄_l) / S0_l`` summed over every churn time in ``(entry, duration]``
+        and its steps (a churner taking part in the ``l``-th step of their own time by ``1 - l/d``).
+        Without late entry these are lifelines' score residuals (which leave entry out of the risk sets).
+        """
+        encoded = self.design(lives)
+        design = encoded.to_numpy()
+        weights = self.relative_hazard(lives)
+        duration, entry = lives["duration"].to_numpy(float), lives["entry"].to_numpy(float)
+        churned = lives["churned"].to_numpy() == 1
+        times, churns = np.unique(duration[churned], return_counts=True)
+        at_time = np.searchsorted(times, duration[churned])
+        at_risk = risk_set_sums(lives, weights[:, None], times)[:, 0]
+        at_risk_design = risk_set_sums(lives, design * weights[:, None], times)
+        leaving = np.bincount(at_time, weights[churned], len(times))
+        leaving_design = np.zeros_like(at_risk_design)
+        np.add.at(leaving_design, at_time, design[churned] * weights[churned, None])
+        hazard, weighted = np.zeros(len(times)), np.zeros_like(at_risk_design)  # per time, all steps
+        own_hazard, own_weighted = np.zeros(len(times)), np.zeros_like(at_risk_design)  # the l/d parts
+        mean_design = np.zeros_like(at_risk_design)
+        for step in range(int(churns.max(initial=0))):
+            share = np.where(churns > step, step / churns, 0.0)
+            remaining = at_risk - share * leaving
+            step_mean = (at_risk_design - share[:, None] * leaving_design) / remaining[:, None]
+            taking_part = (churns > step) / remaining
+            hazard += taking_part
+            weighted += step_mean * taking_part[:, None]
+            own_hazard += share * taking_part
+            own_weighted += step_mean * (share * taking_part)[:, None]
+            mean_design += step_mean * ((churns > step) / churns)[:, None]
+        cumulative = np.concatenate([[0.0], np.cumsum(hazard)])
+        cumulative_weighted = np.vstack([np.zeros(design.shape[1]), np.cumsum(weighted, axis=0)])
+        last = np.searchsorted(times, duration, side="right")
+        first = np.where(entry > 0, np.searchsorted(times, entry, side="right"), 0)
+        residuals = -weights[:, None] * (
+            design * (cumulative[last] - cumulative[first])[:, None]
+            - (cumulative_weighted[last] - cumulative_weighted[first])
+        )
+        residuals[churned] += (
+            design[churned]
+            - mean_design[at_time]
+            + weights[churned, None] * (design[churned] * own_hazard[at_time, None] - own_weighted[at_time])
+        )
+        return pd.DataFrame(residuals, columns=encoded.columns)
+
+    def _robust_variance(self, lives: pd.DataFrame) -> pd.DataFrame:
+        """Sandwich variance of the coefficients with near-duplicate groups as clusters (``cluster_col``).
+
+        ``D' D``, with ``D`` the score residuals times the model-based variance, summed per group.
+        """
+        residuals = self._score_residuals(lives)
+        columns = residuals.columns
+        variance = self.fitter_.variance_matrix_.loc[columns, columns].to_numpy()
+        changes = pd.DataFrame(residuals.to_numpy() @ variance, columns=columns)
+        per_unit = changes.groupby(independent_units(lives).to_numpy()).sum()
+        return per_unit.T @ per_unit
 
     def _scaled_schoenfeld_residuals(self, lives: pd.DataFrame) -> pd.DataFrame:
         design = self.design(lives).to_numpy()
