@@ -180,3 +180,23 @@ def test_sentences_state_the_computed_figures():
         "Of 3 customers still active, 1 (33%) have a predicted median time to churn beyond the longest "
         "lifetime the data cover (written as infinite); across all of them the median is 30 months."
     )
+
+
+def test_logrank_counts_each_near_duplicate_group_once():
+    lives = proportional_lives(300, seed=3, log_hazard_ratio=0.4)
+    copies = lives.iloc[:100].assign(customer_id=lambda frame: frame["customer_id"] + 1000)
+    twins = pd.concat([lives, copies], ignore_index=True)
+    groups = pd.array(list(range(100)) + [None] * 200 + list(range(100)), dtype="Int64")
+    grouped = twins.assign(duplicate_group=groups)
+    reference = multivariate_logrank_test(lives["duration"], lives["Complain"], lives["churned"])
+    assert survival.logrank_test(grouped, "Complain")["statistic"] == pytest.approx(reference.test_statistic)
+    # Counted as independent, the copies inflate the evidence.
+    assert survival.logrank_test(twins, "Complain")["statistic"] > 1.2 * reference.test_statistic
+    assert survival.duplicate_groups_sentence(grouped) == (
+        "200 of the 400 customers share 100 groups of near-duplicate records (one customer entered under "
+        "several ids). The log-rank tests count each group once (its first customer), and the Cox model's "
+        "intervals and p-values treat each group as one cluster (robust variance)."
+    )
+    alone = survival.duplicate_groups_sentence(grouped.iloc[:300])
+    assert alone.startswith("No two of the 300 customers share a group")
+    assert survival.duplicate_groups_sentence(lives) is None

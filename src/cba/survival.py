@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "baseline_cumulative_hazard",
+    "duplicate_groups_sentence",
     "ever_at_risk",
     "kaplan_meier",
     "lifetimes",
@@ -46,6 +47,7 @@ __all__ = [
     "logrank_tests",
     "median_lifetime_sentence",
     "median_times_to_churn",
+    "one_per_duplicate_group",
     "require_attributes",
     "risk_set_sums",
     "round_significant",
@@ -189,12 +191,26 @@ def kaplan_meier(lives: pd.DataFrame, step: float, segment: str | None = None) -
     return curves, summary
 
 
+def one_per_duplicate_group(lives: pd.DataFrame) -> pd.DataFrame:
+    """The first customer (in table order) of each near-duplicate group, and every customer in none.
+
+    Near-duplicates are one customer entered under several ids: counted once, the lifetimes a test
+    compares are independent, as it assumes. Without a ``duplicate_group`` column ``lives`` is returned.
+    """
+    if "duplicate_group" not in lives:
+        return lives
+    groups = lives["duplicate_group"]
+    return lives[groups.isna() | ~groups.duplicated()].reset_index(drop=True)
+
+
 def logrank_test(lives: pd.DataFrame, segment: str) -> dict[str, Any]:
     """Log-rank test that every level of ``segment`` has the same hazard, with late entry respected.
 
     Returns the chi-squared ``statistic`` (``degrees_of_freedom`` = levels - 1), its ``p_value`` and the
-    number of ``levels``; churns observed and expected per level are compared at every churn time.
+    number of ``levels``; churns observed and expected per level are compared at every churn time. Each
+    near-duplicate group counts once (see :func:`one_per_duplicate_group`).
     """
+    lives = one_per_duplicate_group(lives)
     levels = segment_levels(lives[segment])
     names = sorted(levels.unique())
     membership = (levels.to_numpy()[:, None] == np.array(names)[None, :]).astype(float)
@@ -381,6 +397,28 @@ def logrank_sentence(logrank: pd.DataFrame, significance: float) -> str:
         listed = ", ".join(f"{row.segment} (p = {row.p_value:.2g})" for row in same.itertuples())
         parts.append(f"no difference is shown for {listed}")
     return "; ".join(parts) + f" (log-rank tests at the {significance:.0%} level)."
+
+
+def duplicate_groups_sentence(lives: pd.DataFrame) -> str | None:
+    """How many customers share a near-duplicate group with another and how the tests count them.
+
+    ``None`` without a ``duplicate_group`` column.
+    """
+    if "duplicate_group" not in lives:
+        return None
+    sizes = lives["duplicate_group"].value_counts()
+    shared = sizes[sizes > 1]
+    if shared.empty:
+        return (
+            f"No two of the {len(lives):,} customers share a group of near-duplicate records, so every "
+            "customer counts on their own in the tests and the Cox model's intervals."
+        )
+    return (
+        f"{int(shared.sum()):,} of the {len(lives):,} customers share {len(shared):,} groups of "
+        "near-duplicate records (one customer entered under several ids). The log-rank tests count each "
+        "group once (its first customer), and the Cox model's intervals and p-values treat each group as "
+        "one cluster (robust variance)."
+    )
 
 
 def survival_times_sentence(times: pd.DataFrame, unit: str) -> str:
