@@ -345,3 +345,28 @@ def test_a_chain_of_look_alikes_stops_at_the_largest_group():
     assert unbounded.nunique() == 1
     assert bounded.value_counts().max() == 2
     assert bounded.notna().all()
+
+
+def test_a_set_of_twins_split_by_the_group_size_bound_is_counted():
+    chain = pd.DataFrame(
+        {
+            "a": [0, 1, 1, 1, 1, 1, 7, 7],
+            "b": [0, 0, 1, 1, 1, 1, 7, 7],
+            "c": [0, 0, 0, 1, 1, 1, 7, 8],
+            "d": [0, 0, 0, 0, 1, 1, 7, 8],
+            "e": [0, 0, 0, 0, 0, 1, 7, 8],
+        }
+    )
+    # The first six records are one chain of twins; the last two differ in three attributes, so they are
+    # twins only when three differences are allowed, and then a pair that fits any bound of 2 or more.
+    assert clean.split_twin_sets(chain, "customer_id", None, 1, 100) == 0
+    assert clean.split_twin_sets(chain, "customer_id", None, 1, 6) == 0
+    assert clean.split_twin_sets(chain, "customer_id", None, 1, 5) == 1
+    assert clean.split_twin_sets(chain, "customer_id", None, 3, 2) == 1
+    assert clean.split_twin_sets(chain, "customer_id", None, 3, 6) == 0
+    linking = NearDuplicateParams(max_differences=1, max_group_size=5)
+    assert clean.split_twin_sets_sentence(1, linking) == (
+        "1 connected sets of near-duplicate records hold more than 5 records and were split into several "
+        "groups (`clean.near_duplicates.max_group_size`)."
+    )
+    assert clean.split_twin_sets_sentence(0, linking) is None

@@ -1,5 +1,4 @@
 import datetime as dt
-import json
 from pathlib import Path
 
 import ibis
@@ -8,7 +7,7 @@ import pandas as pd
 import pytest
 from lifelines.statistics import multivariate_logrank_test
 
-from cba import sources, survival
+from cba import survival
 
 KAGGLE = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "E Commerce Dataset.xlsx"
 
@@ -141,99 +140,6 @@ def test_unknown_attribute_names_the_params_key():
     lives = lives_frame([1.0], [1], Complain=[1])
     with pytest.raises(KeyError, match="survival.other_segments: 'Nope'"):
         survival.require_attributes(lives, ["Complain", "Nope"], "survival.other_segments")
-    with pytest.raises(KeyError, match="survival.covariates: 'Tenure'"):
-        survival.CoxModel(["Tenure"], 0.0).fit(lives)
-
-
-def test_held_out_split_is_seeded_and_keeps_duplicate_groups_together():
-    lives = lives_frame(np.arange(1, 41), [1, 0] * 20).assign(
-        duplicate_group=pd.array([1, 1, 1, 2, 2] + [None] * 35, dtype="Int64")
-    )
-    train, test = survival.split_held_out(lives, 0.25, seed=3)
-    again, _ = survival.split_held_out(lives, 0.25, seed=3)
-    pd.testing.assert_frame_equal(train, again)
-    assert len(train) + len(test) == 40 and 5 <= len(test) <= 10
-    assert not set(train["customer_id"]) & set(test["customer_id"])
-    for group in (1, 2):
-        sides = {
-            name for name, part in (("train", train), ("test", test)) if group in set(part["duplicate_group"])
-        }
-        assert len(sides) == 1
-
-
-@pytest.mark.parametrize("truncate", [False, True], ids=["from-signup", "late-entry"])
-def test_cox_recovers_a_known_hazard_ratio(truncate):
-    lives = proportional_lives(4000, seed=7, log_hazard_ratio=np.log(2.0), truncate=truncate)
-    model = survival.CoxModel(["Complain", "SatisfactionScore"], penalizer=0.0).fit(lives)
-    ratios = model.hazard_ratios().set_index("covariate")
-    assert ratios.loc["Complain", "hazard_ratio"] == pytest.approx(2.0, rel=0.1)
-    assert ratios.loc["SatisfactionScore", "hazard_ratio"] == pytest.approx(1.0, abs=0.05)
-    assert ratios.loc["Complain", "lower_95"] < 2.0 < ratios.loc["Complain", "upper_95"]
-    assert model.truncated_ is truncate
-    # Exponential lifetimes of mean 100: the baseline cumulative hazard grows as t / 100.
-    assert model.baseline_.asof(100.0) * np.exp(-model.centre_ @ model.coefficients_) == pytest.approx(
-        1.0, rel=0.15
-    )
-
-
-def test_text_covariates_are_one_hot_against_the_most_common_level_and_gaps_take_training_medians():
-    lives = proportional_lives(300, seed=2, log_hazard_ratio=0.5).assign(
-        MaritalStatus=lambda frame: np.where(frame["customer_id"] % 3 == 0, "Single", "Married"),
-        CashbackAmount=lambda frame: frame["customer_id"].astype(float),
-    )
-    lives.loc[0, "CashbackAmount"] = np.nan
-    model = survival.CoxModel(["MaritalStatus", "CashbackAmount"], penalizer=0.01).fit(lives)
-    assert model.references_ == {"MaritalStatus": "Married"}
-    design = model.design(
-        pd.DataFrame({"MaritalStatus": ["Single", "Married", None], "CashbackAmount": [np.nan, 1.0, 2.0]})
-    )
-    median = lives["CashbackAmount"].median()
-    expected = pd.DataFrame({"MaritalStatus=Single": [1.0, 0.0, 0.0], "CashbackAmount": [median, 1.0, 2.0]})
-    pd.testing.assert_frame_equal(design, expected)
-    meanings = model.hazard_ratios()["meaning"].tolist()
-    assert meanings == ["MaritalStatus = Single rather than Married", "CashbackAmount + 1"]
-
-
-def crossing_lives(n: int, seed: int, truncate: bool) -> pd.DataFrame:
-    """Complainers churn fast early and hardly at all later: hazards that cross, not proportional."""
-    rng = np.random.default_rng(seed)
-    complain = rng.integers(0, 2, n)
-    satisfaction = rng.integers(1, 6, n)
-    early = rng.exponential(20, n)
-    late = 60 + rng.exponential(400, n)
-    lifetime = np.where(complain == 1, np.where(rng.random(n) < 0.6, early, late), rng.exponential(120, n))
-    entry = rng.uniform(0, 10, n) if truncate else np.zeros(n)
-    censor = entry + rng.uniform(50, 400, n)
-    seen = lifetime > entry
-    return lives_frame(
-        np.minimum(lifetime, censor)[seen],
-        (lifetime <= censor)[seen],
-        entry=entry[seen],
-        Complain=complain[seen],
-        SatisfactionScore=satisfaction[seen],
-    )
-
-
-@pytest.mark.parametrize("truncate", [False, True], ids=["from-signup", "late-entry"])
-def test_proportional_hazards_violation_is_detected(truncate):
-    lives = crossing_lives(2000, seed=11, truncate=truncate)
-    model = survival.CoxModel(["Complain", "SatisfactionScore"], penalizer=0.0).fit(lives)
-    test = model.proportional_hazards_test(lives).set_index("covariate")
-    assert test.loc["Complain", "p_value"] < 1e-6
-    assert test.loc["SatisfactionScore", "p_value"] > 0.05
-
-
-def test_proportional_hazards_hold_on_proportional_data():
-    lives = proportional_lives(2000, seed=5, log_hazard_ratio=np.log(2.0), truncate=True)
-    model = survival.CoxModel(["Complain", "SatisfactionScore"], penalizer=0.0).fit(lives)
-    assert (model.proportional_hazards_test(lives)["p_value"] > 0.05).all()
-
-
-def test_own_schoenfeld_residuals_match_lifelines_without_late_entry():
-    lives = proportional_lives(500, seed=4, log_hazard_ratio=0.7)
-    model = survival.CoxModel(["Complain", "SatisfactionScore"], penalizer=0.0).fit(lives)
-    reference = model.fitter_.compute_residuals(model._frame(lives), "scaled_schoenfeld")
-    pd.testing.assert_frame_equal(model._scaled_schoenfeld_residuals(lives), reference, check_names=False)
 
 
 def test_median_times_on_a_hand_computed_hazard():
@@ -255,71 +161,12 @@ def test_median_times_on_a_hand_computed_hazard():
     pd.testing.assert_frame_equal(times, expected)
 
 
-def test_median_times_from_signup_match_lifelines():
-    lives = proportional_lives(400, seed=9, log_hazard_ratio=0.8)
-    model = survival.CoxModel(["Complain", "SatisfactionScore"], penalizer=0.0).fit(lives)
-    at_signup = lives.assign(duration=0.0, churned=0)
-    ours = model.median_times_to_churn(at_signup)["median_time_to_churn"].to_numpy()
-    np.testing.assert_allclose(ours, model.fitter_.predict_median(model.design(lives)).to_numpy())
-
-
-def test_cox_analysis_writes_deterministic_metrics_and_the_times_file(tmp_path):
-    lives = proportional_lives(3000, seed=8, log_hazard_ratio=np.log(2.0), truncate=True)
-    runs = []
-    for _ in range(2):
-        cox = survival.analyse_cox(lives, ["Complain", "SatisfactionScore"], 0.01, 0.25, 42, 0.05)
-        _, summary = survival.kaplan_meier(lives, 30, "Complain")
-        logrank = survival.logrank_tests(lives, ["Complain", "SatisfactionScore"])
-        times = survival.survival_times(lives, cox.model)
-        metrics = survival.survival_metrics("days", "Complain", summary, logrank, cox, times)
-        runs.append(json.dumps(metrics, indent=2))
-    assert runs[0] == runs[1]
-    assert cox.n_train + cox.n_test == len(lives) and cox.n_test == pytest.approx(0.25 * len(lives), abs=1)
-    assert 0.55 < metrics["concordance"] < 0.75  # a hazard ratio of 2 on one binary covariate
-    assert metrics["hazard_ratios"]["Complain"] == pytest.approx(2.0, rel=0.15)
-    p_values = metrics["ph_test_p_values"]
-    assert sorted(metrics["ph_violations"]) == sorted(name for name, p in p_values.items() if p < 0.05)
-    assert metrics["logrank"]["Complain"]["p_value"] < 1e-6
-    assert metrics["logrank"]["SatisfactionScore"]["p_value"] > 0.05
-    path = tmp_path / "survival_times.parquet"
-    times.to_parquet(path, index=False)
-    written = pd.read_parquet(path)
-    assert written["customer_id"].tolist() == lives["customer_id"].tolist()
-    assert written["median_time_to_churn"].isna().tolist() == (lives["churned"] == 1).tolist()
-    active = written.loc[written["churned"] == 0, "median_time_to_churn"]
-    assert (active > 0).all()
-    assert metrics["median_time_to_churn"]["active_customers"] == len(active)
-    assert "Complain" in survival.hazard_ratio_sentence(cox.hazard_ratios, 0.05)
-    assert all(name in survival.proportional_hazards_sentence(cox) for name in metrics["ph_violations"])
-
-
 def test_without_covariates_the_times_come_from_nelson_aalen():
     lives = lives_frame([1, 2, 3, 0.5], [1, 1, 0, 0])
     times = survival.survival_times(lives, None)
     # Customer 4 leaves the risk set at 0.5, so H = 1/3 at 1 and 1/3 + 1/2 = 0.83 >= ln 2 at 2: customer 4
     # (active at 0.5) has 1.5 to go; customer 3 (active at 3) is past the last churn time.
     assert times["median_time_to_churn"].tolist()[2:] == [np.inf, 1.5]
-
-
-@pytest.mark.skipif(not KAGGLE.exists(), reason=f"the Kaggle file is not at {KAGGLE}")
-def test_kaggle_tenure_is_the_duration_and_the_cox_model_ranks_held_out_customers():
-    customers = sources.load_kaggle(KAGGLE, "E Comm").to_pandas()
-    lives = survival.lifetimes_from_tenure(customers)
-    assert len(lives) == customers["Tenure"].notna().sum()
-    assert lives["churned"].sum() == customers.loc[customers["Tenure"].notna(), "Churn"].sum()
-    covariates = [
-        "Complain",
-        "SatisfactionScore",
-        "CityTier",
-        "WarehouseToHome",
-        "CashbackAmount",
-        "MaritalStatus",
-    ]
-    cox = survival.analyse_cox(lives, covariates, 0.01, 0.25, 42, 0.05)
-    ratios = cox.hazard_ratios.set_index("covariate")["hazard_ratio"]
-    assert ratios["Complain"] > 1.5  # complainers churn sooner in the real data
-    assert cox.concordance > 0.6
-    assert survival.logrank_test(lives, "Complain")["p_value"] < 1e-6
 
 
 def test_sentences_state_the_computed_figures():
@@ -335,14 +182,21 @@ def test_sentences_state_the_computed_figures():
     )
 
 
-def test_cox_on_a_bounded_sample_still_recovers_the_hazard_ratio_and_scores_every_held_out_customer():
-    lives = proportional_lives(8000, seed=11, log_hazard_ratio=np.log(2.0))
-    whole = survival.analyse_cox(lives, ["Complain", "SatisfactionScore"], 0.0, 0.25, 42, 0.05)
-    bounded = survival.analyse_cox(
-        lives, ["Complain", "SatisfactionScore"], 0.0, 0.25, 42, 0.05, max_rows=2000
+def test_logrank_counts_each_near_duplicate_group_once():
+    lives = proportional_lives(300, seed=3, log_hazard_ratio=0.4)
+    copies = lives.iloc[:100].assign(customer_id=lambda frame: frame["customer_id"] + 1000)
+    twins = pd.concat([lives, copies], ignore_index=True)
+    groups = pd.array(list(range(100)) + [None] * 200 + list(range(100)), dtype="Int64")
+    grouped = twins.assign(duplicate_group=groups)
+    reference = multivariate_logrank_test(lives["duration"], lives["Complain"], lives["churned"])
+    assert survival.logrank_test(grouped, "Complain")["statistic"] == pytest.approx(reference.test_statistic)
+    # Counted as independent, the copies inflate the evidence.
+    assert survival.logrank_test(twins, "Complain")["statistic"] > 1.2 * reference.test_statistic
+    assert survival.duplicate_groups_sentence(grouped) == (
+        "200 of the 400 customers share 100 groups of near-duplicate records (one customer entered under "
+        "several ids). The log-rank tests count each group once (its first customer), and the Cox model's "
+        "intervals and p-values treat each group as one cluster (robust variance)."
     )
-    assert bounded.n_train <= 2000 < whole.n_train
-    assert bounded.n_test == whole.n_test
-    ratio = bounded.hazard_ratios.set_index("covariate").loc["Complain", "hazard_ratio"]
-    assert ratio == pytest.approx(2.0, rel=0.15)
-    assert bounded.concordance == pytest.approx(whole.concordance, abs=0.02)
+    alone = survival.duplicate_groups_sentence(grouped.iloc[:300])
+    assert alone.startswith("No two of the 300 customers share a group")
+    assert survival.duplicate_groups_sentence(lives) is None

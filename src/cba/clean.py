@@ -13,6 +13,8 @@ from collections.abc import Sequence
 import ibis
 import numpy as np
 import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from cba import schema
 from cba.config import NearDuplicateParams
@@ -37,7 +39,10 @@ __all__ = [
     "quality_sentence",
     "quality_summary",
     "quality_table",
+    "profile_attributes",
     "require_accepted_rows",
+    "split_twin_sets",
+    "split_twin_sets_sentence",
     "window_sentence",
 ]
 
@@ -375,26 +380,71 @@ def near_duplicate_groups(
         the order of their first row; NA for records in no group, and for every record when there is
         no attribute to compare.
     """
-    attributes = [
-        c
-        for c in (customers.columns if columns is None else columns)
-        if c in customers.columns and c != id_column
-    ]
     groups = np.full(len(customers), -1, dtype="int64")
-    if attributes and len(customers):
-        required = max(len(attributes) - max_differences, 1)
-        codes = np.stack(
-            [pd.factorize(customers[c], use_na_sentinel=False)[0] for c in attributes], axis=1
-        ).astype("int64")
-        first, second = _candidate_pairs(codes, len(attributes) - required + 1)
-        matches = (codes[first] == codes[second]).sum(axis=1)
-        twins = matches >= required
-        root = _link(len(customers), first[twins], second[twins], matches[twins], max_group_size)
+    first, second, matches = _twin_pairs(customers, id_column, columns, max_differences)
+    if len(first):
+        root = _link(len(customers), first, second, matches, max_group_size)
         sizes = np.bincount(root, minlength=len(customers))
         linked = sizes[root] > 1
         groups[linked] = pd.factorize(root[linked])[0]
     result = pd.Series(groups, index=customers.index, name="duplicate_group").astype("Int64")
     return result.mask(result < 0)
+
+
+def split_twin_sets(
+    customers: pd.DataFrame,
+    id_column: str = "customer_id",
+    columns: Sequence[str] | None = None,
+    max_differences: int = 0,
+    max_group_size: int = 10,
+) -> int:
+    """Connected sets of twins (see :func:`near_duplicate_groups`) that ``max_group_size`` broke apart.
+
+    A set of records joined by twin links, directly or through others, is one group unless it holds
+    more than ``max_group_size`` records; then the linking splits it into several groups (or leaves some
+    of its records in none). Returns how many sets were split.
+    """
+    first, second, matches = _twin_pairs(customers, id_column, columns, max_differences)
+    if not len(first):
+        return 0
+    n = len(customers)
+    links = coo_matrix((np.ones(len(first)), (first, second)), shape=(n, n))
+    connected = connected_components(links, directed=False)[1]
+    root = _link(n, first, second, matches, max_group_size)
+    pieces = pd.Series(root).groupby(connected).nunique()
+    return int((pieces > 1).sum())
+
+
+def split_twin_sets_sentence(split_sets: int, linking: NearDuplicateParams) -> str | None:
+    """One line on the connected sets of twins the group size bound split; ``None`` when none was."""
+    if not split_sets:
+        return None
+    return (
+        f"{split_sets:,} connected sets of near-duplicate records hold more than {linking.max_group_size} "
+        "records and were split into several groups (`clean.near_duplicates.max_group_size`)."
+    )
+
+
+def _twin_pairs(
+    customers: pd.DataFrame, id_column: str, columns: Sequence[str] | None, max_differences: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows ``first < second`` of twin records and the number of attributes each pair shares."""
+    attributes = [
+        c
+        for c in (customers.columns if columns is None else columns)
+        if c in customers.columns and c != id_column
+    ]
+    if not attributes or not len(customers):
+        empty = np.empty(0, dtype="int64")
+        return empty, empty, empty
+    required = max(len(attributes) - max_differences, 1)
+    codes = np.stack(
+        [pd.factorize(customers[c], use_na_sentinel=False)[0] for c in attributes], axis=1
+    ).astype("int64")
+    first, second = _candidate_pairs(codes, len(attributes) - required + 1)
+    matches = (codes[first] == codes[second]).sum(axis=1)
+    twins = matches >= required
+    return first[twins], second[twins], matches[twins]
 
 
 def _candidate_pairs(codes: np.ndarray, blocks: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,4 +1,4 @@
-"""Customer lifetimes: Kaplan-Meier curves, log-rank tests and a Cox proportional-hazards model (lifelines).
+"""Customer lifetimes: Kaplan-Meier curves, log-rank tests, hazards and times to churn (lifelines).
 
 A lifetime runs from signup to the last activity. With an event log, a customer churns at their last
 activity ``t`` when no activity follows for ``horizon_days``; that is seen only once ``t + horizon_days``
@@ -10,7 +10,7 @@ risk there would bias the hazard low and the lifetimes long).
 
 Customers who signed up before the log began enter the study late (left truncation): they are counted
 at risk only from their ``entry`` (the log's start) on, in the Kaplan-Meier curves, the log-rank tests,
-the Cox fit, its baseline hazard and its concordance. Customers never at risk before the censoring
+the baseline hazard and the Cox model (:mod:`cba.cox`). Customers never at risk before the censoring
 point (signed up at or after it) are left out. A snapshot (the Kaggle file) has no truncation: the
 lifetime is ``Tenure``, ended by ``Churn``.
 
@@ -21,30 +21,24 @@ from signup, at risk from time 0 on.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ibis
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from lifelines import CoxPHFitter, KaplanMeierFitter
-from lifelines.statistics import proportional_hazard_test
+from lifelines import KaplanMeierFitter
 from scipy import stats
 
 from cba.schema import segment_levels
 
+if TYPE_CHECKING:
+    from cba.cox import CoxAnalysis, CoxModel
+
 __all__ = [
-    "CoxAnalysis",
-    "CoxModel",
-    "HAZARD_RATIO_COLUMNS",
-    "analyse_cox",
     "baseline_cumulative_hazard",
-    "concordance",
-    "concordance_sentence",
-    "hazard_ratio_figure",
-    "hazard_ratio_plot",
-    "hazard_ratio_sentence",
+    "duplicate_groups_sentence",
+    "ever_at_risk",
     "kaplan_meier",
     "lifetimes",
     "lifetimes_from_tenure",
@@ -53,9 +47,10 @@ __all__ = [
     "logrank_tests",
     "median_lifetime_sentence",
     "median_times_to_churn",
-    "proportional_hazards_sentence",
+    "one_per_duplicate_group",
     "require_attributes",
-    "split_held_out",
+    "risk_set_sums",
+    "round_significant",
     "survival_figure",
     "survival_metrics",
     "survival_times",
@@ -64,9 +59,6 @@ __all__ = [
 
 LIFETIME_COLUMNS = ["customer_id", "entry", "duration", "churned"]
 """The columns every lifetimes table starts with; customer attributes follow."""
-
-HAZARD_RATIO_COLUMNS = ["covariate", "hazard_ratio", "lower_95", "upper_95", "p_value"]
-"""The columns of ``plots/survival_hazard_ratios.csv``, one row per Cox covariate."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -107,7 +99,7 @@ def lifetimes(events: ibis.Table, customers: pd.DataFrame, horizon_days: int) ->
     )
     attributes = frame.drop(columns=["customer_id", "signup_date", "first_event", "last_event"])
     lives = pd.concat([lives, attributes], axis=1)
-    return _ever_at_risk(lives[signup < censoring_point])
+    return ever_at_risk(lives[signup < censoring_point])
 
 
 def lifetimes_from_tenure(customers: pd.DataFrame) -> pd.DataFrame:
@@ -153,7 +145,7 @@ def _sum_at_or_after(keys: np.ndarray, values: np.ndarray, times: np.ndarray) ->
     return tail[np.searchsorted(sorted_keys, times, side="left")]
 
 
-def _risk_set_sums(lives: pd.DataFrame, values: np.ndarray, times: np.ndarray) -> np.ndarray:
+def risk_set_sums(lives: pd.DataFrame, values: np.ndarray, times: np.ndarray) -> np.ndarray:
     """Sums of ``values`` over the customers at risk at each of ``times`` (``entry < t <= duration``)."""
     duration = lives["duration"].to_numpy(float)
     entry = lives["entry"].to_numpy(float)
@@ -199,17 +191,31 @@ def kaplan_meier(lives: pd.DataFrame, step: float, segment: str | None = None) -
     return curves, summary
 
 
+def one_per_duplicate_group(lives: pd.DataFrame) -> pd.DataFrame:
+    """The first customer (in table order) of each near-duplicate group, and every customer in none.
+
+    Near-duplicates are one customer entered under several ids: counted once, the lifetimes a test
+    compares are independent, as it assumes. Without a ``duplicate_group`` column ``lives`` is returned.
+    """
+    if "duplicate_group" not in lives:
+        return lives
+    groups = lives["duplicate_group"]
+    return lives[groups.isna() | ~groups.duplicated()].reset_index(drop=True)
+
+
 def logrank_test(lives: pd.DataFrame, segment: str) -> dict[str, Any]:
     """Log-rank test that every level of ``segment`` has the same hazard, with late entry respected.
 
     Returns the chi-squared ``statistic`` (``degrees_of_freedom`` = levels - 1), its ``p_value`` and the
-    number of ``levels``; churns observed and expected per level are compared at every churn time.
+    number of ``levels``; churns observed and expected per level are compared at every churn time. Each
+    near-duplicate group counts once (see :func:`one_per_duplicate_group`).
     """
+    lives = one_per_duplicate_group(lives)
     levels = segment_levels(lives[segment])
     names = sorted(levels.unique())
     membership = (levels.to_numpy()[:, None] == np.array(names)[None, :]).astype(float)
     times, churns = _event_times(lives)
-    at_risk = _risk_set_sums(lives, membership, times)
+    at_risk = risk_set_sums(lives, membership, times)
     churned = lives["churned"].to_numpy() == 1
     churned_by_level = np.zeros_like(at_risk)
     np.add.at(
@@ -242,25 +248,7 @@ def logrank_tests(lives: pd.DataFrame, segments: Sequence[str]) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------------------------------
-# Cox proportional hazards
-
-
-def split_held_out(lives: pd.DataFrame, test_share: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Training and held-out customers, drawn at random (``seed``); near-duplicates stay on one side.
-
-    Customers sharing a ``duplicate_group`` (when the column exists) move together, so no customer is
-    scored against a copy of itself seen in training.
-    """
-    groups = "c" + lives["customer_id"].astype("string")
-    if "duplicate_group" in lives:
-        shared = lives["duplicate_group"].notna()
-        groups = groups.where(~shared, "g" + lives["duplicate_group"].astype("string"))
-    names = np.sort(groups.unique())
-    shuffled = np.random.default_rng(seed).permutation(names)
-    sizes = groups.value_counts().reindex(shuffled).to_numpy()
-    held_out = set(shuffled[np.cumsum(sizes) <= round(test_share * len(lives))])
-    in_test = groups.isin(held_out).to_numpy()
-    return lives[~in_test].reset_index(drop=True), lives[in_test].reset_index(drop=True)
+# Hazards and times to churn
 
 
 def baseline_cumulative_hazard(lives: pd.DataFrame, relative_hazard: np.ndarray) -> pd.Series:
@@ -269,7 +257,7 @@ def baseline_cumulative_hazard(lives: pd.DataFrame, relative_hazard: np.ndarray)
     With every ``relative_hazard`` equal to 1 this is the Nelson-Aalen estimate.
     """
     times, churns = _event_times(lives)
-    at_risk = _risk_set_sums(lives, np.asarray(relative_hazard, float)[:, None], times)[:, 0]
+    at_risk = risk_set_sums(lives, np.asarray(relative_hazard, float)[:, None], times)[:, 0]
     return pd.Series(np.cumsum(churns / at_risk), index=times, name="cumulative_hazard")
 
 
@@ -304,288 +292,14 @@ def median_times_to_churn(
     )
 
 
-def concordance(lives: pd.DataFrame, relative_hazard: np.ndarray) -> float:
-    """Harrell's concordance of ``relative_hazard`` with the lifetimes, with late entry respected.
-
-    A pair is comparable when one customer churned at ``t`` and the other was at risk at ``t`` (see the
-    module notes) and had not churned by then; it is concordant when the one who churned first has the
-    higher hazard, and counts one half when the hazards tie. Without late entry this is lifelines'
-    ``concordance_index``. Customers never at risk are left out.
-    """
-    at_risk = _ever_at_risk(lives.assign(relative_hazard=np.asarray(relative_hazard, float)))
-    duration, entry = at_risk["duration"].to_numpy(float), at_risk["entry"].to_numpy(float)
-    churned = at_risk["churned"].to_numpy() == 1
-    hazard_rank = np.unique(at_risk["relative_hazard"].to_numpy(), return_inverse=True)[1].ravel()
-    # Customers still in the study at t: those who leave after t (or are censored at t), less those who
-    # enter at or after t. Every late entrant leaves after entering, so the second set lies in the first.
-    leaving = _pairs_with_later(duration[churned], hazard_rank[churned], duration, hazard_rank, churned)
-    entering = _pairs_with_later(
-        duration[churned], hazard_rank[churned], entry[entry > 0], hazard_rank[entry > 0], None
-    )
-    concordant, tied, pairs = (a - b for a, b in zip(leaving, entering, strict=True))
-    if pairs == 0:
-        raise ValueError("no comparable pairs: nobody churned while another customer was at risk")
-    return (concordant + tied / 2) / pairs
-
-
-def _pairs_with_later(
-    churn_times: np.ndarray,
-    churn_ranks: np.ndarray,
-    times: np.ndarray,
-    ranks: np.ndarray,
-    churned: np.ndarray | None,
-) -> tuple[int, int, int]:
-    """Pairs of a churn and a customer whose time is after it: with a lower hazard rank, tied, in all.
-
-    A customer whose time equals the churn time counts unless ``churned`` marks them as churned then.
-    Counted in O(n log² n): customers in order of time, latest first, each churn counting the customers
-    before it level by level (halves of blocks of 2, 4, 8, ... positions).
-    """
-    later_first = np.zeros(len(times)) if churned is None else churned.astype(float) * 2
-    # At an equal time: counted customers (0), then the churns (1), then churned customers (2).
-    order = np.lexsort(
-        (
-            np.concatenate([later_first, np.ones(len(churn_times))]),
-            -np.concatenate([times, churn_times]),
-        )
-    )
-    is_churn = (np.arange(len(times) + len(churn_times)) >= len(times))[order]
-    rank = np.concatenate([ranks, churn_ranks])[order].astype(np.int64)
-    span = int(rank.max(initial=0)) + 2
-    position = np.arange(len(order))
-    lower = tied = 0
-    level = 1
-    while level < len(order):
-        block = position // (2 * level)
-        first_half = (position // level) % 2 == 0
-        pool = np.sort(block[first_half & ~is_churn] * span + rank[first_half & ~is_churn])
-        query = block[~first_half & is_churn] * span + rank[~first_half & is_churn]
-        below, at = np.searchsorted(pool, query, "left"), np.searchsorted(pool, query, "right")
-        lower += int((below - np.searchsorted(pool, query - rank[~first_half & is_churn], "left")).sum())
-        tied += int((at - below).sum())
-        level *= 2
-    pairs = int(np.searchsorted(np.flatnonzero(~is_churn), np.flatnonzero(is_churn)).sum())
-    return lower, tied, pairs
-
-
-class CoxModel:
-    """Cox proportional-hazards model of lifetimes on customer attributes (lifelines ``CoxPHFitter``).
-
-    Text attributes are one-hot encoded against their most frequent level among the training
-    customers; a missing number takes the training median, missing text the level "missing". Late entry
-    is used in the fit (``entry_col``), in the baseline hazard and in the proportional-hazards test.
-
-    Parameters
-    ----------
-    covariates : sequence of str
-        Customer attributes the hazard depends on.
-    penalizer : float
-        L2 penalty on the coefficients (of standardised covariates), as in ``CoxPHFitter``.
-    """
-
-    def __init__(self, covariates: Sequence[str], penalizer: float) -> None:
-        self.covariates = covariates
-        self.penalizer = penalizer
-
-    def fit(self, lives: pd.DataFrame) -> CoxModel:
-        """Learn the encoding, the coefficients and the baseline hazard from the training ``lives``."""
-        require_attributes(lives, self.covariates, "survival.covariates")
-        self.medians_: dict[str, float] = {}
-        self.references_: dict[str, str] = {}
-        self.levels_: dict[str, list[str]] = {}
-        for name in self.covariates:
-            if _is_number(lives[name]):
-                self.medians_[name] = float(lives[name].median())
-            else:
-                counts = _text(lives[name]).value_counts()
-                self.references_[name] = min(counts.index[counts == counts.max()])
-                self.levels_[name] = sorted(
-                    level for level in counts.index if level != self.references_[name]
-                )
-        self.truncated_ = bool((lives["entry"] > 0).any())
-        lives = _ever_at_risk(lives)
-        self.fitter_ = CoxPHFitter(penalizer=self.penalizer).fit(
-            self._frame(lives), "duration", "churned", entry_col="entry" if self.truncated_ else None
-        )
-        design = self.design(lives)
-        self.centre_ = design.mean().to_numpy()
-        self.coefficients_ = self.fitter_.params_.reindex(design.columns).to_numpy()
-        self.baseline_ = baseline_cumulative_hazard(lives, self.relative_hazard(lives))
-        return self
-
-    def design(self, lives: pd.DataFrame) -> pd.DataFrame:
-        """The encoded covariates: numbers as they are (imputed), one 0/1 column per non-reference level."""
-        require_attributes(lives, self.covariates, "survival.covariates")
-        columns = {}
-        for name in self.covariates:
-            if name in self.medians_:
-                columns[name] = pd.to_numeric(lives[name]).astype(float).fillna(self.medians_[name])
-            else:
-                text = _text(lives[name])
-                for level in self.levels_[name]:
-                    columns[f"{name}={level}"] = (text == level).astype(float)
-        return pd.DataFrame(columns).reset_index(drop=True)
-
-    def relative_hazard(self, lives: pd.DataFrame) -> np.ndarray:
-        """Each customer's hazard relative to a customer with the training customers' mean covariates."""
-        return np.exp((self.design(lives).to_numpy() - self.centre_) @ self.coefficients_)
-
-    def concordance(self, lives: pd.DataFrame) -> float:
-        """Concordance of the predicted hazards with the lifetimes of ``lives`` (see :func:`concordance`)."""
-        return concordance(lives, self.relative_hazard(lives))
-
-    def hazard_ratios(self) -> pd.DataFrame:
-        """Per encoded covariate: its meaning, hazard ratio with 95% interval, and p-value."""
-        summary = self.fitter_.summary
-        return pd.DataFrame(
-            {
-                "covariate": summary.index.to_numpy(),
-                "meaning": [self._meaning(column) for column in summary.index],
-                "hazard_ratio": summary["exp(coef)"].to_numpy(),
-                "lower_95": summary["exp(coef) lower 95%"].to_numpy(),
-                "upper_95": summary["exp(coef) upper 95%"].to_numpy(),
-                "p_value": summary["p"].to_numpy(),
-            }
-        )
-
-    def proportional_hazards_test(self, lives: pd.DataFrame) -> pd.DataFrame:
-        """Test of proportional hazards per encoded covariate on the training ``lives`` (rank of time).
-
-        lifelines' scaled Schoenfeld residual test; with late entry the residuals are computed here with
-        the truncated risk sets (lifelines computes them only without entry times).
-        """
-        lives = _ever_at_risk(lives)
-        residuals = self._scaled_schoenfeld_residuals(lives) if self.truncated_ else None
-        result = proportional_hazard_test(
-            self.fitter_, self._frame(lives), time_transform="rank", precomputed_residuals=residuals
-        )
-        summary = result.summary
-        return pd.DataFrame(
-            {
-                "covariate": summary.index.to_numpy(),
-                "test_statistic": summary["test_statistic"].to_numpy(),
-                "p_value": summary["p"].to_numpy(),
-            }
-        )
-
-    def median_times_to_churn(self, lives: pd.DataFrame) -> pd.DataFrame:
-        """Each customer's median predicted time to churn (see :func:`median_times_to_churn`)."""
-        return median_times_to_churn(lives, self.baseline_, self.relative_hazard(lives))
-
-    def _frame(self, lives: pd.DataFrame) -> pd.DataFrame:
-        outcome = ["duration", "churned"] + (["entry"] if self.truncated_ else [])
-        return pd.concat([self.design(lives), lives[outcome].reset_index(drop=True)], axis=1)
-
-    def _meaning(self, column: str) -> str:
-        name, _, level = column.partition("=")
-        if level:
-            return f"{name} = {level} rather than {self.references_[name]}"
-        return f"{name} + 1"
-
-    def _scaled_schoenfeld_residuals(self, lives: pd.DataFrame) -> pd.DataFrame:
-        design = self.design(lives).to_numpy()
-        weights = self.relative_hazard(lives)
-        churned = np.flatnonzero(lives["churned"].to_numpy() == 1)
-        times = lives["duration"].to_numpy(float)[churned]
-        at_risk = _risk_set_sums(lives, weights[:, None], times)[:, 0]
-        weighted_sum = _risk_set_sums(lives, design * weights[:, None], times)
-        residuals = design[churned] - weighted_sum / at_risk[:, None]
-        scaled = len(churned) * residuals @ self.fitter_.variance_matrix_.to_numpy()
-        frame = pd.DataFrame(scaled, index=churned, columns=self.fitter_.params_.index)
-        fit_order = self.fitter_.durations.index[self.fitter_.event_observed.to_numpy(bool)]
-        return frame.loc[fit_order]
-
-
-def _ever_at_risk(lives: pd.DataFrame) -> pd.DataFrame:
+def ever_at_risk(lives: pd.DataFrame) -> pd.DataFrame:
     """Customers at risk at some time: those who entered late and left at their entry never are."""
     return lives[~((lives["entry"] > 0) & (lives["entry"] >= lives["duration"]))].reset_index(drop=True)
 
 
-def _is_number(values: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(values)
-
-
-def _text(values: pd.Series) -> pd.Series:
-    return values.astype("string").fillna("missing")
-
-
-@dataclass(frozen=True)
-class CoxAnalysis:
-    """A Cox model fitted on training customers and judged on held-out ones."""
-
-    model: CoxModel
-    n_train: int
-    n_test: int
-    concordance: float
-    training_concordance: float
-    hazard_ratios: pd.DataFrame
-    proportional_hazards: pd.DataFrame
-    significance: float
-
-    @property
-    def violations(self) -> pd.DataFrame:
-        """Covariates whose proportional-hazards test rejects at the significance level, worst first."""
-        violated = self.proportional_hazards[self.proportional_hazards["p_value"] < self.significance]
-        return violated.sort_values(["p_value", "covariate"]).reset_index(drop=True)
-
-    def metrics(self) -> dict[str, Any]:
-        """Rounded figures for ``metrics/survival.json``: the same fit gives the same bytes."""
-        return {
-            "concordance": round(self.concordance, 4),
-            "training_concordance": round(self.training_concordance, 4),
-            "n_train": self.n_train,
-            "n_test": self.n_test,
-            "hazard_ratios": {
-                row.covariate: _significant(row.hazard_ratio) for row in self.hazard_ratios.itertuples()
-            },
-            "ph_test_p_values": {
-                row.covariate: _significant(row.p_value) for row in self.proportional_hazards.itertuples()
-            },
-            "ph_violations": self.violations["covariate"].tolist(),
-        }
-
-
-def analyse_cox(
-    lives: pd.DataFrame,
-    covariates: Sequence[str],
-    penalizer: float,
-    test_share: float,
-    seed: int,
-    significance: float,
-    max_rows: int | None = None,
-) -> CoxAnalysis:
-    """Fit a :class:`CoxModel` on a seeded share of customers, score it on the rest, check its assumption.
-
-    With ``max_rows`` the model is fitted (and its assumption checked) on a seeded sample of at most that
-    many training customers, near-duplicates together; the held-out customers are scored in full.
-    """
-    train, test = split_held_out(lives, test_share, seed)
-    if max_rows is not None and len(train) > max_rows:
-        train = split_held_out(train, max_rows / len(train), seed)[1]
-    model = CoxModel(covariates, penalizer).fit(train)
-    return CoxAnalysis(
-        model=model,
-        n_train=len(train),
-        n_test=len(test),
-        concordance=model.concordance(test),
-        training_concordance=model.concordance(train),
-        hazard_ratios=model.hazard_ratios(),
-        proportional_hazards=model.proportional_hazards_test(train),
-        significance=significance,
-    )
-
-
-def _significant(value: float, digits: int = 4) -> float:
+def round_significant(value: float, digits: int = 4) -> float:
+    """``value`` rounded to ``digits`` significant digits, so that the same fit writes the same bytes."""
     return float(f"{value:.{digits}g}")
-
-
-def hazard_ratio_plot(hazard_ratios: pd.DataFrame | None) -> pd.DataFrame:
-    """The hazard-ratio table for ``plots/``, rounded to 4 significant digits (empty without a model)."""
-    if hazard_ratios is None:
-        return pd.DataFrame(columns=HAZARD_RATIO_COLUMNS)
-    columns = ["hazard_ratio", "lower_95", "upper_95", "p_value"]
-    rounded = hazard_ratios[columns].map(_significant) if len(hazard_ratios) else hazard_ratios[columns]
-    return pd.concat([hazard_ratios[["covariate"]], rounded], axis=1)
 
 
 def survival_times(lives: pd.DataFrame, model: CoxModel | None) -> pd.DataFrame:
@@ -620,12 +334,12 @@ def survival_metrics(
         "duration": duration,
         "segment": segment,
         **summary,
-        "logrank_p_value": None if p_value is None else _significant(p_value),
+        "logrank_p_value": None if p_value is None else round_significant(p_value),
         "logrank": {
             row.segment: {
-                "statistic": _significant(row.statistic),
+                "statistic": round_significant(row.statistic),
                 "degrees_of_freedom": int(row.degrees_of_freedom),
-                "p_value": _significant(row.p_value),
+                "p_value": round_significant(row.p_value),
             }
             for row in logrank.itertuples()
         },
@@ -685,51 +399,25 @@ def logrank_sentence(logrank: pd.DataFrame, significance: float) -> str:
     return "; ".join(parts) + f" (log-rank tests at the {significance:.0%} level)."
 
 
-def hazard_ratio_sentence(hazard_ratios: pd.DataFrame, significance: float) -> str:
-    """The covariates that most clearly raise and lower the hazard of churning (smallest p-values)."""
-    significant = hazard_ratios[hazard_ratios["p_value"] < significance]
-    text = (
-        f"{len(significant)} of {len(hazard_ratios)} hazard ratios differ from 1 at the "
-        f"{significance:.0%} level."
-    )
-    # Ranked by evidence (p-value), not by size: a ratio per unit depends on the covariate's scale.
-    clearest = significant.sort_values(["p_value", "covariate"])
-    rise, fall = (
-        clearest[clearest["hazard_ratio"] > 1].head(1),
-        clearest[clearest["hazard_ratio"] < 1].head(1),
-    )
-    for row, direction in ((rise, "rise"), (fall, "fall")):
-        for item in row.itertuples():
-            text += (
-                f" The clearest {direction} in the hazard of churning comes with {item.meaning}: "
-                f"×{item.hazard_ratio:.2f} (95% interval {item.lower_95:.2f}–{item.upper_95:.2f})."
-            )
-    return text
+def duplicate_groups_sentence(lives: pd.DataFrame) -> str | None:
+    """How many customers share a near-duplicate group with another and how the tests count them.
 
-
-def proportional_hazards_sentence(cox: CoxAnalysis) -> str:
-    """Whether any covariate breaks the proportional-hazards assumption, and what that means."""
-    violations = cox.violations
-    if violations.empty:
-        smallest = cox.proportional_hazards["p_value"].min()
+    ``None`` without a ``duplicate_group`` column.
+    """
+    if "duplicate_group" not in lives:
+        return None
+    sizes = lives["duplicate_group"].value_counts()
+    shared = sizes[sizes > 1]
+    if shared.empty:
         return (
-            f"No covariate breaks the proportional-hazards assumption at the {cox.significance:.0%} level "
-            f"(smallest p = {smallest:.2g}), so each hazard ratio holds over the whole lifetime."
+            f"No two of the {len(lives):,} customers share a group of near-duplicate records, so every "
+            "customer counts on their own in the tests and the Cox model's intervals."
         )
-    listed = ", ".join(f"{row.covariate} (p = {row.p_value:.2g})" for row in violations.itertuples())
     return (
-        f"The proportional-hazards assumption fails for {len(violations)} of "
-        f"{len(cox.proportional_hazards)} covariates: {listed}. Their effect changes over the lifetime, "
-        "so their hazard ratios are averages over it, not constants."
-    )
-
-
-def concordance_sentence(cox: CoxAnalysis) -> str:
-    """How well the model orders held-out customers by time to churn."""
-    return (
-        f"On {cox.n_test:,} held-out customers the model orders {cox.concordance:.1%} of comparable pairs "
-        f"correctly by who churns first (concordance {cox.concordance:.3f}; 0.5 is chance; "
-        f"{cox.training_concordance:.3f} on the {cox.n_train:,} training customers)."
+        f"{int(shared.sum()):,} of the {len(lives):,} customers share {len(shared):,} groups of "
+        "near-duplicate records (one customer entered under several ids). The log-rank tests count each "
+        "group once (its first customer), and the Cox model's intervals and p-values treat each group as "
+        "one cluster (robust variance)."
     )
 
 
@@ -763,31 +451,5 @@ def survival_figure(curves: pd.DataFrame, segment: str, unit: str) -> go.Figure:
         xaxis_title=f"{unit} since signup",
         yaxis_title="share still active",
         yaxis_range=[0, 1.02],
-    )
-    return figure
-
-
-def hazard_ratio_figure(hazard_ratios: pd.DataFrame) -> go.Figure:
-    """Hazard ratios with 95% intervals on a log scale; right of 1 churns sooner."""
-    table = hazard_ratios.sort_values("hazard_ratio")
-    figure = go.Figure(
-        go.Scatter(
-            x=table["hazard_ratio"],
-            y=table["meaning"],
-            mode="markers",
-            error_x={
-                "type": "data",
-                "symmetric": False,
-                "array": table["upper_95"] - table["hazard_ratio"],
-                "arrayminus": table["hazard_ratio"] - table["lower_95"],
-            },
-        )
-    )
-    figure.add_vline(x=1, line_dash="dash")
-    figure.update_layout(
-        title="Hazard ratios of churn (Cox model, 95% intervals)",
-        xaxis_title="hazard ratio (log scale; above 1 churns sooner)",
-        xaxis_type="log",
-        height=max(350, 40 * len(table) + 150),
     )
     return figure

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from cba import clean, engine, sources
-from cba.config import Params, Paths
+from cba.config import NearDuplicateParams, Params, Paths
 from cba.stages.outputs import write_metrics
 
 __all__ = ["CleanResult", "run"]
@@ -58,6 +58,7 @@ def run(params: Params, paths: Paths) -> CleanResult:
         customers = landed_customers.to_pandas()
         linking = params.clean.near_duplicates
         accepted_customers, rejected_customers = clean.clean_customers(customers, linking)
+        _name_split_twin_sets(accepted_customers, linking)
         rejected_customers.to_parquet(paths.rejected / "customers.parquet", index=False)
         quality["customers"] = clean.quality_summary(
             len(customers), rejected_customers[clean.REJECTION_RULE], clean.CUSTOMER_RULES
@@ -69,6 +70,20 @@ def run(params: Params, paths: Paths) -> CleanResult:
     accepted_customers.to_parquet(paths.processed / "customers.parquet", index=False)
     write_metrics(paths, "data_quality", quality)
     return CleanResult(quality, accepted_customers, rejected_customers)
+
+
+def _name_split_twin_sets(customers: pd.DataFrame, linking: NearDuplicateParams) -> None:
+    """Print one line when ``clean.near_duplicates.max_group_size`` split connected sets of twins."""
+    split_sets = clean.split_twin_sets(
+        customers,
+        "customer_id",
+        clean.profile_attributes(customers),
+        linking.max_differences,
+        linking.max_group_size,
+    )
+    sentence = clean.split_twin_sets_sentence(split_sets, linking)
+    if sentence is not None:
+        print(sentence)
 
 
 def _name_a_narrow_window(events_quality: dict, earliest: dt.date | None, latest: dt.date | None) -> None:

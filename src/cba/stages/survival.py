@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from cba import engine, sources, survival
+from cba import cox, engine, sources, survival
 from cba.config import Params, Paths
 from cba.stages.outputs import write_metrics, write_plot
 
@@ -24,7 +24,7 @@ class SurvivalResult:
     summary: dict
     other_curves: dict[str, pd.DataFrame]
     logrank: pd.DataFrame
-    cox: survival.CoxAnalysis | None
+    cox: cox.CoxAnalysis | None
     times: pd.DataFrame
     metrics: dict
 
@@ -56,8 +56,8 @@ def run(params: Params, paths: Paths) -> SurvivalResult:
     write_plot(paths, "survival_km", curves)
     other_curves = {other: survival.kaplan_meier(lives, step, other)[0] for other in other_segments}
     logrank = survival.logrank_tests(lives, [segment, *other_segments] if has_attributes else [])
-    cox = (
-        survival.analyse_cox(
+    cox_analysis = (
+        cox.analyse_cox(
             lives,
             settings.covariates,
             settings.penalizer,
@@ -72,13 +72,15 @@ def run(params: Params, paths: Paths) -> SurvivalResult:
     write_plot(
         paths,
         "survival_hazard_ratios",
-        survival.hazard_ratio_plot(cox.hazard_ratios if cox is not None else None),
+        cox.hazard_ratio_plot(cox_analysis.hazard_ratios if cox_analysis is not None else None),
     )
-    times = survival.survival_times(lives, cox.model if cox is not None else None)
+    times = survival.survival_times(lives, cox_analysis.model if cox_analysis is not None else None)
     paths.scores.mkdir(parents=True, exist_ok=True)
     sources.with_original_ids(times, paths.landed).to_parquet(
         paths.scores / "survival_times.parquet", index=False
     )
-    metrics = survival.survival_metrics(duration, segment, summary, logrank, cox, times)
+    metrics = survival.survival_metrics(duration, segment, summary, logrank, cox_analysis, times)
     write_metrics(paths, "survival", metrics)
-    return SurvivalResult(lives, unit, segment, curves, summary, other_curves, logrank, cox, times, metrics)
+    return SurvivalResult(
+        lives, unit, segment, curves, summary, other_curves, logrank, cox_analysis, times, metrics
+    )
