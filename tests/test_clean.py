@@ -370,3 +370,28 @@ def test_a_set_of_twins_split_by_the_group_size_bound_is_counted():
         "groups (`clean.near_duplicates.max_group_size`)."
     )
     assert clean.split_twin_sets_sentence(0, linking) is None
+
+
+def test_crowded_blocks_are_split_without_losing_a_twin(monkeypatch):
+    # Low-cardinality attributes crowd every block; splitting the crowds further must find exactly the
+    # twins that comparing every pair finds, including a crowd of identical records.
+    rng = np.random.default_rng(11)
+    customers = pd.DataFrame({f"a{i}": rng.integers(0, 3, 400) for i in range(8)})
+    customers = pd.concat([customers, customers.iloc[[0] * 30]], ignore_index=True)
+    customers.insert(0, "customer_id", np.arange(len(customers)))
+    codes = customers.drop(columns="customer_id").to_numpy()
+    first, second = np.triu_indices(len(codes), k=1)
+    shared = (codes[first] == codes[second]).sum(axis=1)
+    every_pair = {(int(a), int(b)) for a, b in zip(first[shared >= 6], second[shared >= 6], strict=True)}
+    monkeypatch.setattr(clean, "_MAX_BLOCK_ROWS", 12)
+    found_first, found_second, found_shared = clean._twin_pairs(customers, "customer_id", None, 2)
+    found = set(zip(found_first.tolist(), found_second.tolist(), strict=True))
+    identical = set(range(400, 430)) | {0}
+    chained = {(a, b) for a, b in every_pair if a in identical and b in identical}
+    assert found - chained == every_pair - chained
+    np.testing.assert_array_equal(found_shared, (codes[found_first] == codes[found_second]).sum(axis=1))
+    grouped = clean.near_duplicate_groups(customers, max_differences=2, max_group_size=1000)
+    monkeypatch.setattr(clean, "_MAX_BLOCK_ROWS", 10_000)
+    np.testing.assert_array_equal(
+        grouped, clean.near_duplicate_groups(customers, max_differences=2, max_group_size=1000)
+    )

@@ -441,40 +441,79 @@ def _twin_pairs(
     codes = np.stack(
         [pd.factorize(customers[c], use_na_sentinel=False)[0] for c in attributes], axis=1
     ).astype("int64")
-    first, second = _candidate_pairs(codes, len(attributes) - required + 1)
-    matches = (codes[first] == codes[second]).sum(axis=1)
-    twins = matches >= required
-    return first[twins], second[twins], matches[twins]
+    blocks = len(attributes) - required + 1
+    pairs = np.unique(
+        _twins(codes, np.arange(len(codes)), list(range(len(attributes))), blocks, required), axis=0
+    )
+    return pairs[:, 0], pairs[:, 1], pairs[:, 2]
 
 
-def _candidate_pairs(codes: np.ndarray, blocks: int) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct pairs ``first < second`` of rows that agree on every column of at least one block.
+_MAX_BLOCK_ROWS = 256
+"""Records sharing a block's values beyond this many are split further before their pairs are compared."""
+_PAIRS_PER_BATCH = 1_000_000
 
-    Columns are dealt to the blocks by their entropy, most informative first, each to the block with the
-    least so far, so that no block's shared values gather a large share of the rows.
+
+def _twins(codes: np.ndarray, rows: np.ndarray, free: list[int], blocks: int, required: int) -> np.ndarray:
+    """Twin pairs ``(first, second, attributes shared)``, ``first < second``, among ``rows`` (ascending).
+
+    ``rows`` agree on every column not in ``free``. By the pigeonhole principle, twins that differ in fewer
+    than ``blocks`` columns agree on every column of at least one of ``blocks`` blocks of the free columns,
+    so only records sharing a block's values are compared, and a crowd sharing them is split the same way
+    on the columns left. The free columns are dealt to the blocks by their entropy, most informative first,
+    each to the block with the least so far. Identical records beyond :data:`_MAX_BLOCK_ROWS` are linked
+    as a chain, which joins them as all their pairs would; the work stays near-linear in the records.
     """
+    if len(rows) <= _MAX_BLOCK_ROWS:
+        return _pairs_within(codes, rows[None, :], required)
+    if not free:
+        return np.stack([rows[:-1], rows[1:], np.full(len(rows) - 1, codes.shape[1])], axis=1)
+    if len(free) < blocks:
+        return _pairs_within(codes, rows[None, :], required)
+    found = [np.empty((0, 3), "int64")]
+    for columns in _deal_columns(codes[rows][:, free], free, blocks):
+        key = pd.factorize(pd.MultiIndex.from_arrays([codes[rows, c] for c in columns]))[0]
+        order = np.argsort(key, kind="stable")
+        ordered, sorted_key = rows[order], key[order]
+        starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
+        sizes = np.diff(np.r_[starts, len(ordered)])
+        rest = [c for c in free if c not in columns]
+        for size in np.unique(sizes[(sizes > 1) & (sizes <= _MAX_BLOCK_ROWS)]):
+            members = ordered[starts[sizes == size][:, None] + np.arange(size)]
+            found.append(_pairs_within(codes, members, required))
+        for start, size in zip(starts[sizes > _MAX_BLOCK_ROWS], sizes[sizes > _MAX_BLOCK_ROWS], strict=True):
+            found.append(_twins(codes, ordered[start : start + size], rest, blocks, required))
+    return np.concatenate(found)
+
+
+def _deal_columns(codes: np.ndarray, columns: list[int], blocks: int) -> list[list[int]]:
+    """``columns`` (of which ``codes`` holds the values) dealt to ``blocks`` blocks of similar entropy."""
     entropy = [
-        -(share * np.log2(share)).sum() for share in (np.bincount(column) / len(column) for column in codes.T)
+        -(share * np.log2(share)).sum()
+        for share in (np.unique(c, return_counts=True)[1] / len(c) for c in codes.T)
     ]
     members: list[list[int]] = [[] for _ in range(blocks)]
     totals = np.zeros(blocks)
-    for column in np.argsort(entropy, kind="stable")[::-1]:
-        block = int(np.argmin(totals))
-        members[block].append(int(column))
-        totals[block] += entropy[column]
-    pairs = [np.empty((0, 2), "int64")]
-    for columns in members:
-        block_key = pd.factorize(pd.MultiIndex.from_arrays([codes[:, c] for c in columns]))[0]
-        rows = np.argsort(block_key, kind="stable")
-        sorted_key = block_key[rows]
-        starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
-        sizes = np.diff(np.r_[starts, len(rows)])
-        for start, size in zip(starts[sizes > 1], sizes[sizes > 1], strict=True):
-            left, right = np.triu_indices(size, k=1)
-            shared = rows[start : start + size]
-            pairs.append(np.stack([shared[left], shared[right]], axis=1))
-    unique = np.unique(np.sort(np.concatenate(pairs), axis=1), axis=0)
-    return unique[:, 0], unique[:, 1]
+    for dealt, position in enumerate(np.argsort(entropy, kind="stable")[::-1]):
+        block = dealt if dealt < blocks else int(np.argmin(totals))  # every block gets a column
+        members[block].append(columns[position])
+        totals[block] += entropy[position]
+    return members
+
+
+def _pairs_within(codes: np.ndarray, members: np.ndarray, required: int) -> np.ndarray:
+    """Pairs among the rows of each line of ``members`` (ascending) that share ``required`` columns."""
+    left, right = np.triu_indices(members.shape[1], k=1)
+    batch = max(_PAIRS_PER_BATCH // max(len(left), 1), 1)
+    found = [np.empty((0, 3), "int64")]
+    for start in range(0, len(members), batch):
+        first, second = (
+            members[start : start + batch, left].ravel(),
+            members[start : start + batch, right].ravel(),
+        )
+        matches = (codes[first] == codes[second]).sum(axis=1)
+        twins = matches >= required
+        found.append(np.stack([first[twins], second[twins], matches[twins]], axis=1))
+    return np.concatenate(found)
 
 
 def _link(n: int, first: np.ndarray, second: np.ndarray, strength: np.ndarray, max_size: int) -> np.ndarray:
