@@ -258,7 +258,9 @@ def test_a_missing_results_file_names_the_command_that_writes_it():
         "| `benchmarks/results/stream.json` |" in text
         and "missing: run `python benchmarks/stream.py`" in text
     )
-    assert "pipeline.json` is missing" in section(text, "At ten and a hundred times the size")
+    scale = section(text, "At ten and a hundred times the size")
+    assert "pipeline.json` is missing" in scale
+    assert "- At 10 times the size: DuckDB on one larger machine" in scale  # the words stand without numbers
     assert "events/s" not in text and "GB" not in text
 
 
@@ -270,9 +272,12 @@ def test_one_pipeline_size_gives_the_curve_but_no_exponents():
     curve = section(text, "The cost curve")
     assert "| generate | 10.0 | 0.39 GB |" in curve
     assert "Growth exponents need two sizes; `benchmarks/results/pipeline.json` holds one (1,000,000" in curve
-    assert "holds one: `python benchmarks/pipeline.py` measures" in section(
-        text, "At ten and a hundred times the size"
-    )
+    scale = section(text, "At ten and a hundred times the size")
+    assert "holds one: `python benchmarks/pipeline.py` measures" in scale
+    # the changes still size themselves from the one size measured: 1e7 / 2e4 = 500 s, 1e8 / 2e4 = 5,000 s
+    assert "- At 10,000,000 events: DuckDB" in scale and "- At 100,000,000 events: Spark" in scale
+    assert "take 8.3 min to replay 10,000,000 events and 83.3 min for 100,000,000" in scale
+    assert "raw data alone" not in scale  # its growth needs two sizes
 
 
 def test_a_results_file_without_a_field_names_the_file_and_the_field():

@@ -457,6 +457,14 @@ def _cost_rows(runs: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[list[
 
 
 def _scale(results: Results) -> list[str]:
+    """The extrapolated cost, then what a team would change, which stands even without the cost curve."""
+    runs = pipeline_runs(results.get("pipeline", {}))
+    largest = runs[-1]["events"] if runs else None
+    changes = _guarded(lambda results: _changes(results, largest), results)
+    return [*_guarded(_extrapolation, results), "", "What a team would change:", "", *bullets(changes)]
+
+
+def _extrapolation(results: Results) -> list[str]:
     pipeline = _require(results, "pipeline")
     runs = pipeline_runs(pipeline)
     if len(runs) < 2:
@@ -522,15 +530,17 @@ def _scale(results: Results) -> list[str]:
             "noise, or a fixed cost that dominates); their extrapolations shrink and are best read as flat.",
             "",
         ]
-    lines += ["What a team would change:", "", *bullets(_changes(results, large))]
-    return lines
+    return lines[:-1]
 
 
-def _changes(results: Results, largest: int) -> list[str]:
-    """What to change at ten and a hundred times the size, each with the figures that argue for it."""
-    pipeline = results["pipeline"]
-    runs = pipeline_runs(pipeline)
-    ten, hundred = (largest * factor for factor in SCALE_FACTORS)
+def _changes(results: Results, largest: int | None) -> list[str]:
+    """What to change at ten and a hundred times ``largest`` events, with the figures that argue for it."""
+    runs = pipeline_runs(results.get("pipeline", {}))
+    ten, hundred = (
+        (f"At {largest * factor:,} events" for factor in SCALE_FACTORS)
+        if largest
+        else (f"At {factor} times the size" for factor in SCALE_FACTORS)
+    )
     if "engines" in results:
         ratio = field(results, "engines", "engines.spark_local.seconds") / field(
             results, "engines", "engines.duckdb.seconds"
@@ -547,22 +557,28 @@ def _changes(results: Results, largest: int) -> list[str]:
     else:
         spark = missing_results("engines")
     changes = [
-        f"At {ten:,} events: DuckDB on one larger machine, with more cores and memory, and "
+        f"{ten}: DuckDB on one larger machine, with more cores and memory, and "
         "`engine.memory_limit` and `engine.temp_directory` set so the largest tables spill to a fast local "
         f"disk instead of failing. {spark}",
-        f"At {hundred:,} events: Spark on a cluster for ingest, clean and features (`engine.name: spark`, "
-        "`engine.spark_master`), the same ibis expressions with executors sized from the extrapolated peaks "
-        "above; the model stages train on a sample of customers, so their cost follows the sample, not the "
+        f"{hundred}: Spark on a cluster for ingest, clean and features (`engine.name: spark`, "
+        "`engine.spark_master`), the same ibis expressions, with executors sized from the stages' peak "
+        "memory; the model stages train on a sample of customers, so their cost follows the sample, not the "
         "events.",
         "DVC with a remote cache on object storage shared by the team, so that no clone regenerates or "
         "copies data it does not need (`dvc pull` fetches what a stage needs)." + _raw_data_growth(runs),
     ]
     if "stream" in results:
         rate = field(results, "stream", "end_to_end_events_per_s")
+        replay = (
+            f" would take {duration(largest * SCALE_FACTORS[0] / rate)} to replay "
+            f"{largest * SCALE_FACTORS[0]:,} events and {duration(largest * SCALE_FACTORS[1] / rate)} for "
+            f"{largest * SCALE_FACTORS[1]:,}"
+            if largest
+            else " sets how long a replay takes"
+        )
         changes.append(
-            f"Kafka with more partitions and one consumer per partition: at the measured {rate:,.0f} "
-            f"events/s one consumer would take {duration(ten / rate)} to replay {ten:,} events and "
-            f"{duration(hundred / rate)} for {hundred:,}."
+            "Kafka with more partitions and one consumer per partition: at the measured "
+            f"{rate:,.0f} events/s one consumer{replay}."
         )
     else:
         changes.append(
@@ -578,10 +594,10 @@ def _changes(results: Results, largest: int) -> list[str]:
 
 
 def _raw_data_growth(runs: Sequence[Mapping[str, Any]]) -> str:
-    """How large the raw data would be at ten and a hundred times the size; empty when not recorded."""
-    small, large = runs[-2], runs[-1]
-    if "raw_bytes" not in small or "raw_bytes" not in large:
+    """How large the raw data would be at ten and a hundred times the size; empty when not measured."""
+    if len(runs) < 2 or "raw_bytes" not in runs[-2] or "raw_bytes" not in runs[-1]:
         return ""
+    small, large = runs[-2], runs[-1]
     exponent = growth_exponent(small["raw_bytes"], large["raw_bytes"], small["events"], large["events"])
     sizes = [
         f"{large['raw_bytes'] * factor**exponent / 2**30:,.1f} GB at {large['events'] * factor:,} events"
