@@ -202,7 +202,7 @@ def test_chapter_reads_every_figure_from_the_results():
     text = report.technology_markdown(RESULTS)
 
     kafka = section(text, "Kafka")
-    assert "Sending 100,000 events" in kafka
+    assert "100,000 events, sent by `cba.stream.produce`" in kafka
     assert "20,000 events/s end to end, against 50,000 events/s" in kafka
     assert "0.40 times the raw rate, which misses the target of 0.5 times" in kafka
     engines = section(text, "DuckDB, and Spark behind the same ibis expressions")

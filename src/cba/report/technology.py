@@ -182,13 +182,12 @@ def _kafka(results: Results) -> list[str]:
     ratio = end_to_end / raw
     verdict = "meets" if ratio >= target else "misses"
     return [
-        f"*Measured.* Sending {events:,} events with `cba.stream.produce` until `cba stream consume` had "
-        f"landed them all in Parquet ran at {end_to_end:,.0f} events/s end to end, against "
+        f"*Measured.* {events:,} events, sent by `cba.stream.produce` and landed in Parquet by "
+        f"`cba stream consume`, went through at {end_to_end:,.0f} events/s end to end, against "
         f"{raw:,.0f} events/s for kafka-python's producer alone on the same broker: {ratio:.2f} times the "
-        f"raw rate, which {verdict} the target of {target} times. The broker was "
-        f"{field(results, 'stream', 'broker')}, a stand-in that speaks Kafka's protocol, on "
-        f"{machine(results['stream'])}: the figure measures the project's side (encoding, consuming, "
-        "landing), not a production broker's."
+        f"raw rate, which {verdict} the target of {target} times. The broker recorded is "
+        f"{field(results, 'stream', 'broker')}, on {machine(results['stream'])}; the ratio measures the "
+        "project's side (encoding, consuming, landing) more than the broker's."
     ]
 
 
