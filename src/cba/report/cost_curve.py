@@ -167,3 +167,29 @@ def machine(result: Mapping[str, Any]) -> str:
 def exponent_text(value: float) -> str:
     """A growth exponent with two decimals; ``–`` when it could not be computed."""
     return "–" if math.isnan(value) else f"{value:.2f}"
+
+
+def peak_load(result: Mapping[str, Any]) -> float | None:
+    """The highest 1-minute load average a results file records (at its start or end), if any.
+
+    Keys named ``load_average_1m...`` hold 1-minute values; other ``load_average...`` keys hold the 1-,
+    5- and 15-minute values, of which the first counts.
+    """
+    loads = []
+    for place in (result, result.get("environment") or {}):
+        for key, value in place.items():
+            if key.startswith("load_average") and isinstance(value, list) and value:
+                loads += value if "_1m" in key else value[:1]
+    return max(loads) if loads else None
+
+
+def shared_machine_note(result: Mapping[str, Any]) -> str:
+    """`` The machine was shared (...)`` when the recorded load exceeded the CPUs, else nothing."""
+    load = peak_load(result)
+    cpus = (result.get("environment") or {}).get("cpus", result.get("cpu_count"))
+    if load is None or not cpus or load <= cpus:
+        return ""
+    return (
+        f" The machine was shared: its 1-minute load average reached {load:.2f} on {cpus} CPUs during the "
+        "run, so these seconds are upper bounds."
+    )

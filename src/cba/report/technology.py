@@ -28,6 +28,7 @@ from cba.report.cost_curve import (
     growth_exponents,
     machine,
     pipeline_runs,
+    shared_machine_note,
     size_label,
     times,
 )
@@ -188,6 +189,7 @@ def _kafka(results: Results) -> list[str]:
         f"raw rate, which {verdict} the target of {target} times. The broker recorded is "
         f"{field(results, 'stream', 'broker')}, on {machine(results['stream'])}; the ratio measures the "
         "project's side (encoding, consuming, landing) more than the broker's."
+        + shared_machine_note(results["stream"])
     ]
 
 
@@ -233,7 +235,8 @@ def _engines(results: Results) -> list[str]:
                 "Every engine wrote the same tables."
                 if agree
                 else "The engines' outputs differ (see `agreement` in the results file)."
-            ),
+            )
+            + shared_machine_note(results["engines"]),
             "",
             *float_div(
                 "tbl-tech-engines",
@@ -270,7 +273,8 @@ def _engines(results: Results) -> list[str]:
             + f" ({duration(pandas_seconds)}), with a peak of "
             f"{gigabytes(field(results, 'clean_eda', 'cba.peak_rss_mb'))} against "
             f"{gigabytes(field(results, 'clean_eda', 'pandas_reference.peak_rss_mb'))}. "
-            + ("Both sides made the same tables." if agree else "The two sides' tables differ."),
+            + ("Both sides made the same tables." if agree else "The two sides' tables differ.")
+            + shared_machine_note(results["clean_eda"]),
             "",
             *float_div(
                 "tbl-tech-clean-eda",
@@ -295,6 +299,7 @@ def _generator(results: Results) -> list[str]:
         f"writing {run['bytes_written'] / 2**20:,.0f} MB of Parquet): {run['events_per_second']:,} events/s "
         f"end to end, {speed:.1f} times the plain-Python reference's {reference['events_per_second']:,} "
         f"events/s (measured on {reference['events']:,} events), on {machine(results['generate'])}."
+        + shared_machine_note(results["generate"])
     ]
 
 
