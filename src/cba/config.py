@@ -505,6 +505,11 @@ class Paths:
         return self.models / "churn.joblib"
 
     @property
+    def benchmark_results(self) -> Path:
+        """Speed and memory measured by ``benchmarks/*.py``, one committed JSON file per benchmark."""
+        return self.root / "benchmarks" / "results"
+
+    @property
     def generated(self) -> Path:
         """The Markdown the book's chapters include, computed from the pipeline's outputs."""
         return self.root / "report" / "_generated"

@@ -18,6 +18,7 @@ from cba.report.params_appendix import params_markdown
 from cba.report.provenance import version_markdown, version_stamp, what_changed
 from cba.report.recommendations import recommendations_markdown
 from cba.report.summary import summary_markdown
+from cba.report.technology import read_benchmark_results, technology_markdown
 
 
 def generated_chapters(root: Path, params: dict[str, Any]) -> dict[str, str]:
@@ -32,6 +33,7 @@ def generated_chapters(root: Path, params: dict[str, Any]) -> dict[str, str]:
         "recommendations": recommendations_markdown(inputs),
         "changes": changes_markdown(what_changed(root, (params.get("report") or {}).get("compare_to"))),
         "methodology": methodology_markdown(inputs),
+        "technology": technology_markdown(read_benchmark_results(Paths(root).benchmark_results)),
         "model_card": model_card_markdown(inputs),
         "data_dictionary": data_dictionary_markdown(),
         "params": params_markdown(params),
