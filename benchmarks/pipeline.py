@@ -1,6 +1,7 @@
 """The whole pipeline's cost curve: every stage's seconds and peak memory at growing sizes.
 
     python benchmarks/pipeline.py [--events 1000000 10000000] [--huge] [--events-per-customer 20]
+                                  [--memory-limit 8GB] [--scratch DIR]
 
 For each size, a scratch copy of the project (its tracked files, in a fresh git repository so that DVC
 and the book's provenance work as in a clone) gets ``generate.num_events`` = N and
@@ -9,7 +10,8 @@ and the book's provenance work as in a clone) gets ``generate.num_events`` = N a
 stage's seconds are the wall time of its ``dvc`` command (the stage itself plus DVC hashing and caching its
 outputs); its peak memory is the largest sum of resident memory over the command's whole process tree
 (papermill, the kernel, worker processes), sampled every 0.2 s with psutil. ``--huge`` adds 100 million
-events (2 million customers).
+events (2 million customers at ``--events-per-customer 50``); ``--memory-limit`` sets ``engine.memory_limit``.
+A scratch copy is removed after its run, and kept for a look when a stage fails.
 
 The growth exponent of a stage between two sizes is log(t2 / t1) / log(n2 / n1): 1 is linear, below 1
 better than linear (fixed costs, bounded samples), above 1 worse.
@@ -50,21 +52,23 @@ def main() -> None:
     parser.add_argument(
         "--scratch", type=Path, help="folder for the scratch copies (default: a temporary one)"
     )
+    parser.add_argument("--memory-limit", help="engine.memory_limit of the runs, e.g. 8GB (default: params)")
     args = parser.parse_args()
     sizes = sorted(set(args.events) | ({HUGE} if args.huge else set()))
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"runs": {}}
     for events in sizes:
-        with tempfile.TemporaryDirectory(prefix="cba-pipeline-", dir=args.scratch) as scratch:
-            run = run_pipeline(Path(scratch) / "project", events, events // args.events_per_customer)
+        scratch = Path(tempfile.mkdtemp(prefix="cba-pipeline-", dir=args.scratch))
+        run = run_pipeline(scratch / "project", events, events // args.events_per_customer, args.memory_limit)
+        shutil.rmtree(scratch)  # kept when a stage fails, to look into and resume
         results["runs"][str(events)] = run
         write(results)  # after every size: a long run keeps what it measured
     print_table(json.loads(RESULTS.read_text()))
     print(f"\nwritten to {RESULTS.relative_to(ROOT)}")
 
 
-def run_pipeline(project: Path, events: int, customers: int) -> dict:
+def run_pipeline(project: Path, events: int, customers: int, memory_limit: str | None) -> dict:
     """Every stage of a scratch copy at ``events`` events, in order; seconds and peak memory per stage."""
-    copy_project(project, events, customers)
+    copy_project(project, events, customers, memory_limit)
     environment = {
         **os.environ,
         "PYTHONPATH": str(project / "src"),
@@ -81,6 +85,7 @@ def run_pipeline(project: Path, events: int, customers: int) -> dict:
     return {
         "events": events,
         "customers": customers,
+        "engine_memory_limit": memory_limit,
         "stages": measured,
         "seconds": round(sum(s["seconds"] for s in measured.values()), 2),
         "peak_memory_mb": max(s["peak_memory_mb"] for s in measured.values()),
@@ -91,7 +96,7 @@ def run_pipeline(project: Path, events: int, customers: int) -> dict:
     }
 
 
-def copy_project(project: Path, events: int, customers: int) -> None:
+def copy_project(project: Path, events: int, customers: int, memory_limit: str | None) -> None:
     """The tracked files of this checkout (as they are now), the size set in params, one git commit."""
     tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
     for name in tracked.decode().split("\0"):
@@ -101,6 +106,8 @@ def copy_project(project: Path, events: int, customers: int) -> None:
     params_file = project / "params.yaml"
     params = yaml.safe_load(params_file.read_text())
     params["generate"].update(num_events=events, num_customers=customers)
+    if memory_limit:
+        params["engine"]["memory_limit"] = memory_limit
     params["report"]["compare_to"] = None  # the scratch repository has one commit
     params_file.write_text(yaml.safe_dump(params, sort_keys=False))
     for command in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "scratch copy"]):
