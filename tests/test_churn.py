@@ -2,6 +2,7 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import chi2_contingency
 from sklearn.metrics import average_precision_score, roc_auc_score
 from typer.testing import CliRunner
 
@@ -357,15 +358,51 @@ def test_calibration_follows_the_latest_training_period_and_moves_to_the_expecte
     assert result.test_probability["logistic_regression"].mean() > uncorrected.mean()
 
 
-def test_calibration_keeps_the_latest_training_rate_by_default():
+def test_calibration_keeps_the_latest_training_rate_when_asked():
     frame = drifting_cutoffs()
-    result = churn.train_and_evaluate(frame, PARAMS.model_copy(update={"test_size": 0.5}), seed=1)
+    params = PARAMS.model_copy(update={"test_size": 0.5, "base_rate": "latest"})
+    result = churn.train_and_evaluate(frame, params, seed=1)
 
     assert result.calibration["target_rate"] == result.calibration["calibration_rate"]
     model = result.models["logistic_regression"]
     np.testing.assert_allclose(
         result.test_probability["logistic_regression"], model.uncorrected_proba(result.x_test)
     )
+
+
+def test_drift_p_value_is_the_chi_square_test_of_one_shared_rate():
+    churned, customers = [80, 100, 130], [400, 400, 420]
+    table = np.array([churned, np.subtract(customers, churned)])
+    expected = chi2_contingency(table, correction=False).pvalue
+    assert calibration.drift_p_value(churned, customers) == pytest.approx(expected)
+    assert calibration.drift_p_value([80], [400]) == 1.0
+
+
+@pytest.mark.parametrize(("significance", "corrected"), [(0.5, True), (1e-9, False)])
+def test_auto_base_rate_corrects_only_a_significant_drift(significance, corrected):
+    frame = drifting_cutoffs()
+    params = PARAMS.model_copy(update={"test_size": 0.5, "drift_significance": significance})
+    base_rate = churn._base_rate(frame[frame["cutoff"] < frame["cutoff"].max()], "churn", 0.25, params)
+
+    assert base_rate["rule"] == "auto" and 1e-9 < base_rate["drift_p_value"] < 0.5
+    rates = base_rate["training_rates"]
+    assert base_rate["target_rate"] == (churn.expected_base_rate(rates) if corrected else 0.25)
+
+
+def test_calibration_sentence_names_the_drift_and_the_correction():
+    table = pd.DataFrame({"predicted": [0.1, 0.5], "observed": [0.1, 0.7]})
+    drifting = {
+        "calibration_rate": 0.2,
+        "target_rate": 0.25,
+        "rule": "auto",
+        "training_rates": [0.15, 0.2],
+        "drift_p_value": 0.001,
+    }
+    text = evaluate.calibration_sentence(table, 0.02, 0.05, drifting, 0.26)
+    assert "15.0% -> 20.0%" in text and "p = 0.001" in text and "0.050 before and 0.020 after" in text
+    steady = drifting | {"target_rate": 0.2, "drift_p_value": 0.4}
+    text = evaluate.calibration_sentence(table, 0.05, 0.05, steady, 0.21)
+    assert "do not differ significantly" in text and "expected calibration error is 0.050" in text
 
 
 def test_profile_ratios_divide_by_one_more_than_the_denominator():

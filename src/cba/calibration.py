@@ -14,10 +14,12 @@ import pandas as pd
 from scipy.special import expit, logit
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.linear_model import LogisticRegression
+from statsmodels.stats.proportion import proportions_chisquare
 
 __all__ = [
     "AveragedModel",
     "CalibratedModel",
+    "drift_p_value",
     "expected_base_rate",
     "fit_platt",
     "log_odds",
@@ -67,6 +69,16 @@ def expected_base_rate(rates: list[float]) -> float:
         return float(rates[-1])
     last, before = logit(rates[-1]), logit(rates[-2])
     return float(expit(2 * last - before))
+
+
+def drift_p_value(churned: list[int], customers: list[int]) -> float:
+    """p-value of the chi-square test that every period shares one churn rate (1.0 for a single period).
+
+    ``churned[i]`` of ``customers[i]`` churned in period ``i``.
+    """
+    if len(customers) < 2:
+        return 1.0
+    return float(proportions_chisquare(np.asarray(churned), np.asarray(customers))[1])
 
 
 class CalibratedModel(BaseEstimator, ClassifierMixin):

@@ -15,7 +15,8 @@ training cutoff, and sets the decision threshold where the retention campaign ea
 probabilities keep that period's churn rate (``churn.base_rate: latest``). With ``trend``, they are moved
 to the base rate the evaluation period is expected to have (a prior-shift correction, Saerens et al.
 2002: the odds are multiplied by the ratio of the two periods' churn odds), extrapolated from the trend of
-the training cutoffs' churn rates on the log-odds scale, so no label of the evaluation period is used. A
+the training cutoffs' churn rates on the log-odds scale, so no label of the evaluation period is used.
+``auto`` (the default) corrects only when the training cutoffs' churn rates differ significantly. A
 single snapshot has no trend and no correction. Nothing about the test customers is used until they are
 scored.
 """
@@ -39,6 +40,7 @@ from threadpoolctl import threadpool_limits
 from cba import evaluate, retention
 from cba.calibration import (
     CalibratedModel,
+    drift_p_value,
     expected_base_rate,
     fit_platt,
     platt,
@@ -307,9 +309,7 @@ def train_and_evaluate(
     train = features.iloc[split.train]
     recent = _latest_rows(train)
     calibration_rate = float(y_train[recent].mean())
-    target_rate = (
-        expected_base_rate(_base_rates(train, label)) if params.base_rate == "trend" else calibration_rate
-    )
+    base_rate = _base_rate(train, label, calibration_rate, params)
     searched_rows = search_sample(y_train, groups[split.train], params.search.max_rows, seed)
     x_searched, y_searched = x_train.iloc[searched_rows], y_train[searched_rows]
     groups_searched, recent_searched = groups[split.train][searched_rows], recent[searched_rows]
@@ -334,7 +334,7 @@ def train_and_evaluate(
         )
         with threadpool_limits(1):  # steady under load, like the search
             pipeline = build_model(name, *columns, seed, settings, params.max_fit_rows).fit(x_train, y_train)
-        models[name] = CalibratedModel(pipeline, calibrator, calibration_rate, target_rate)
+        models[name] = CalibratedModel(pipeline, calibrator, calibration_rate, base_rate["target_rate"])
         probabilities[name] = models[name].predict_proba(x_test)[:, 1]
         rankings[name] = models[name].ranking_score(x_test)
         uncorrected = platt(calibrator, rankings[name])
@@ -358,7 +358,7 @@ def train_and_evaluate(
         test_groups=customer_groups(features)[split.test],
         test_probability=probabilities,
         test_ranking=rankings,
-        calibration={"calibration_rate": calibration_rate, "target_rate": target_rate},
+        calibration=base_rate,
         naive=_naive_scores(features, best, scores[best]["settings"], columns, params, seed, label),
         training_sha256=table_sha256(features.iloc[split.train]),
     )
@@ -381,11 +381,31 @@ def _ensemble(
     return {m: searched[m][0] for m in members}, out_of_fold, score, spread
 
 
-def _base_rates(train: pd.DataFrame, label: str) -> list[float]:
-    """Churn rate of the training rows at each cutoff, oldest first (one rate for a snapshot)."""
-    if CUTOFF not in train.columns:
-        return [float(train[label].mean())]
-    return train.groupby(CUTOFF)[label].mean().sort_index().astype(float).tolist()
+def _base_rate(
+    train: pd.DataFrame, label: str, calibration_rate: float, params: ChurnParams
+) -> dict[str, Any]:
+    """The churn rate the probabilities are moved to (``target_rate``), and why, from the training rows only.
+
+    ``churn.base_rate: trend`` carries the log-odds trend of the training cutoffs' churn rates one period
+    on; ``latest`` keeps ``calibration_rate``; ``auto`` takes the trend when a chi-square test rejects one
+    churn rate for every training cutoff at ``churn.drift_significance``. A snapshot has one rate.
+    """
+    by_cutoff = (
+        train.groupby(CUTOFF)[label].agg(["sum", "size"]).sort_index()
+        if CUTOFF in train.columns
+        else pd.DataFrame({"sum": [int(train[label].sum())], "size": [len(train)]})
+    )
+    rates = (by_cutoff["sum"] / by_cutoff["size"]).astype(float).tolist()
+    p_value = drift_p_value(by_cutoff["sum"].astype(int).tolist(), by_cutoff["size"].astype(int).tolist())
+    drifting = p_value < params.drift_significance and len(rates) > 1
+    trend = params.base_rate == "trend" or (params.base_rate == "auto" and drifting)
+    return {
+        "calibration_rate": calibration_rate,
+        "target_rate": expected_base_rate(rates) if trend else calibration_rate,
+        "rule": params.base_rate,
+        "training_rates": rates,
+        "drift_p_value": p_value,
+    }
 
 
 def _periods(train: pd.DataFrame) -> np.ndarray:
@@ -576,7 +596,10 @@ def summary(
     probability = result.test_probability[best]
 
     def rounded(values: dict[str, Any]) -> dict[str, Any]:
-        return {k: round(v, 4) if isinstance(v, float) else v for k, v in values.items()}
+        return {
+            k: round(v, 4) if isinstance(v, float) else [round(x, 4) for x in v] if isinstance(v, list) else v
+            for k, v in values.items()
+        }
 
     return {
         "validation": result.split.validation,

@@ -305,7 +305,8 @@ class ChurnParams(_Section):
     active_days: Count | None = None
     cutoff: Date | None
     training_cutoffs: Count
-    base_rate: Literal["latest", "trend"] = "latest"
+    base_rate: Literal["auto", "latest", "trend"] = "auto"
+    drift_significance: Rate = 0.05
     test_size: Share
     search: SearchParams
     max_fit_rows: int = Field(default=200_000, ge=100)

@@ -260,30 +260,38 @@ def calibration_figure(calibration: pd.DataFrame, model: str) -> go.Figure:
 
 
 def calibration_sentence(
-    calibration: pd.DataFrame,
-    ece: float,
-    ece_uncorrected: float,
-    calibration_rate: float,
-    target_rate: float,
-    test_churn_rate: float,
+    calibration: pd.DataFrame, ece: float, ece_uncorrected: float, base_rate: dict, test_churn_rate: float
 ) -> str:
     """The calibration error before and after the prior-shift correction, and the widest bin gap.
 
-    ``calibration_rate`` is the churn rate where the calibration was fitted, ``target_rate`` the rate the
-    correction expected for the test period, ``test_churn_rate`` the rate observed there.
+    ``base_rate`` is the churn stage's ``calibration`` record: ``calibration_rate`` where the calibration was
+    fitted, ``target_rate`` the rate the correction expected for the test period, the ``rule``
+    (``churn.base_rate``), the ``training_rates`` and the ``drift_p_value`` of their chi-square test.
     """
     worst = calibration.iloc[(calibration["predicted"] - calibration["observed"]).abs().argmax()]
-    if target_rate == calibration_rate:
+    fitted, target = base_rate["calibration_rate"], base_rate["target_rate"]
+    rates = base_rate.get("training_rates", [])
+    drift = (
+        f"The training cutoffs' churn rates ran {' -> '.join(f'{r:.1%}' for r in rates)} "
+        f"(chi-square test of one shared rate: p = {base_rate['drift_p_value']:.2g}). "
+        if len(rates) > 1
+        else ""
+    )
+    if target == fitted:
+        kept = {
+            "auto": "they do not differ significantly (`churn.drift_significance`), so ",
+            "latest": "`churn.base_rate: latest`: ",
+        }.get(base_rate.get("rule"), "")
         text = (
-            f"The probabilities were calibrated on the latest training period, where {calibration_rate:.1%} "
-            f"churned; in the test period {test_churn_rate:.1%} did (`churn.base_rate: latest` keeps the "
-            f"training rate). The expected calibration error is {ece:.3f}. "
+            f"{drift}The probabilities were calibrated on the latest training period, where {fitted:.1%} "
+            f"churned; {kept}they keep that rate. In the test period {test_churn_rate:.1%} churned. "
+            f"The expected calibration error is {ece:.3f}. "
         )
     else:
         change = "lowers" if ece < ece_uncorrected else "does not lower"
         text = (
-            f"The probabilities were calibrated on the latest training period, where {calibration_rate:.1%} "
-            f"churned, and moved to the {target_rate:.1%} that the training periods' trend expects for the "
+            f"{drift}The probabilities were calibrated on the latest training period, where {fitted:.1%} "
+            f"churned, and moved to the {target:.1%} that the trend of the training cutoffs expects for the "
             f"test period (where {test_churn_rate:.1%} did churn); the correction {change} the expected "
             f"calibration error, {ece_uncorrected:.3f} before and {ece:.3f} after. "
         )
