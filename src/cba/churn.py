@@ -136,6 +136,8 @@ class ChurnResult:
     calibration: dict[str, float]
     naive: dict[str, float]
     training_sha256: str
+    n_searched: int
+    """Training rows the hyperparameter search and the calibration used (``churn.search.max_rows``)."""
 
     @property
     def threshold(self) -> float:
@@ -361,6 +363,7 @@ def train_and_evaluate(
         calibration=base_rate,
         naive=_naive_scores(features, best, scores[best]["settings"], columns, params, seed, label),
         training_sha256=table_sha256(features.iloc[split.train]),
+        n_searched=len(searched_rows),
     )
 
 
@@ -609,6 +612,7 @@ def summary(
         **intervals(result, seed),
         "calibration": rounded(result.calibration),
         "n_train": len(result.split.train),
+        "n_searched": result.n_searched,
         "n_test": len(result.split.test),
         "test_churn_rate": round(float(result.y_test.mean()), 4),
         "confusion_matrix": evaluate.confusion(result.y_test, probability, result.threshold),
