@@ -81,7 +81,10 @@ CHURN = {
             "mean_value": 410.0,
             "revenue_at_risk": 62320.0,
             "drivers": ["Complain", "days_since_last_event"],
-            "intervention": "Call the customer about the complaint and offer a service credit.",
+            "intervention": (
+                "a personal call from the account team: "
+                "resolve each open complaint with a personal service call"
+            ),
         },
         {
             "segment": "low risk, high value",

@@ -15,10 +15,13 @@ def test_recommendations_target_the_segments_above_the_threshold_by_revenue_at_r
     assert (
         "holding USD 124,360 of revenue at risk. 2 of them have a mean churn probability at or above the "
         "decision threshold 0.35: target those. Start with **high risk, high value**: its 400 customers "
-        "carry USD 62,320 (50%), with a mean churn probability of 38.0%. Intervention: Call the customer"
+        "carry USD 62,320 (50%), with a mean churn probability of 38.0%. Intervention: A personal call"
         in targets
     )
-    assert "Call the customer about the complaint and offer a service credit." in targets
+    assert (
+        "A personal call from the account team: resolve each open complaint with a personal service call."
+        in targets
+    )
     rows = [line for line in targets.splitlines() if line.startswith("| high") or line.startswith("| low")]
     assert [row.split("|")[1].strip() for row in rows] == [
         "high risk, high value",

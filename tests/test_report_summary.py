@@ -85,8 +85,9 @@ def test_the_summary_says_who_is_at_risk_how_much_value_what_to_do_and_what_it_e
         "**How much value.** Customers who may leave put USD 123,457 of revenue at risk (each customer's "
         "churn probability times their value). The high risk, high value segment alone carries USD 62,320 "
         "of it.",
-        "**What to do first.** For the high risk, high value segment: Call the customer about the complaint "
-        "and offer a service credit. The recommendations chapter ranks every segment and gives the A/B test "
+        "**What to do first.** Reach the high risk, high value segment with a personal call from the "
+        "account team: resolve each open complaint with a personal service call. The recommendations "
+        "chapter ranks every segment and gives the A/B test "
         "that checks the offer works.",
         "**What the campaign earns.** Making the retention offer to the 540 of 2,000 held-out customers "
         "whose churn probability is at least 0.35 costs USD 2,700 and is expected to bring back USD 8,940: "

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from cba.report.inputs import BookInputs, Missing
-from cba.report.markdown import and_list, float_div, money, table
-from cba.report.recommendations import decision_threshold, intervention, targeted_segments
+from cba.report.markdown import and_list, float_div, money, sentence, table
+from cba.report.recommendations import decision_threshold, targeted_segments
 from cba.schema import human_label
 
 
@@ -180,8 +180,9 @@ def _what_to_do_first(inputs: BookInputs) -> str:
             f"least {threshold:.2f}, one by one (see the recommendations chapter)."
         )
     top = targeted[0]
+    action = sentence(f"reach the {top['segment']} segment with {top['intervention']}")
     return (
-        f"**What to do first.** For the {top['segment']} segment: {intervention(top)} The "
+        f"**What to do first.** {action} The "
         "recommendations chapter ranks every segment and gives the A/B test that checks the offer works."
     )
 
