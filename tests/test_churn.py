@@ -481,3 +481,31 @@ def test_cross_validated_roc_auc_is_the_mean_within_cutoffs():
     out_of_fold, cv_roc_auc, _ = churn._out_of_fold(y, periods, splits, [score[:4], score[4:]])
     np.testing.assert_array_equal(out_of_fold, score)
     assert cv_roc_auc == 1.0 and roc_auc_score(y, score) < 1.0
+
+
+def test_beyond_the_search_sample_a_held_out_calibration_set_calibrates_the_final_model():
+    frame = drifting_cutoffs()
+    search = SearchParams(budget=1, folds=2, max_rows=400)
+    params = PARAMS.model_copy(update={"test_size": 0.5, "base_rate": "latest", "search": search})
+    result = churn.train_and_evaluate(frame, params, seed=1)
+
+    train = frame.iloc[result.split.train]
+    groups = churn.customer_groups(frame)[result.split.train]
+    searched = churn.search_sample(train["churn"].to_numpy(), groups, 400, 1)
+    assert result.n_searched == len(searched) < len(train)
+    latest = searched[(train["cutoff"] == train["cutoff"].max()).to_numpy()[searched]]
+    model = result.models["logistic_regression"]
+    # Platt scaling fitted on these rows' scores of the final model puts its mean at their churn rate.
+    calibrated = model.uncorrected_proba(train.iloc[latest][result.features])
+    assert calibrated.mean() == pytest.approx(train["churn"].iloc[latest].mean(), abs=1e-4)
+
+
+def test_auto_base_rate_keeps_the_latest_rate_when_the_rate_turns():
+    frame = drifting_cutoffs()
+    turned = frame.assign(
+        cutoff=frame["cutoff"].map(dict(zip(sorted(frame["cutoff"].unique()), [1, 0, 2], strict=True)))
+    )
+    params = PARAMS.model_copy(update={"drift_significance": 0.5})
+    base_rate = churn._base_rate(turned, "churn", 0.3, params)
+
+    assert base_rate["drift_p_value"] < 0.5 and base_rate["target_rate"] == 0.3

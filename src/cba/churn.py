@@ -11,7 +11,8 @@ the same out-of-fold predictions. Every model sees the customer attributes and a
 
 Calibration follows the latest labelled period: a logistic map of the model's raw score (Platt scaling,
 strictly monotone, so it keeps the raw ranking) is fitted on the out-of-fold predictions at the latest
-training cutoff, and sets the decision threshold where the retention campaign earns most there. The
+training cutoff (beyond ``churn.search.max_rows`` training rows, on a calibration set held out of the final
+fit), and sets the decision threshold where the retention campaign earns most there. The
 probabilities keep that period's churn rate (``churn.base_rate: latest``). With ``trend``, they are moved
 to the base rate the evaluation period is expected to have (a prior-shift correction, Saerens et al.
 2002: the odds are multiplied by the ratio of the two periods' churn odds), extrapolated from the trend of
@@ -86,6 +87,7 @@ __all__ = [
     "leak_comparison",
     "leak_sentence",
     "model_comparison_sentence",
+    "naive_rows_phrase",
     "naive_split",
     "oracle_sentence",
     "predict",
@@ -220,8 +222,9 @@ def search_sample(y: np.ndarray, groups: np.ndarray, max_rows: int, seed: int) -
     """Rows of a bounded sample, stratified by churn, with whole groups: every row when there are few.
 
     Groups are drawn at random (``seed``) within strata of groups with the same number of rows and of
-    churned rows, each stratum up to its share of ``max_rows``, so the sample keeps the churn rate and
-    the group sizes of the whole, and never splits a customer or its near-duplicates.
+    churned rows, each stratum up to its share of ``max_rows`` (in whole groups, rounded down), so the
+    sample keeps the churn rate and the group sizes of the whole closely, and never splits a customer or
+    its near-duplicates.
     """
     if len(y) <= max_rows:
         return np.arange(len(y))
@@ -280,16 +283,21 @@ def _out_of_fold(
 
     The ROC-AUC is the mean over ``periods`` (the training cutoffs) of the ROC-AUC within each, since a
     model ranks the customers of one cutoff at a time; pooling cutoffs whose churn rates differ would
-    also reward telling the cutoffs apart.
+    also reward telling the cutoffs apart. The spread is that of the same score across the folds.
     """
     out_of_fold = np.empty(len(y))
     for (_, rows), prediction in zip(splits, predictions, strict=True):
         out_of_fold[rows] = prediction
-    per_fold = [roc_auc_score(y[rows], out_of_fold[rows]) for _, rows in splits]
+    per_fold = [_mean_roc_auc_within(y[rows], out_of_fold[rows], periods[rows]) for _, rows in splits]
+    return out_of_fold, _mean_roc_auc_within(y, out_of_fold, periods), float(np.std(per_fold))
+
+
+def _mean_roc_auc_within(y: np.ndarray, score: np.ndarray, periods: np.ndarray) -> float:
+    """The mean over ``periods`` of the ROC-AUC within each (periods with one class left out)."""
     scored = [p for p in np.unique(periods) if len(np.unique(y[periods == p])) == 2]
-    per_period = [roc_auc_score(y[periods == p], out_of_fold[periods == p]) for p in scored]
-    score = np.mean(per_period) if per_period else roc_auc_score(y, out_of_fold)
-    return out_of_fold, float(score), float(np.std(per_fold))
+    if not scored:
+        return float(roc_auc_score(y, score))
+    return float(np.mean([roc_auc_score(y[periods == p], score[periods == p]) for p in scored]))
 
 
 def train_and_evaluate(
@@ -328,14 +336,25 @@ def train_and_evaluate(
         periods,
         list(_folds(params.search.folds, seed).split(x_searched, y_searched, groups_searched)),
     )
+    x_fit, y_fit, calibration_rows = x_train, y_train, None
+    if len(searched_rows) < len(y_train):
+        # The final models fit on many more rows than the search's folds did, so their out-of-fold scores
+        # would not calibrate them: the search sample's latest-cutoff rows are held out to calibrate, with
+        # every other row of their groups.
+        calibration_rows = searched_rows[recent_searched]
+        fitted = ~np.isin(groups[split.train], groups[split.train][calibration_rows])
+        x_fit, y_fit = x_train.iloc[np.flatnonzero(fitted)], y_train[fitted]
     models, scores, probabilities, rankings = {}, {}, {}, {}
     for name, (settings, out_of_fold, cv_roc_auc, cv_spread) in searched.items():
-        calibrator = fit_platt(out_of_fold[recent_searched], y_searched[recent_searched])
-        threshold = evaluate.profit_threshold(
-            y_searched[recent_searched], platt(calibrator, out_of_fold[recent_searched]), params.business
-        )
         with threadpool_limits(1):  # steady under load, like the search
-            pipeline = build_model(name, *columns, seed, settings, params.max_fit_rows).fit(x_train, y_train)
+            pipeline = build_model(name, *columns, seed, settings, params.max_fit_rows).fit(x_fit, y_fit)
+        if calibration_rows is None:
+            raw, observed = out_of_fold[recent_searched], y_searched[recent_searched]
+        else:
+            raw = pipeline.predict_proba(x_train.iloc[calibration_rows])[:, 1]
+            observed = y_train[calibration_rows]
+        calibrator = fit_platt(raw, observed)
+        threshold = evaluate.profit_threshold(observed, platt(calibrator, raw), params.business)
         models[name] = CalibratedModel(pipeline, calibrator, calibration_rate, base_rate["target_rate"])
         probabilities[name] = models[name].predict_proba(x_test)[:, 1]
         rankings[name] = models[name].ranking_score(x_test)
@@ -390,8 +409,11 @@ def _base_rate(
     """The churn rate the probabilities are moved to (``target_rate``), and why, from the training rows only.
 
     ``churn.base_rate: trend`` carries the log-odds trend of the training cutoffs' churn rates one period
-    on; ``latest`` keeps ``calibration_rate``; ``auto`` takes the trend when a chi-square test rejects one
-    churn rate for every training cutoff at ``churn.drift_significance``. A snapshot has one rate.
+    on; ``latest`` keeps ``calibration_rate``; ``auto`` takes the trend when the rate moved the same way
+    at every step and a chi-square test rejects one churn rate for every training cutoff at
+    ``churn.drift_significance``. The test treats a customer's rows at different cutoffs as independent;
+    their labels correlate positively, so it overstates the variance of a change and errs towards no
+    correction. A snapshot has one rate.
     """
     by_cutoff = (
         train.groupby(CUTOFF)[label].agg(["sum", "size"]).sort_index()
@@ -400,7 +422,8 @@ def _base_rate(
     )
     rates = (by_cutoff["sum"] / by_cutoff["size"]).astype(float).tolist()
     p_value = drift_p_value(by_cutoff["sum"].astype(int).tolist(), by_cutoff["size"].astype(int).tolist())
-    drifting = p_value < params.drift_significance and len(rates) > 1
+    steps = np.sign(np.diff(rates))
+    drifting = p_value < params.drift_significance and len(rates) > 1 and len(set(steps)) == 1
     trend = params.base_rate == "trend" or (params.base_rate == "auto" and drifting)
     return {
         "calibration_rate": calibration_rate,
@@ -447,7 +470,8 @@ def _naive_scores(
 ) -> dict[str, float]:
     """ROC-AUC and PR-AUC of the same model and setting under the naive split.
 
-    Beyond ``churn.search.max_rows`` rows the comparison runs on a stratified sample of that many.
+    Beyond ``churn.search.max_rows`` rows the comparison runs on a stratified sample of that many; ``rows``
+    says how many rows it split.
     """
     y = features[label].to_numpy()
     sample = features.iloc[search_sample(y, customer_groups(features), params.search.max_rows, seed)]
@@ -458,6 +482,7 @@ def _naive_scores(
     return {
         "roc_auc": float(roc_auc_score(y[split.test], probability)),
         "pr_auc": float(average_precision_score(y[split.test], probability)),
+        "rows": len(sample),
     }
 
 
@@ -466,7 +491,8 @@ def intervals(result: ChurnResult, seed: int) -> dict[str, list[float]]:
 
     The best model's ROC-AUC and PR-AUC, and its ROC-AUC minus the reference's on the same resamples
     (``roc_auc_gain_over_reference_ci``). Beyond :data:`EVIDENCE_MAX_ROWS` test rows they are taken over a
-    stratified sample of groups of that many (:func:`search_sample`): wider, so on the safe side.
+    stratified sample of groups of that many (:func:`search_sample`), whose own figures can differ a
+    little from the whole test set's (``n_evidence`` in the metrics says how many rows).
     """
     rows = _evidence_rows(result, seed)
     y, groups = result.y_test[rows], result.test_groups[rows]
@@ -613,6 +639,7 @@ def summary(
         "calibration": rounded(result.calibration),
         "n_train": len(result.split.train),
         "n_searched": result.n_searched,
+        "n_evidence": len(_evidence_rows(result, seed)),
         "n_test": len(result.split.test),
         "test_churn_rate": round(float(result.y_test.mean()), 4),
         "confusion_matrix": evaluate.confusion(result.y_test, probability, result.threshold),
@@ -687,9 +714,16 @@ def leak_comparison(metrics: dict[str, Any]) -> pd.DataFrame:
     )
 
 
+def naive_rows_phrase(metrics: dict[str, Any]) -> str:
+    """``the rows``, or ``a sample of N of the rows`` when the naive split ran on a bounded sample."""
+    rows, total = metrics["naive"].get("rows"), metrics["n_train"] + metrics["n_test"]
+    return "the rows" if rows is None or rows >= total else f"a sample of {rows:,} of the {total:,} rows"
+
+
 def leak_sentence(metrics: dict[str, Any]) -> str:
     """What the naive split's ROC-AUC says about the leak it lets in."""
     naive_roc_auc = metrics["naive"]["roc_auc"]
+    rows = naive_rows_phrase(metrics)
     gap = naive_roc_auc - metrics["roc_auc"]
     reason = (
         "the same customers at other cutoffs, and the test period itself, then sit on both sides of the "
@@ -700,11 +734,11 @@ def leak_sentence(metrics: dict[str, Any]) -> str:
     ) + ", so part of the test is a memory test"
     if gap > LEAK_SHOWN:
         return (
-            f"A naive random split of the rows gives ROC-AUC {naive_roc_auc:.3f}, {gap:.3f} above the "
+            f"A naive random split of {rows} gives ROC-AUC {naive_roc_auc:.3f}, {gap:.3f} above the "
             f"leak-free figure: {reason}."
         )
     return (
-        f"A naive random split of the rows gives ROC-AUC {naive_roc_auc:.3f}, within {abs(gap):.3f} of the "
+        f"A naive random split of {rows} gives ROC-AUC {naive_roc_auc:.3f}, within {abs(gap):.3f} of the "
         "leak-free figure: here the leak does not flatter the model, but only the leak-free number is a fair "
         "estimate for new customers."
     )

@@ -6,8 +6,9 @@ proportional-hazards test, the robust variance and the concordance.
 
 Near-duplicate customers (a shared ``duplicate_group``) are one customer entered twice, so their
 lifetimes are not independent: with a group column the intervals and p-values come from the robust
-(sandwich) variance with each group as one cluster, as lifelines' ``cluster_col`` computes it, and the
-held-out split keeps each group on one side.
+(sandwich) variance with each group as one cluster, as R's ``coxph(..., cluster = group)`` computes it
+(lifelines' ``cluster_col`` agrees when no two times tie), and the held-out split keeps each group on one
+side.
 """
 
 from __future__ import annotations
@@ -284,7 +285,7 @@ class CoxModel:
         mean covariates ``x̄_l``. A customer's residual is, for their own churn, ``x`` less the mean of the
         ``x̄_l``, less ``r * (x - x̄_l) / S0_l`` summed over every churn time in ``(entry, duration]``
         and its steps (a churner taking part in the ``l``-th step of their own time by ``1 - l/d``).
-        Without late entry these are lifelines' score residuals (which leave entry out of the risk sets).
+        These are R's ``coxph`` score residuals; lifelines' agree without late entry and tied times.
         """
         encoded = self.design(lives)
         design = encoded.to_numpy()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from cba import forecast
+from cba import churn, forecast
 from cba.report.inputs import BookInputs, Missing, lookup
 from cba.report.markdown import bullets, model_name, money, number, sentence
 from cba.schema import human_label
@@ -43,8 +43,8 @@ def methodology_markdown(inputs: BookInputs) -> str:
     if not isinstance(naive, Missing) and not isinstance(roc_auc, Missing):
         lines += [
             "",
-            f"A naive random split of the same rows scores ROC-AUC {naive:.3f} against {roc_auc:.3f} for the "
-            f"validation used ({naive - roc_auc:+.3f}): "
+            f"A naive random split of {_naive_rows(inputs)} scores ROC-AUC {naive:.3f} against "
+            f"{roc_auc:.3f} for the validation used ({naive - roc_auc:+.3f}): "
             + (
                 "a random split would overstate the model, which is why it is not used."
                 if naive > roc_auc
@@ -177,3 +177,12 @@ def limitations(inputs: BookInputs) -> list[str]:
         "whether an intervention causes a change."
     )
     return limits
+
+
+def _naive_rows(inputs: BookInputs) -> str:
+    """Which rows the naive split divided: ``the same rows``, or the bounded sample it ran on."""
+    metrics = {key: inputs.get("churn", key) for key in ("naive", "n_train", "n_test")}
+    if any(isinstance(value, Missing) for value in metrics.values()):
+        return "the same rows"
+    phrase = churn.naive_rows_phrase(metrics)
+    return "the same rows" if phrase == "the rows" else phrase
