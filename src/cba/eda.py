@@ -77,10 +77,14 @@ def overview(tables: dict[str, ibis.Table]) -> pd.DataFrame:
 
 
 def _duplicate_rows(table: ibis.Table) -> int:
-    """Rows equal on every column to an earlier row."""
+    """Rows equal on every column to an earlier row.
+
+    Only rows whose key (the first ``*_id`` column, else the first column) repeats are compared on every
+    column: an id repeats far less often than a time stamp, so few rows reach the full comparison.
+    """
     if not table.columns:
         return 0
-    key = table.columns[0]
+    key = next((c for c in table.columns if c.endswith("_id")), table.columns[0])
     per_key = table.group_by(key).aggregate(_rows=table.count())
     repeated_keys = per_key.filter(per_key._rows > 1).select(_key=per_key[key])
     repeated = table.semi_join(repeated_keys, table[key].identical_to(repeated_keys._key))
