@@ -29,6 +29,7 @@ __all__ = [
     "LOG_SUFFIXES",
     "SYNTHETIC_TABLES",
     "SourceError",
+    "event_log_tables",
     "key_customer_ids",
     "land",
     "load",
@@ -70,8 +71,17 @@ def load(data: DataParams) -> dict[str, pa.Table]:
         return load_synthetic(data.path)
     if data.source == "kaggle":
         return {"customers": load_kaggle(data.path, data.sheet)}
-    events, customer_ids = key_customer_ids(load_event_log(data.path, data.columns, data.event_types))
-    return {"events": events} | ({CUSTOMER_IDS: customer_ids} if customer_ids is not None else {})
+    return event_log_tables(load_event_log(data.path, data.columns, data.event_types))
+
+
+def event_log_tables(events: pa.Table) -> dict[str, pa.Table]:
+    """The tables an own event log lands as: its events with integer customer ids, and their mapping.
+
+    The ids are keyed by :func:`key_customer_ids`; :data:`CUSTOMER_IDS` is there when they were not all
+    whole numbers.
+    """
+    keyed, customer_ids = key_customer_ids(events)
+    return {"events": keyed} | ({CUSTOMER_IDS: customer_ids} if customer_ids is not None else {})
 
 
 def load_synthetic(path: str | Path) -> dict[str, pa.Table]:

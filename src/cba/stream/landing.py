@@ -16,8 +16,12 @@ def load_from_topic(data: DataParams, kafka: KafkaParams) -> tuple[dict[str, pa.
     """The tables to land: events from a bounded read of ``kafka.topic``, the rest from ``data``.
 
     With the synthetic source, customers, sessions and orders come from ``data.path`` as in batch mode;
-    an own event log (``data.source: events``) is replaced by the topic altogether.
+    an own event log (``data.source: events``) is replaced by the topic altogether, and its customer ids
+    are keyed as the batch mode keys the log's (:func:`cba.sources.event_log_tables`): text ids get the
+    same integer keys and the same :data:`cba.sources.CUSTOMER_IDS` mapping.
     """
     read = read_topic(kafka_config(kafka), kafka.topic)
+    if data.source == "events":
+        return sources.event_log_tables(read.events), read
     tables = sources.load_synthetic(data.path) if data.source == "synthetic" else {}
     return {**tables, "events": read.events}, read
