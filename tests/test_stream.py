@@ -16,7 +16,7 @@ import yaml
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.partitioner.default import murmur2
 
-from cba import generate, schema
+from cba import generate, schema, sources
 from cba.stream import (
     MalformedMessage,
     ParquetSink,
@@ -214,6 +214,25 @@ def test_decode_many_gives_what_decode_gives_one_by_one():
         assert faults == expected_faults
         assert events.schema == schema.RAW_EVENTS.arrow_schema
         assert str(events.to_pylist()) == str(events_table(expected_events).to_pylist())  # NaN as NaN
+
+
+def test_topic_events_get_the_event_names_dates_and_keys_the_batch_ingest_gives_an_own_log(tmp_path):
+    topic_events = TEXT_ID_EVENTS_TABLE.set_column(
+        0, "timestamp", pa.array(["19970101", "1997-01-02 10:00", "19970103T08:00"])
+    ).set_column(4, "event_type", pa.array(["view", "buy", "cart"]))
+    log = tmp_path / "log.csv"
+    topic_events.to_pandas().to_csv(log, index=False)
+    columns = {name: name for name in schema.RAW_EVENTS.names if name not in ("event_id", "price")}
+    event_types = {"purchase": ["buy"], "add_to_cart": ["cart"]}
+    batch = sources.event_log_tables(sources.load_event_log(log, columns | {"amount": "price"}, event_types))
+
+    kafka = sources.event_log_tables(sources.canonical_event_values(topic_events, event_types))
+
+    assert kafka["customer_ids"].equals(batch["customer_ids"])
+    for name in ("timestamp", "event_id", "customer_id", "event_type"):
+        assert kafka["events"][name].to_pylist() == batch["events"][name].to_pylist(), name
+    assert kafka["events"]["event_type"].to_pylist() == ["view", "purchase", "add_to_cart"]
+    assert kafka["events"]["customer_id"].to_pylist() == [2, 2, 1]  # the UUID sorts before user_0000
 
 
 def test_parquet_sink_never_keeps_two_copies_of_an_event_id(tmp_path):
