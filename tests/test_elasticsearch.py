@@ -35,6 +35,7 @@ from cba.stream import (
     produce,
 )
 from cba.stream.connect import CLIENT_MAJOR
+from cba.stream.messages import TEXT_ID_EVENTS
 from conftest import ROOT
 from services import free_port, search_client, search_server
 
@@ -363,8 +364,10 @@ def test_stream_consume_indexes_the_topic_into_elasticsearch_with_the_flag(
     topic, index = f"events-{uuid.uuid4().hex[:8]}", f"{EVENTS_INDEX}-{uuid.uuid4().hex[:8]}"
     config = kafka_config(params.kafka, kafka_bootstrap)
     ensure_topic(config, topic, 1, 1)
-    events = [{**EVENT, "event_id": n, "customer_id": 10 + n % 3} for n in range(1, 51)]
-    produce(pa.Table.from_pylist(events, schema=schema.RAW_EVENTS.arrow_schema), config, topic)
+    events = [{**EVENT, "event_id": n, "customer_id": 10 + n % 3} for n in range(1, 26)]
+    events += [{**EVENT, "event_id": n, "customer_id": f"user_{n % 3:04d}"} for n in range(26, 51)]
+    for rows, event_schema in ((events[:25], schema.RAW_EVENTS), (events[25:], TEXT_ID_EVENTS)):
+        produce(pa.Table.from_pylist(rows, schema=event_schema.arrow_schema), config, topic)
     path = params_file(tmp_path, kafka={"bootstrap_servers": kafka_bootstrap, "session_timeout_ms": 6000})
     command = [CBA, "stream", "consume", "--sink", "elasticsearch", "--es-url", search_url]
     command += ["--es-compatibility", "json", "--topic", topic, "--index", index, "--max-messages", "50"]
@@ -373,4 +376,6 @@ def test_stream_consume_indexes_the_topic_into_elasticsearch_with_the_flag(
     assert result.returncode == 0, result.stderr
     assert f"elasticsearch: 50 indexed into {index}, 0 rejected" in result.stdout
     assert count(client, index) == 50
-    assert client.get(index=index, id="7")["_source"] == events[6]
+    assert client.get(index=index, id="27")["_source"] == events[26]  # a text id
+    indexed = client.get(index=index, id="7")["_source"]  # the id is text when its batch held text ids
+    assert indexed | {"customer_id": str(indexed["customer_id"])} == events[6] | {"customer_id": "11"}

@@ -16,7 +16,7 @@ import yaml
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.partitioner.default import murmur2
 
-from cba import generate, schema
+from cba import generate, schema, sources
 from cba.stream import (
     MalformedMessage,
     ParquetSink,
@@ -31,7 +31,7 @@ from cba.stream import (
     read_parquet_sink,
     read_topic,
 )
-from cba.stream.messages import events_table
+from cba.stream.messages import TEXT_ID_EVENTS, concat_events, events_table
 
 ROOT = Path(__file__).resolve().parents[1]
 SESSION_TIMEOUT_MS = 6000  # the stand-in broker takes about half of it to let a consumer join its group
@@ -52,6 +52,12 @@ EVENTS = pa.table(
 )
 
 
+TEXT_ID_EVENTS_TABLE = EVENTS.set_column(
+    2, "customer_id", pa.array(["user_0000", "user_0000", "3f1c9e2a-7b1d-4c55-9a0e-1d2b3c4d5e6f"])
+).cast(TEXT_ID_EVENTS.arrow_schema)
+"""The same events from a log whose customer ids are account codes and UUIDs."""
+
+
 def good_message(**changes) -> bytes:
     message = {"schema_version": 1, **EVENTS.slice(0, 1).to_pylist()[0], **changes}
     return json.dumps(message).encode()
@@ -69,8 +75,10 @@ MALFORMED = [
     (None, "empty message"),
     (good_message(schema_version=2), "schema_version 2"),
     (json.dumps({"schema_version": 1, "event_id": 1}).encode(), "missing field 'timestamp'"),
-    (good_message(customer_id="10"), "field 'customer_id' is str"),
+    (good_message(customer_id=["u1"]), r"field 'customer_id' is list \['u1'\], expected int64 or string"),
     (good_message(customer_id=True), "field 'customer_id' is bool"),
+    (good_message(customer_id=""), "field 'customer_id' is an empty string"),
+    (good_message(customer_id=None), "field 'customer_id' is null"),
     (good_message(price="12.5"), "field 'price' is str"),
     (good_message(session_id=None), "field 'session_id' is null"),
     (good_message(event_id=2**64), "does not fit in int64"),
@@ -105,8 +113,10 @@ def test_encode_writes_what_json_dumps_writes():
         "empty",
         "version",
         "missing",
-        "id-text",
+        "id-list",
         "id-bool",
+        "id-empty",
+        "id-null",
         "price-text",
         "null",
         "huge",
@@ -120,6 +130,54 @@ def test_decode_names_the_reason(value, reason):
 def test_decode_accepts_nulls_where_the_schema_allows_and_whole_prices():
     event = decode(good_message(timestamp=None, device=None, price=12))
     assert event["timestamp"] is None and event["price"] == 12
+
+
+def test_text_customer_ids_are_keys_and_fields_and_come_back_as_text():
+    messages = list(encode(TEXT_ID_EVENTS_TABLE))
+    assert [key for key, _ in messages] == [
+        b"user_0000",
+        b"user_0000",
+        b"3f1c9e2a-7b1d-4c55-9a0e-1d2b3c4d5e6f",
+    ]
+    assert decode(messages[0][1])["customer_id"] == "user_0000"
+    assert events_table([decode(value) for _, value in messages]).equals(TEXT_ID_EVENTS_TABLE)
+    assert decode_many([value for _, value in messages]) == (TEXT_ID_EVENTS_TABLE, [])
+
+
+def test_decode_many_writes_whole_number_ids_as_text_among_text_ids():
+    values = [
+        good_message(customer_id=10),
+        good_message(customer_id="user_7"),
+        good_message(customer_id="007"),
+    ]
+    events, faults = decode_many(values)
+    assert faults == []
+    assert events.schema == TEXT_ID_EVENTS.arrow_schema
+    assert events["customer_id"].to_pylist() == ["10", "user_7", "007"]
+    assert decode_many(values[:1])[0].schema == schema.RAW_EVENTS.arrow_schema  # integers stay integers
+
+
+def test_decode_many_names_malformed_messages_among_text_ids():
+    good = [value for _, value in encode(TEXT_ID_EVENTS_TABLE)]
+    mixture = [good[0], good_message(customer_id=""), good[1], good_message(customer_id=["u1"]), good[2]]
+    events, faults = decode_many(mixture)
+    assert events.equals(TEXT_ID_EVENTS_TABLE)
+    assert faults == [
+        (1, "field 'customer_id' is an empty string"),
+        (3, "field 'customer_id' is list ['u1'], expected int64 or string"),
+    ]
+
+
+def test_concat_events_writes_every_id_as_text_when_any_is_text():
+    both = concat_events([EVENTS, TEXT_ID_EVENTS_TABLE])
+    assert both.schema == TEXT_ID_EVENTS.arrow_schema
+    assert both["customer_id"].to_pylist() == [
+        "10",
+        "10",
+        "11",
+        *TEXT_ID_EVENTS_TABLE["customer_id"].to_pylist(),
+    ]
+    assert concat_events([EVENTS, EVENTS]).schema == schema.RAW_EVENTS.arrow_schema
 
 
 def test_decode_many_gives_what_decode_gives_one_by_one():
@@ -158,6 +216,25 @@ def test_decode_many_gives_what_decode_gives_one_by_one():
         assert str(events.to_pylist()) == str(events_table(expected_events).to_pylist())  # NaN as NaN
 
 
+def test_topic_events_get_the_event_names_dates_and_keys_the_batch_ingest_gives_an_own_log(tmp_path):
+    topic_events = TEXT_ID_EVENTS_TABLE.set_column(
+        0, "timestamp", pa.array(["19970101", "1997-01-02 10:00", "19970103T08:00"])
+    ).set_column(4, "event_type", pa.array(["view", "buy", "cart"]))
+    log = tmp_path / "log.csv"
+    topic_events.to_pandas().to_csv(log, index=False)
+    columns = {name: name for name in schema.RAW_EVENTS.names if name not in ("event_id", "price")}
+    event_types = {"purchase": ["buy"], "add_to_cart": ["cart"]}
+    batch = sources.event_log_tables(sources.load_event_log(log, columns | {"amount": "price"}, event_types))
+
+    kafka = sources.event_log_tables(sources.canonical_event_values(topic_events, event_types))
+
+    assert kafka["customer_ids"].equals(batch["customer_ids"])
+    for name in ("timestamp", "event_id", "customer_id", "event_type"):
+        assert kafka["events"][name].to_pylist() == batch["events"][name].to_pylist(), name
+    assert kafka["events"]["event_type"].to_pylist() == ["view", "purchase", "add_to_cart"]
+    assert kafka["events"]["customer_id"].to_pylist() == [2, 2, 1]  # the UUID sorts before user_0000
+
+
 def test_parquet_sink_never_keeps_two_copies_of_an_event_id(tmp_path):
     sink = ParquetSink(tmp_path)
     assert sink.write(EVENTS.take([0, 1, 0])) == 2
@@ -167,6 +244,14 @@ def test_parquet_sink_never_keeps_two_copies_of_an_event_id(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["part-00000001.parquet", "part-00000002.parquet"]
 
 
+def test_parquet_sink_reads_text_ids_landed_after_whole_numbers(tmp_path):
+    sink = ParquetSink(tmp_path)
+    sink.write(EVENTS)
+    later = TEXT_ID_EVENTS_TABLE.set_column(1, "event_id", pa.array([4, 5, 6]))
+    sink.write(later)
+    assert read_parquet_sink(tmp_path).equals(concat_events([EVENTS, later]))
+
+
 def test_read_events_checks_the_schema(tmp_path):
     path = tmp_path / "events.csv"
     path.write_text("event_id,customer_id\n1,2\n")
@@ -174,6 +259,28 @@ def test_read_events_checks_the_schema(tmp_path):
         read_events(path)
     EVENTS.to_pandas().to_csv(path, index=False)
     assert read_events(path).to_pylist() == EVENTS.to_pylist()
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_read_events_keeps_text_customer_ids(tmp_path, suffix):
+    path = tmp_path / f"events{suffix}"
+    frame = TEXT_ID_EVENTS_TABLE.to_pandas()
+    if suffix == ".csv":
+        frame.to_csv(path, index=False)
+    else:
+        frame.to_parquet(path)
+    read = read_events(path)
+    assert read.schema.field("customer_id").type == pa.string()
+    assert read.to_pylist() == TEXT_ID_EVENTS_TABLE.to_pylist()
+
+
+def test_read_events_names_a_customer_id_column_of_another_type(tmp_path):
+    path = tmp_path / "events.parquet"
+    pq.write_table(EVENTS.set_column(2, "customer_id", pa.array([1.5, 1.5, 2.0])), path)
+    with pytest.raises(
+        schema.SchemaError, match="column 'customer_id' of the raw events table has type double"
+    ):
+        read_events(path)
 
 
 # --- against the broker -------------------------------------------------------------------------------
@@ -249,9 +356,10 @@ def test_consume_lands_each_event_once_and_dead_letters_malformed_messages(
     config = kafka_config(params.kafka, kafka_bootstrap)
     good = events.slice(0, 3000)
     produce(good, config, topic)
-    bad = [b"{oops", good_message(customer_id="x"), good_message(schema_version=9), b"null"]
+    text_ids = [good_message(event_id=10**6 + n, customer_id=f"user_{n:04d}") for n in range(2)]
+    bad = [b"{oops", good_message(customer_id=["x"]), good_message(schema_version=9), b"null"]
     producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
-    for value in bad:
+    for value in bad + text_ids:
         producer.send(topic, key=b"10", value=value)
     producer.flush()
     producer.close()
@@ -261,23 +369,24 @@ def test_consume_lands_each_event_once_and_dead_letters_malformed_messages(
         topic,
         "landing",
         [ParquetSink(tmp_path / "landed")],
-        max_messages=good.num_rows + len(bad),
+        max_messages=good.num_rows + len(bad) + len(text_ids),
         batch_size=1000,
         session_timeout_ms=SESSION_TIMEOUT_MS,
     )
 
     landed = read_parquet_sink(tmp_path / "landed")
-    assert report.consumed == good.num_rows + len(bad) == report.valid + report.dead_lettered
+    assert report.consumed == good.num_rows + len(bad) + len(text_ids) == report.valid + report.dead_lettered
     assert (report.valid, report.dead_lettered, report.stopped_by) == (
-        good.num_rows,
+        good.num_rows + len(text_ids),
         len(bad),
         "max-messages",
     )
-    assert landed.num_rows == len(distinct_ids(landed)) == len(distinct_ids(good))
+    assert landed.num_rows == len(distinct_ids(landed)) == len(distinct_ids(good)) + len(text_ids)
+    assert {"user_0000", "user_0001"} <= set(landed["customer_id"].to_pylist())  # integer ids as text beside
     dead = read_dead_letters(kafka_bootstrap, f"{topic}.dlq", len(bad))
     assert sorted(value for value, _ in dead) == sorted(bad)
     reasons = sorted(headers["reason"] for _, headers in dead)
-    assert reasons[0].startswith("field 'customer_id' is str") and "not JSON" in reasons[1]
+    assert reasons[0].startswith("field 'customer_id' is list") and "not JSON" in reasons[1]
     assert all(headers["source.topic"] == topic for _, headers in dead)
 
 

@@ -62,7 +62,7 @@ INDEX_TEMPLATES: dict[str, dict[str, Any]] = {
                 "dynamic": "strict",
                 "properties": {
                     "event_id": _LONG,
-                    "customer_id": _LONG,
+                    "customer_id": _KEYWORD,  # whole numbers and text ids (UUIDs, account codes)
                     "session_id": _LONG,
                     "event_type": _KEYWORD,
                     "timestamp": {"type": "date", "format": "strict_date_optional_time||epoch_millis"},

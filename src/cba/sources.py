@@ -29,6 +29,8 @@ __all__ = [
     "LOG_SUFFIXES",
     "SYNTHETIC_TABLES",
     "SourceError",
+    "canonical_event_values",
+    "event_log_tables",
     "key_customer_ids",
     "land",
     "load",
@@ -70,8 +72,17 @@ def load(data: DataParams) -> dict[str, pa.Table]:
         return load_synthetic(data.path)
     if data.source == "kaggle":
         return {"customers": load_kaggle(data.path, data.sheet)}
-    events, customer_ids = key_customer_ids(load_event_log(data.path, data.columns, data.event_types))
-    return {"events": events} | ({CUSTOMER_IDS: customer_ids} if customer_ids is not None else {})
+    return event_log_tables(load_event_log(data.path, data.columns, data.event_types))
+
+
+def event_log_tables(events: pa.Table) -> dict[str, pa.Table]:
+    """The tables an own event log lands as: its events with integer customer ids, and their mapping.
+
+    The ids are keyed by :func:`key_customer_ids`; :data:`CUSTOMER_IDS` is there when they were not all
+    whole numbers.
+    """
+    keyed, customer_ids = key_customer_ids(events)
+    return {"events": keyed} | ({CUSTOMER_IDS: customer_ids} if customer_ids is not None else {})
 
 
 def load_synthetic(path: str | Path) -> dict[str, pa.Table]:
@@ -172,12 +183,7 @@ def load_event_log(path: str | Path, columns: dict[str, str], event_types: dict[
             )
     mapped = {canonical: table[raw] for canonical, raw in columns.items()}
     if "event_type" in mapped:
-        lookup = {raw: canonical for canonical, raws in event_types.items() for raw in raws}
-        raw_types = mapped["event_type"].cast(pa.string())
-        position = pc.index_in(raw_types, pa.array(list(lookup), pa.string()))
-        mapped["event_type"] = pc.coalesce(
-            pa.array(list(lookup.values()), pa.string()).take(position), raw_types
-        )
+        mapped["event_type"] = _canonical_event_types(mapped["event_type"], event_types)
     else:
         mapped["event_type"] = pa.repeat("purchase", table.num_rows)
     mapped["timestamp"] = _iso_compact_dates(mapped["timestamp"])
@@ -197,6 +203,29 @@ def load_event_log(path: str | Path, columns: dict[str, str], event_types: dict[
         "device",
     ]
     return pa.table({name: mapped[name] for name in order if name in mapped})
+
+
+def canonical_event_values(events: pa.Table, event_types: dict[str, list[str]]) -> pa.Table:
+    """Raw events with their event names and dates written as :func:`load_event_log` writes a log's.
+
+    For events that come with the canonical columns already (a Kafka topic in place of an own log): raw
+    event names are mapped through ``data.event_types`` and compact dates become ISO dates.
+    """
+    for name, canonical in (
+        ("event_type", lambda raw: _canonical_event_types(raw, event_types)),
+        ("timestamp", _iso_compact_dates),
+    ):
+        position = events.column_names.index(name)
+        events = events.set_column(position, events.field(name), canonical(events.column(name)))
+    return events
+
+
+def _canonical_event_types(raw: pa.ChunkedArray, event_types: dict[str, list[str]]) -> pa.ChunkedArray:
+    """Raw event names mapped to canonical types (``data.event_types``); unmapped names are kept."""
+    lookup = {name: canonical for canonical, names in event_types.items() for name in names}
+    raw_types = raw.cast(pa.string())
+    position = pc.index_in(raw_types, pa.array(list(lookup), pa.string()))
+    return pc.coalesce(pa.array(list(lookup.values()), pa.string()).take(position), raw_types)
 
 
 def _iso_compact_dates(timestamps: pa.ChunkedArray) -> pa.ChunkedArray:

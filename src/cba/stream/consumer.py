@@ -25,7 +25,7 @@ from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import CommitFailedError
 from kafka.structs import OffsetAndMetadata
 
-from cba.stream.messages import decode_many
+from cba.stream.messages import concat_events, decode_many
 
 __all__ = ["ConsumeReport", "Sink", "StreamError", "TopicRead", "consume", "dead_letter_topic", "read_topic"]
 
@@ -108,7 +108,7 @@ class _Batch(ConsumerRebalanceListener):
         """Write the events to every sink, wait for the dead letters, then commit the offsets."""
         if not self.messages:
             return
-        events = pa.concat_tables(self.events)
+        events = concat_events(self.events)
         if events.num_rows:
             for sink in self.sinks:
                 sink.write(events)
@@ -231,7 +231,8 @@ class TopicRead:
 def read_topic(config: dict[str, Any], topic: str, stall_seconds: float = 60.0) -> TopicRead:
     """Read every message of ``topic`` from the beginning up to the end offsets at the start of the read.
 
-    Events come out in partition order, then offset order, so the same topic gives the same table.
+    Events come out in partition order, then offset order, so the same topic gives the same table;
+    customer ids are text when any message has a text id (:func:`cba.stream.messages.concat_events`).
     Raises :class:`StreamError` when the topic does not exist or a partition yields nothing for
     ``stall_seconds`` before its end offset.
     """
@@ -282,7 +283,7 @@ def read_topic(config: dict[str, Any], topic: str, stall_seconds: float = 60.0) 
         + [("reason", pa.string())]
     )
     return TopicRead(
-        events=pa.concat_tables(events),
+        events=concat_events(events),
         malformed=pa.table(malformed, schema=malformed_schema),
         end_offsets={tp.partition: end[tp] for tp in partitions},
     )

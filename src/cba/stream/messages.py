@@ -1,8 +1,11 @@
 """The event message on the topic: JSON with a schema version, keyed by customer id.
 
 A message carries one raw event (:data:`cba.schema.RAW_EVENTS`: the timestamp is text as received, so
-that cleaning can reject what does not parse, with a reason). :func:`decode` accepts exactly that shape
-and raises :class:`MalformedMessage` with a reason otherwise; such messages go to the dead-letter topic.
+that cleaning can reject what does not parse, with a reason). The customer id is a whole number or any
+non-empty text (UUIDs, account codes), as an own event log has it; decoded events keep integer ids as
+``int64`` and hold text ids as ``string`` (:data:`TEXT_ID_EVENTS`), where an integer among text ids is
+written as its decimal text. :func:`decode` accepts exactly that shape and raises
+:class:`MalformedMessage` with a reason otherwise; such messages go to the dead-letter topic.
 :func:`decode_many` does the same for a batch of messages at once, straight into an Arrow table.
 """
 
@@ -12,6 +15,7 @@ import io
 import json
 import math
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from json.encoder import encode_basestring_ascii as _json_string
 from typing import Any
 
@@ -24,7 +28,9 @@ from cba import schema
 __all__ = [
     "EVENT_FIELDS",
     "SCHEMA_VERSION",
+    "TEXT_ID_EVENTS",
     "MalformedMessage",
+    "concat_events",
     "decode",
     "decode_many",
     "encode",
@@ -37,18 +43,36 @@ SCHEMA_VERSION = 1
 EVENT_FIELDS = tuple(schema.RAW_EVENTS.names)
 """Fields of every message besides ``schema_version``, in the order of the landed table."""
 
+TEXT_ID_EVENTS = schema.Table(
+    schema.RAW_EVENTS.name,
+    tuple(
+        replace(c, dtype=pa.string(), description="Customer who acted, the id as text")
+        if c.name == "customer_id"
+        else c
+        for c in schema.RAW_EVENTS.columns
+    ),
+)
+"""Raw events whose customer ids are text (UUIDs, account codes): the decoded shape of such messages."""
+
 _PYTHON_TYPES = {pa.int64(): (int,), pa.float64(): (int, float), pa.string(): (str,)}
-_CHECKS = tuple((c.name, _PYTHON_TYPES[c.dtype], c.nullable, str(c.dtype)) for c in schema.RAW_EVENTS.columns)
+_ID_TYPES = ((int, str), "int64 or string")  # a whole number or text
+_CHECKS = tuple(
+    (c.name, *(_ID_TYPES if c.name == "customer_id" else (_PYTHON_TYPES[c.dtype], str(c.dtype))), c.nullable)
+    for c in schema.RAW_EVENTS.columns
+)
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _ESCAPED = r"[^\x20-\x21\x23-\x5b\x5d-\x7e]"  # json.dumps escapes all but printable ASCII, " and \
 _REQUIRED = tuple(c.name for c in schema.RAW_EVENTS.columns if not c.nullable)
-_PARSE_TOGETHER = pajson.ParseOptions(
-    explicit_schema=pa.schema(
-        [pa.field("schema_version", pa.int64())]
-        + [field.with_nullable(True) for field in schema.RAW_EVENTS.arrow_schema]
-    ),
-    unexpected_field_behavior="ignore",
-    newlines_in_values=False,
+_ID_SCHEMAS = (schema.RAW_EVENTS.arrow_schema, TEXT_ID_EVENTS.arrow_schema)  # integer ids, text ids
+_PARSE_TOGETHER = tuple(
+    pajson.ParseOptions(
+        explicit_schema=pa.schema(
+            [pa.field("schema_version", pa.int64())] + [field.with_nullable(True) for field in event_schema]
+        ),
+        unexpected_field_behavior="ignore",
+        newlines_in_values=False,
+    )
+    for event_schema in _ID_SCHEMAS
 )
 
 
@@ -106,8 +130,8 @@ def decode(value: bytes | None) -> dict[str, Any]:
     Raises
     ------
     MalformedMessage
-        When the value is not JSON, not an object, of an unknown schema version, lacks a field, or
-        holds a value of the wrong type; the text names the field.
+        When the value is not JSON, not an object, of an unknown schema version, lacks a field, holds
+        a value of the wrong type, or has an empty customer id; the text names the field.
     """
     if value is None:
         raise MalformedMessage("empty message (no value)")
@@ -121,7 +145,7 @@ def decode(value: bytes | None) -> dict[str, Any]:
     if version != SCHEMA_VERSION:
         raise MalformedMessage(f"schema_version {version!r} is not {SCHEMA_VERSION}")
     event = {}
-    for name, types, nullable, expected in _CHECKS:
+    for name, types, expected, nullable in _CHECKS:
         if name not in message:
             raise MalformedMessage(f"missing field {name!r}")
         item = message[name]
@@ -133,18 +157,21 @@ def decode(value: bytes | None) -> dict[str, Any]:
                 f"field {name!r} is {type(item).__name__} {item!r:.40}, expected {expected}"
             )
         elif type(item) is int and not _INT64_MIN <= item <= _INT64_MAX:
-            raise MalformedMessage(f"field {name!r} is {item} and does not fit in {expected}")
+            raise MalformedMessage(f"field {name!r} is {item} and does not fit in int64")
         event[name] = item
+    if event["customer_id"] == "":
+        raise MalformedMessage("field 'customer_id' is an empty string")
     return event
 
 
 def decode_many(values: Sequence[bytes | None]) -> tuple[pa.Table, list[tuple[int, str]]]:
     """Decode message values at once, as :func:`decode` would one by one.
 
-    Returns the valid events as a table, in the given order, and ``(position, reason)`` of each
-    malformed value. The values are parsed together as newline-delimited JSON and checked column by
-    column; only when that finds a fault (or a value that is not one single-line JSON document) is
-    each value decoded on its own, to name the malformed ones.
+    Returns the valid events as a table, in the given order (text ids when any id is text, see
+    :func:`events_table`), and ``(position, reason)`` of each malformed value. The values are parsed
+    together as newline-delimited JSON and checked column by column; only when that finds a fault (or
+    a value that is not one single-line JSON document) is each value decoded on its own, to name the
+    malformed ones.
     """
     together = _parse_together(values)
     if together is not None:
@@ -167,23 +194,40 @@ def _parse_together(values: Sequence[bytes | None]) -> pa.Table | None:
     joined = b"\n".join(values)
     if joined.count(b"\n") != len(values) - 1 or b"\r" in joined:
         return None
-    try:
-        table = pajson.read_json(io.BytesIO(joined), parse_options=_PARSE_TOGETHER)
-    except (pa.ArrowException, ValueError):  # not JSON, a wrong type, an int beyond int64
-        return None
-    if table.num_rows != len(values):
-        return None
-    version = table.column("schema_version")
-    if version.null_count or not pc.all(pc.equal(version, SCHEMA_VERSION)).as_py():
-        return None
-    if any(table.column(name).null_count for name in _REQUIRED):
-        return None
-    return pa.table([table.column(name) for name in EVENT_FIELDS], schema=schema.RAW_EVENTS.arrow_schema)
+    for options, event_schema in zip(_PARSE_TOGETHER, _ID_SCHEMAS, strict=True):
+        try:  # integer ids first, then text ids; ids of both kinds fail both
+            table = pajson.read_json(io.BytesIO(joined), parse_options=options)
+        except (pa.ArrowException, ValueError):  # not JSON, a wrong type, an int beyond int64
+            continue
+        if table.num_rows != len(values):
+            return None
+        version = table.column("schema_version")
+        if version.null_count or not pc.all(pc.equal(version, SCHEMA_VERSION)).as_py():
+            return None
+        if any(table.column(name).null_count for name in _REQUIRED):
+            return None
+        ids = table.column("customer_id")
+        if pa.types.is_string(ids.type) and pc.any(pc.equal(ids, "")).as_py():
+            return None
+        return pa.table([table.column(name) for name in EVENT_FIELDS], schema=event_schema)
+    return None
 
 
 def events_table(events: list[dict[str, Any]]) -> pa.Table:
-    """The decoded events as a table of the raw event schema, in the given order."""
-    return pa.table(
-        {name: [event[name] for event in events] for name in EVENT_FIELDS},
-        schema=schema.RAW_EVENTS.arrow_schema,
-    )
+    """The decoded events as a table, in the given order.
+
+    Of the raw event schema when every customer id is a whole number, else of :data:`TEXT_ID_EVENTS`
+    with each whole-number id written as its decimal text.
+    """
+    columns = {name: [event[name] for event in events] for name in EVENT_FIELDS}
+    if not any(type(customer_id) is str for customer_id in columns["customer_id"]):
+        return pa.table(columns, schema=schema.RAW_EVENTS.arrow_schema)
+    columns["customer_id"] = [str(customer_id) for customer_id in columns["customer_id"]]
+    return pa.table(columns, schema=TEXT_ID_EVENTS.arrow_schema)
+
+
+def concat_events(tables: Sequence[pa.Table]) -> pa.Table:
+    """Decoded event tables as one, in the given order; when any has text ids, every id is text."""
+    if any(pa.types.is_string(table.schema.field("customer_id").type) for table in tables):
+        tables = [table.cast(TEXT_ID_EVENTS.arrow_schema) for table in tables]
+    return pa.concat_tables(tables)

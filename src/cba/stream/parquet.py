@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cba import schema
+from cba.stream.messages import concat_events
 
 __all__ = ["ParquetSink", "read_parquet_sink"]
 
@@ -66,11 +67,14 @@ class ParquetSink:
 
 
 def read_parquet_sink(folder: str | Path) -> pa.Table:
-    """Every event landed in ``folder``, in landing order (an empty raw-event table when none)."""
+    """Every event landed in ``folder``, in landing order (an empty raw-event table when none).
+
+    Customer ids are text when any part holds text ids, integers otherwise.
+    """
     parts = sorted(Path(folder).glob(_PATTERN))
     if not parts:
         return schema.RAW_EVENTS.arrow_schema.empty_table()
-    return pa.concat_tables([pq.read_table(part) for part in parts])
+    return concat_events([pq.read_table(part) for part in parts])
 
 
 def _fsync_directory(folder: Path) -> None:

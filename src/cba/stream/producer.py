@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.dataset as ds
 from kafka import KafkaAdminClient, KafkaProducer
@@ -16,7 +17,7 @@ from kafka.errors import TopicAlreadyExistsError
 from kafka.partitioner.default import murmur2
 
 from cba import schema
-from cba.stream.messages import EVENT_FIELDS, encode
+from cba.stream.messages import EVENT_FIELDS, TEXT_ID_EVENTS, encode
 
 __all__ = ["ProduceError", "ensure_topic", "produce", "read_events"]
 
@@ -29,20 +30,36 @@ def read_events(path: str | Path) -> pa.Table:
     """Read raw events (:data:`cba.schema.RAW_EVENTS`) from Parquet or CSV, one file or a folder.
 
     A folder may be date-partitioned (``event_date=.../part-0.parquet``, as the generator writes); the
-    partition keys are dropped. Raises :class:`cba.schema.SchemaError` naming the file and the column.
+    partition keys are dropped. Customer ids are whole numbers or text (:data:`TEXT_ID_EVENTS`); in a
+    CSV file they are read as whole numbers when every one is, else as text. Raises
+    :class:`cba.schema.SchemaError` naming the file and the column.
     """
     path = Path(path)
     if not path.exists():
         raise ProduceError(f"{path}: not found")
     csv = path.suffix.lower() == ".csv" or (path.is_dir() and any(path.rglob("*.csv")))
     if csv:
-        as_types = pacsv.ConvertOptions(column_types=schema.RAW_EVENTS.arrow_schema, strings_can_be_null=True)
+        column_types = TEXT_ID_EVENTS.arrow_schema  # the ids as text, then as numbers where they all are
+        as_types = pacsv.ConvertOptions(column_types=column_types, strings_can_be_null=True)
         files = sorted(path.rglob("*.csv")) if path.is_dir() else [path]
         table = pa.concat_tables([pacsv.read_csv(f, convert_options=as_types) for f in files])
+        table = _whole_number_ids(table)
     else:
         table = ds.dataset(path, format="parquet", partitioning="hive").to_table()
-    schema.validate(table, schema.RAW_EVENTS, path)
+    ids = table.schema.field("customer_id").type if "customer_id" in table.column_names else None
+    schema.validate(table, TEXT_ID_EVENTS if ids == pa.string() else schema.RAW_EVENTS, path)
     return table.select(list(EVENT_FIELDS))
+
+
+def _whole_number_ids(events: pa.Table) -> pa.Table:
+    """``events`` with integer customer ids when every id (read as text) is a whole number."""
+    if "customer_id" not in events.column_names:
+        return events
+    try:
+        ids = pc.cast(events.column("customer_id"), pa.int64())
+    except pa.ArrowInvalid:  # text ids (UUIDs, account codes), or numbers beyond int64
+        return events
+    return events.set_column(events.column_names.index("customer_id"), "customer_id", ids)
 
 
 def ensure_topic(config: dict[str, Any], topic: str, partitions: int, replication_factor: int) -> bool:
