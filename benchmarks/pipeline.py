@@ -2,16 +2,19 @@
 
     python benchmarks/pipeline.py [--events 1000000 10000000] [--huge] [--events-per-customer 20]
                                   [--memory-limit 8GB] [--scratch DIR]
+    python benchmarks/pipeline.py --resume SCRATCH/cba-pipeline-XXXX/project
 
 For each size, a scratch copy of the project (its tracked files, in a fresh git repository so that DVC
 and the book's provenance work as in a clone) gets ``generate.num_events`` = N and
 ``generate.num_customers`` = N / 20, and runs ``dvc repro -f --single-item <stage>`` for every stage of
-``dvc.yaml`` in order: the same commands ``dvc repro -f`` runs, one at a time, so each can be timed. A
+``dvc.yaml`` in order (each after the stages whose outputs it reads): the same commands ``dvc repro -f`` runs, one at a time, so each can be timed. A
 stage's seconds are the wall time of its ``dvc`` command (the stage itself plus DVC hashing and caching its
 outputs); its peak memory is the largest sum of resident memory over the command's whole process tree
 (papermill, the kernel, worker processes), sampled every 0.2 s with psutil. ``--huge`` adds 100 million
 events (2 million customers at ``--events-per-customer 50``); ``--memory-limit`` sets ``engine.memory_limit``.
-A scratch copy is removed after its run, and kept for a look when a stage fails.
+A scratch copy is removed after its run, and kept for a look when a stage fails. The run is recorded
+after every stage (``complete`` false until the last); ``--resume`` runs the stages a kept copy's record
+lacks.
 
 The growth exponent of a stage between two sizes is log(t2 / t1) / log(n2 / n1): 1 is linear, below 1
 better than linear (fixed costs, bounded samples), above 1 worse.
@@ -53,47 +56,114 @@ def main() -> None:
         "--scratch", type=Path, help="folder for the scratch copies (default: a temporary one)"
     )
     parser.add_argument("--memory-limit", help="engine.memory_limit of the runs, e.g. 8GB (default: params)")
+    parser.add_argument(
+        "--resume",
+        type=Path,
+        help="a kept scratch project: run the stages its size's record lacks, then stop",
+    )
     args = parser.parse_args()
+    if args.resume:
+        resume_pipeline(args.resume)
+        return
     sizes = sorted(set(args.events) | ({HUGE} if args.huge else set()))
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"runs": {}}
     for events in sizes:
         scratch = Path(tempfile.mkdtemp(prefix="cba-pipeline-", dir=args.scratch))
-        run = run_pipeline(scratch / "project", events, events // args.events_per_customer, args.memory_limit)
+        run_pipeline(scratch / "project", events, events // args.events_per_customer, args.memory_limit)
         shutil.rmtree(scratch)  # kept when a stage fails, to look into and resume
-        results["runs"][str(events)] = run
-        write(results)  # after every size: a long run keeps what it measured
     print_table(json.loads(RESULTS.read_text()))
     print(f"\nwritten to {RESULTS.relative_to(ROOT)}")
 
 
-def run_pipeline(project: Path, events: int, customers: int, memory_limit: str | None) -> dict:
-    """Every stage of a scratch copy at ``events`` events, in order; seconds and peak memory per stage."""
-    copy_project(project, events, customers, memory_limit)
+def resume_pipeline(project: Path) -> None:
+    """The stages of a kept scratch copy that its size's record in the results file lacks, in order."""
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    events = params["generate"]["num_events"]
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"runs": {}}
+    recorded = results["runs"].get(str(events), {})
+    run_pipeline(
+        project,
+        events,
+        params["generate"]["num_customers"],
+        params["engine"].get("memory_limit"),
+        measured=dict(recorded.get("stages", {})),
+        load_at_start=recorded.get("load_average_1_5_15_min_at_start"),
+    )
+
+
+def run_pipeline(
+    project: Path,
+    events: int,
+    customers: int,
+    memory_limit: str | None,
+    measured: dict | None = None,
+    load_at_start: list[float] | None = None,
+) -> None:
+    """Every stage of a scratch copy at ``events`` events, in order; seconds and peak memory per stage.
+
+    The run is recorded after every stage (``complete`` false until the last), so a long run that is
+    stopped keeps what it measured. With ``measured`` stages, the copy exists and those are not run again.
+    """
+    if measured is None:
+        copy_project(project, events, customers, memory_limit)
+    measured = measured or {}
     environment = {
         **os.environ,
         "PYTHONPATH": str(project / "src"),
         "PATH": f"{Path(sys.executable).parent}:",
     }
     environment["PATH"] += os.environ.get("PATH", "")
-    stages = list(yaml.safe_load((project / "dvc.yaml").read_text())["stages"])
-    load_at_start = [round(load, 2) for load in os.getloadavg()]
-    measured = {}
-    for stage in stages:
+    stages = stage_order(yaml.safe_load((project / "dvc.yaml").read_text())["stages"])
+    load_at_start = load_at_start or [round(load, 2) for load in os.getloadavg()]
+    for stage in (stage for stage in stages if stage not in measured):
         seconds, peak = measure(["dvc", "repro", "-f", "--single-item", stage], project, environment)
         measured[stage] = {"seconds": round(seconds, 2), "peak_memory_mb": round(peak / 2**20, 1)}
         print(f"{events:>12,} {stage:<16} {seconds:8.1f} s {peak / 2**30:6.2f} GB", flush=True)
-    return {
-        "events": events,
-        "customers": customers,
-        "engine_memory_limit": memory_limit,
-        "stages": measured,
-        "seconds": round(sum(s["seconds"] for s in measured.values()), 2),
-        "peak_memory_mb": max(s["peak_memory_mb"] for s in measured.values()),
-        "raw_bytes": folder_size(project / "datasets" / "raw"),
-        "churn_test_roc_auc": json.loads((project / "metrics" / "churn.json").read_text()).get("roc_auc"),
-        "date": dt.date.today().isoformat(),
-        "load_average_1_5_15_min_at_start": load_at_start,
+        churn_metrics = project / "metrics" / "churn.json"
+        record(
+            {
+                "events": events,
+                "customers": customers,
+                "engine_memory_limit": memory_limit,
+                "complete": len(measured) == len(stages),
+                "stages": {stage: measured[stage] for stage in stages if stage in measured},
+                "seconds": round(sum(s["seconds"] for s in measured.values()), 2),
+                "peak_memory_mb": max(s["peak_memory_mb"] for s in measured.values()),
+                "raw_bytes": folder_size(project / "datasets" / "raw"),
+                "churn_test_roc_auc": (
+                    json.loads(churn_metrics.read_text()).get("roc_auc") if churn_metrics.exists() else None
+                ),
+                "date": dt.date.today().isoformat(),
+                "load_average_1_5_15_min_at_start": load_at_start,
+            }
+        )
+
+
+def stage_order(stages: dict) -> list[str]:
+    """The stages of ``dvc.yaml`` in their order there, each moved after the stages whose outputs it reads."""
+    outputs = {
+        stage: [next(iter(out)) if isinstance(out, dict) else out for out in spec.get("outs", [])]
+        for stage, spec in stages.items()
     }
+    graph = {
+        stage: {
+            producer
+            for dep in spec.get("deps", [])
+            for producer, outs in outputs.items()
+            if producer != stage and any(dep == out or dep.startswith(f"{out}/") for out in outs)
+        }
+        for stage, spec in stages.items()
+    }
+    order: list[str] = []
+    while len(order) < len(graph):  # the first stage of dvc.yaml whose inputs are made, each time
+        order.append(next(stage for stage in graph if stage not in order and graph[stage] <= set(order)))
+    return order
+
+
+def record(run: dict) -> None:
+    """Write ``run`` into the results file, keeping the other sizes' runs as the file holds them now."""
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"runs": {}}
+    results["runs"][str(run["events"])] = run
+    write(results)
 
 
 def copy_project(project: Path, events: int, customers: int, memory_limit: str | None) -> None:
@@ -166,9 +236,11 @@ def growth(runs: dict) -> dict:
             for stage in small["stages"]
             if stage in large["stages"]
         }
-        steps["pipeline"] = {
-            key: round(math.log(large[key] / small[key]) / ratio, 2) for key in ("seconds", "peak_memory_mb")
-        }
+        if small.get("complete", True) and large.get("complete", True):
+            steps["pipeline"] = {
+                key: round(math.log(large[key] / small[key]) / ratio, 2)
+                for key in ("seconds", "peak_memory_mb")
+            }
         exponents[f"{small['events']}->{large['events']}"] = steps
     return exponents
 

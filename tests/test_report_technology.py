@@ -327,3 +327,24 @@ def test_the_chapter_renders_in_the_fallback_book(tmp_path):
     assert "{{<" not in page and "@sec-" not in page
     methodology = (book / "methodology.html").read_text()
     assert 'href="technology.html#sec-tech-cost-curve"' in methodology
+
+
+def test_a_stopped_run_shows_its_stages_but_stays_out_of_the_totals_and_exponents():
+    stopped = {
+        "events": 100_000_000,
+        "customers": 2_000_000,
+        "complete": False,
+        "stages": {"generate": {"seconds": 1000.0, "peak_memory_mb": 1600.0}},
+        "seconds": 1000.0,
+        "peak_memory_mb": 1600.0,
+    }
+    pipeline = {**PIPELINE, "runs": {**PIPELINE["runs"], "100000000": stopped}}
+
+    text = report.technology_markdown({**RESULTS, "pipeline": pipeline})
+
+    curve = section(text, "The cost curve")
+    assert "| generate | 10.0 | 100.0 | 1,000.0 | 0.39 GB | 0.78 GB | 1.56 GB |" in curve
+    assert "| churn | 100.0 | 10,000.0 | – |" in curve
+    assert "| whole pipeline | 110.0 | 10,100.0 | – |" in curve
+    assert "The run at 100,000,000 events was stopped after the generate stage" in curve
+    assert list(report.growth_exponents(pipeline)) == [(1_000_000, 10_000_000)]

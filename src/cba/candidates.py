@@ -61,6 +61,12 @@ PROFILE_RATIOS = {
     "orders_per_tenure_month": ("OrderCount", "Tenure"),
     "days_since_order_per_tenure_month": ("DaySinceLastOrder", "Tenure"),
     "cashback_per_tenure_month": ("CashbackAmount", "Tenure"),
+    "coupons_per_tenure_month": ("CouponUsed", "Tenure"),
+    "addresses_per_tenure_month": ("NumberOfAddress", "Tenure"),
+    "devices_per_tenure_month": ("NumberOfDeviceRegistered", "Tenure"),
+    "days_since_order_per_order": ("DaySinceLastOrder", "OrderCount"),
+    "app_hours_per_order": ("HourSpendOnApp", "OrderCount"),
+    "cashback_per_app_hour": ("CashbackAmount", "HourSpendOnApp"),
 }
 """Ratios of customer attributes the models also see: name -> (numerator, denominator + 1)."""
 

@@ -9,7 +9,7 @@ to ``k`` times the largest size is ``v2 * k ** b`` with the exponent ``b`` betwe
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from cba.report.markdown import and_list
@@ -21,9 +21,23 @@ PIPELINE_RESULTS = "benchmarks/results/pipeline.json"
 """Where ``benchmarks/pipeline.py`` writes the cost curve, as the book names it."""
 
 
-def pipeline_runs(pipeline: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """The runs of ``pipeline.json``, smallest size first."""
-    return sorted(pipeline.get("runs", {}).values(), key=lambda run: run["events"])
+def pipeline_runs(pipeline: Mapping[str, Any], *, complete: bool = True) -> list[Mapping[str, Any]]:
+    """The runs of ``pipeline.json``, smallest size first: those that ran every stage.
+
+    With ``complete`` false, also the runs stopped part way, which hold the stages they measured.
+    """
+    runs = pipeline.get("runs", {}).values()
+    return sorted((r for r in runs if r.get("complete", True) or not complete), key=lambda run: run["events"])
+
+
+def stopped_runs(pipeline: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The runs stopped before their last stage, smallest size first."""
+    return [run for run in pipeline_runs(pipeline, complete=False) if not run.get("complete", True)]
+
+
+def stage_order(runs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Every stage measured in any of ``runs``, in pipeline order."""
+    return list(dict.fromkeys(stage for run in runs for stage in run["stages"]))
 
 
 def growth_exponent(small: float, large: float, small_events: int, large_events: int) -> float:
@@ -36,8 +50,8 @@ def growth_exponent(small: float, large: float, small_events: int, large_events:
 def growth_exponents(pipeline: Mapping[str, Any]) -> dict[tuple[int, int], dict[str, dict[str, float]]]:
     """(smaller, larger events) -> stage -> ``seconds`` and ``peak_memory_mb`` exponents, per size pair.
 
-    Consecutive sizes only; stages measured at both sizes, then ``pipeline`` (the sum of the stages'
-    seconds and the largest stage's peak), as ``benchmarks/pipeline.py`` computes them.
+    Consecutive sizes of complete runs only; stages measured at both sizes, then ``pipeline`` (the sum of
+    the stages' seconds and the largest stage's peak), as ``benchmarks/pipeline.py`` computes them.
     """
     runs = pipeline_runs(pipeline)
     exponents = {}
@@ -92,9 +106,9 @@ def cost_curve_figure(pipeline: Mapping[str, Any]) -> go.Figure:
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    runs = pipeline_runs(pipeline)
+    runs = pipeline_runs(pipeline, complete=False)
     figure = make_subplots(rows=1, cols=2, subplot_titles=("Seconds", "Peak memory (GB)"))
-    for stage in runs[-1]["stages"]:
+    for stage in stage_order(runs):
         measured = [run for run in runs if stage in run["stages"]]
         events = [run["events"] for run in measured]
         for column, (key, scale) in enumerate((("seconds", 1), ("peak_memory_mb", 1 / 1024)), start=1):

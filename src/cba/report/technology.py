@@ -30,6 +30,8 @@ from cba.report.cost_curve import (
     pipeline_runs,
     shared_machine_note,
     size_label,
+    stage_order,
+    stopped_runs,
     times,
 )
 from cba.report.inputs import Missing, lookup
@@ -344,7 +346,7 @@ def _cost_curve(results: Results) -> list[str]:
     from plotly.offline import get_plotlyjs
 
     pipeline = _require(results, "pipeline")
-    runs = pipeline_runs(pipeline)
+    runs = pipeline_runs(pipeline, complete=False)
     if not runs:
         raise IncompleteResults(f"`{results_file('pipeline')}` holds no runs: {missing_results('pipeline')}")
     sizes = [run["events"] for run in runs]
@@ -397,8 +399,15 @@ def _cost_curve(results: Results) -> list[str]:
         ),
         "",
     ]
+    lines += [
+        f"The run at {run['events']:,} events was stopped after the {list(run['stages'])[-1]} stage: the "
+        "table and the figure show the stages it measured; the totals, exponents and extrapolations leave "
+        "it out."
+        for run in stopped_runs(pipeline)
+    ]
     exponents = growth_exponents(pipeline)
     if not exponents:
+        sizes = [run["events"] for run in pipeline_runs(pipeline)] or sizes
         lines.append(
             f"Growth exponents need two sizes; `{results_file('pipeline')}` holds one ({sizes[0]:,} events): "
             f"`{BENCHMARKS['pipeline'][0]} --events N` adds a size and keeps the sizes measured before."
@@ -445,17 +454,21 @@ def _cost_rows(runs: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[list[
     header += [f"Seconds {size_label(run['events'])}" for run in runs]
     header += [f"Memory {size_label(run['events'])}" for run in runs]
     rows = []
-    for stage in runs[-1]["stages"]:
+    for stage in stage_order(runs):
         cells = [run["stages"].get(stage) for run in runs]
         rows.append(
             [stage]
             + [f"{cell['seconds']:,.1f}" if cell else "–" for cell in cells]
             + [gigabytes(cell["peak_memory_mb"]) if cell else "–" for cell in cells]
         )
+    complete = [run.get("complete", True) for run in runs]
     rows.append(
         ["whole pipeline"]
-        + [f"{run['seconds']:,.1f}" for run in runs]
-        + [gigabytes(run["peak_memory_mb"]) for run in runs]
+        + [f"{run['seconds']:,.1f}" if done else "–" for run, done in zip(runs, complete, strict=True)]
+        + [
+            gigabytes(run["peak_memory_mb"]) if done else "–"
+            for run, done in zip(runs, complete, strict=True)
+        ]
     )
     return header, rows
 
