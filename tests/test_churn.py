@@ -509,3 +509,31 @@ def test_auto_base_rate_keeps_the_latest_rate_when_the_rate_turns():
     base_rate = churn._base_rate(turned, "churn", 0.3, params)
 
     assert base_rate["drift_p_value"] < 0.5 and base_rate["target_rate"] == 0.3
+
+
+def test_calibration_sentence_says_when_the_rates_turned():
+    table = pd.DataFrame({"predicted": [0.1, 0.5], "observed": [0.1, 0.7]})
+    turned = {
+        "calibration_rate": 0.2,
+        "target_rate": 0.2,
+        "rule": "auto",
+        "training_rates": [0.15, 0.25, 0.2],
+        "drift_p_value": 0.00001,
+        "rates_differ": True,
+        "rates_move_one_way": False,
+    }
+    text = evaluate.calibration_sentence(table, 0.05, 0.05, turned, 0.21)
+    assert "p < 0.0001" in text and "did not move the same way at every step" in text
+
+
+def test_the_naive_split_names_its_rows_and_the_leak_sentence_follows_the_sign():
+    metrics = {
+        "naive": {"roc_auc": 0.70, "rows": 17_763, "of_rows": 17_763},
+        "roc_auc": 0.72,
+        "validation": "time-aware",
+    }
+    assert churn.naive_rows_phrase(metrics) == "all 17,763 rows"
+    assert "0.020 below the leak-free figure" in churn.leak_sentence(metrics)
+    sampled = metrics | {"naive": {"roc_auc": 0.723, "rows": 100_000, "of_rows": 3_000_000}}
+    assert churn.naive_rows_phrase(sampled) == "a sample of 100,000 of the 3,000,000 rows"
+    assert "within 0.003 of the leak-free figure" in churn.leak_sentence(sampled)

@@ -344,6 +344,9 @@ def train_and_evaluate(
         calibration_rows = searched_rows[recent_searched]
         fitted = ~np.isin(groups[split.train], groups[split.train][calibration_rows])
         x_fit, y_fit = x_train.iloc[np.flatnonzero(fitted)], y_train[fitted]
+        base_rate["calibration_rate"] = float(y_train[calibration_rows].mean())
+        if base_rate["target_rate"] == calibration_rate:  # kept, not moved: the calibration set's rate
+            base_rate["target_rate"] = base_rate["calibration_rate"]
     models, scores, probabilities, rankings = {}, {}, {}, {}
     for name, (settings, out_of_fold, cv_roc_auc, cv_spread) in searched.items():
         with threadpool_limits(1):  # steady under load, like the search
@@ -355,7 +358,9 @@ def train_and_evaluate(
             observed = y_train[calibration_rows]
         calibrator = fit_platt(raw, observed)
         threshold = evaluate.profit_threshold(observed, platt(calibrator, raw), params.business)
-        models[name] = CalibratedModel(pipeline, calibrator, calibration_rate, base_rate["target_rate"])
+        models[name] = CalibratedModel(
+            pipeline, calibrator, base_rate["calibration_rate"], base_rate["target_rate"]
+        )
         probabilities[name] = models[name].predict_proba(x_test)[:, 1]
         rankings[name] = models[name].ranking_score(x_test)
         uncorrected = platt(calibrator, rankings[name])
@@ -422,15 +427,17 @@ def _base_rate(
     )
     rates = (by_cutoff["sum"] / by_cutoff["size"]).astype(float).tolist()
     p_value = drift_p_value(by_cutoff["sum"].astype(int).tolist(), by_cutoff["size"].astype(int).tolist())
-    steps = np.sign(np.diff(rates))
-    drifting = p_value < params.drift_significance and len(rates) > 1 and len(set(steps)) == 1
-    trend = params.base_rate == "trend" or (params.base_rate == "auto" and drifting)
+    one_way = len(set(np.sign(np.diff(rates)))) == 1
+    differ = p_value < params.drift_significance and len(rates) > 1
+    trend = params.base_rate == "trend" or (params.base_rate == "auto" and differ and one_way)
     return {
         "calibration_rate": calibration_rate,
         "target_rate": expected_base_rate(rates) if trend else calibration_rate,
         "rule": params.base_rate,
         "training_rates": rates,
         "drift_p_value": p_value,
+        "rates_differ": differ,
+        "rates_move_one_way": one_way,
     }
 
 
@@ -483,6 +490,7 @@ def _naive_scores(
         "roc_auc": float(roc_auc_score(y[split.test], probability)),
         "pr_auc": float(average_precision_score(y[split.test], probability)),
         "rows": len(sample),
+        "of_rows": len(features),
     }
 
 
@@ -715,9 +723,11 @@ def leak_comparison(metrics: dict[str, Any]) -> pd.DataFrame:
 
 
 def naive_rows_phrase(metrics: dict[str, Any]) -> str:
-    """``the rows``, or ``a sample of N of the rows`` when the naive split ran on a bounded sample."""
-    rows, total = metrics["naive"].get("rows"), metrics["n_train"] + metrics["n_test"]
-    return "the rows" if rows is None or rows >= total else f"a sample of {rows:,} of the {total:,} rows"
+    """``all N rows`` the naive split divided (every customer at every cutoff), or its bounded sample."""
+    rows, total = metrics["naive"].get("rows"), metrics["naive"].get("of_rows")
+    if rows is None or total is None:
+        return "the rows"
+    return f"all {rows:,} rows" if rows >= total else f"a sample of {rows:,} of the {total:,} rows"
 
 
 def leak_sentence(metrics: dict[str, Any]) -> str:
@@ -737,10 +747,11 @@ def leak_sentence(metrics: dict[str, Any]) -> str:
             f"A naive random split of {rows} gives ROC-AUC {naive_roc_auc:.3f}, {gap:.3f} above the "
             f"leak-free figure: {reason}."
         )
+    position = f"{-gap:.3f} below" if gap < -LEAK_SHOWN else f"within {abs(gap):.3f} of"
     return (
-        f"A naive random split of {rows} gives ROC-AUC {naive_roc_auc:.3f}, within {abs(gap):.3f} of the "
-        "leak-free figure: here the leak does not flatter the model, but only the leak-free number is a fair "
-        "estimate for new customers."
+        f"A naive random split of {rows} gives ROC-AUC {naive_roc_auc:.3f}, {position} the leak-free "
+        "figure: here the leak does not flatter the model, but only the leak-free number is a fair estimate "
+        "for new customers."
     )
 
 

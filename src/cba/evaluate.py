@@ -271,17 +271,21 @@ def calibration_sentence(
     worst = calibration.iloc[(calibration["predicted"] - calibration["observed"]).abs().argmax()]
     fitted, target = base_rate["calibration_rate"], base_rate["target_rate"]
     rates = base_rate.get("training_rates", [])
+    p_value = base_rate.get("drift_p_value", 1.0)
     drift = (
         f"The training cutoffs' churn rates ran {' -> '.join(f'{r:.1%}' for r in rates)} "
-        f"(chi-square test of one shared rate: p = {base_rate['drift_p_value']:.2g}). "
+        f"(chi-square test of one shared rate: {'p < 0.0001' if p_value < 1e-4 else f'p = {p_value:.2g}'}). "
         if len(rates) > 1
         else ""
     )
     if target == fitted:
-        kept = {
-            "auto": "they do not differ significantly (`churn.drift_significance`), so ",
-            "latest": "`churn.base_rate: latest`: ",
-        }.get(base_rate.get("rule"), "")
+        kept = ""
+        if base_rate.get("rule") == "latest":
+            kept = "`churn.base_rate: latest`: "
+        elif base_rate.get("rule") == "auto" and not base_rate.get("rates_differ", False):
+            kept = "they do not differ significantly (`churn.drift_significance`), so "
+        elif base_rate.get("rule") == "auto":
+            kept = "they did not move the same way at every step, so no trend is carried on and "
         text = (
             f"{drift}The probabilities were calibrated on the latest training period, where {fitted:.1%} "
             f"churned; {kept}they keep that rate. In the test period {test_churn_rate:.1%} churned. "

@@ -180,9 +180,8 @@ def limitations(inputs: BookInputs) -> list[str]:
 
 
 def _naive_rows(inputs: BookInputs) -> str:
-    """Which rows the naive split divided: ``the same rows``, or the bounded sample it ran on."""
+    """Which rows the naive split divided: all of them, or the bounded sample it ran on."""
     metrics = {key: inputs.get("churn", key) for key in ("naive", "n_train", "n_test")}
     if any(isinstance(value, Missing) for value in metrics.values()):
         return "the same rows"
-    phrase = churn.naive_rows_phrase(metrics)
-    return "the same rows" if phrase == "the rows" else phrase
+    return churn.naive_rows_phrase(metrics)
