@@ -19,8 +19,8 @@ STAGES = ("ingest", "eda", "clean", "features", "churn", "survival")
 GIT = ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid"]
 
 
-def executed(root: Path, uuids: tuple[str, str, str], started: str) -> nbformat.NotebookNode:
-    """A notebook as papermill leaves it after a run in ``root``, with the given random ids and time."""
+def executed(root: Path, uuids: tuple[str, str, str], started: str, venv: str) -> nbformat.NotebookNode:
+    """A notebook as papermill leaves it after a run in ``root``, with the given random ids, time and venv."""
     notebook = nbformat.v4.new_notebook()
     notebook.metadata.update(
         language_info={"name": "python", "version": "3.11.7"},
@@ -51,6 +51,7 @@ def executed(root: Path, uuids: tuple[str, str, str], started: str) -> nbformat.
             "display_data", data={"text/html": table, "text/plain": f"<Styler at {id(root):#x}>"}
         ),
         nbformat.v4.new_output("stream", name="stderr", text=f"{root}/src/cba/eda.py:10: UserWarning\n"),
+        nbformat.v4.new_output("stream", name="stderr", text=f"{venv}/site-packages/tqdm/auto.py:21: Tqdm\n"),
     ]
     notebook.cells = [injected, figure]
     return notebook
@@ -58,12 +59,16 @@ def executed(root: Path, uuids: tuple[str, str, str], started: str) -> nbformat.
 
 def test_normalise_gives_the_same_bytes_for_runs_in_two_folders_at_two_times():
     first = executed(
-        Path("/tmp/a"), ("3f2b8a1c", "7fa3950c-4e75-43ae-9b78-53888c1fc57d", "6eef3"), "2026-01-01T10:00:00"
+        Path("/tmp/a"),
+        ("3f2b8a1c", "7fa3950c-4e75-43ae-9b78-53888c1fc57d", "6eef3"),
+        "2026-01-01T10:00:00",
+        "/tmp/a/.venv/lib/python3.11",
     )
     second = executed(
         Path("/home/x/clone"),
         ("9d0e1f2a", "1bdd3bbd-e152-4787-b177-9635a50d4308", "ab6eb"),
         "2026-02-03T04:05:06",
+        "/opt/venv/lib/python3.11",
     )
     texts = [
         nbformat.writes(normalise(notebook, Path(root)))
@@ -91,6 +96,7 @@ def test_normalise_gives_the_same_bytes_for_runs_in_two_folders_at_two_times():
     )
     assert figure.outputs[1].data["text/plain"] == "<Styler>"
     assert figure.outputs[2].text == "src/cba/eda.py:10: UserWarning\n"
+    assert figure.outputs[3].text == "site-packages/tqdm/auto.py:21: Tqdm\n"
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,8 @@ STAGES = ("ingest", "eda", "clean", "features", "clv", "churn", "survival", "nex
 
 # The address in an object's default repr, "<pandas.io.formats.style.Styler at 0x7fa5be6ca8d0>".
 _MEMORY_ADDRESS = re.compile(r" at 0x[0-9a-f]+(?=>)")
+# An installed library's folder (a virtual environment's, wherever it lives): written as ``site-packages/``.
+_LIBRARY_FOLDER = re.compile(r"[^\s\"'(]*/site-packages/")
 # Notebook-level papermill metadata that is the same on every run (the rest is timing).
 _STABLE_PAPERMILL_KEYS = ("default_parameters", "parameters", "environment_variables", "version")
 # Cell-level papermill metadata that is the same on every run.
@@ -93,8 +95,8 @@ def normalise(notebook: nbformat.NotebookNode, root: Path) -> nbformat.NotebookN
         ``root``; the Python patch version dropped from ``language_info`` (the version stamp records
         the interpreter); the injected-parameters cell's random id replaced by ``injected-parameters``;
         each random id in a cell's outputs (Plotly's figure ids, pandas' styled-table ids) replaced by
-        ``<cell id>-<n>``; memory addresses dropped from default reprs; and
-        ``root`` removed from paths in the outputs.
+        ``<cell id>-<n>``; memory addresses dropped from default reprs; ``root`` removed from paths in
+        the outputs, and an installed library's path cut to ``site-packages/...``.
     """
     metadata = notebook.metadata
     run = metadata.get("papermill")
@@ -124,7 +126,7 @@ def _normalise_outputs(cell: nbformat.NotebookNode, root: Path) -> None:
 
     def stable(text: str) -> str:
         text = text.replace(f"{prefix}/", "").replace(prefix, ".")
-        text = _MEMORY_ADDRESS.sub("", text)
+        text = _LIBRARY_FOLDER.sub("site-packages/", _MEMORY_ADDRESS.sub("", text))
         return _RANDOM_ID.sub(lambda match: names.setdefault(match[0], f"{cell.id}-{len(names) + 1}"), text)
 
     for output in cell.outputs:
