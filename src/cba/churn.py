@@ -10,9 +10,13 @@ the same out-of-fold predictions. Every model sees the customer attributes and a
 (:data:`PROFILE_RATIOS`, such as cashback per order).
 
 Calibration follows the latest labelled period: a logistic map of the model's raw score (Platt scaling,
-strictly monotone, so it keeps the raw ranking) is fitted on the out-of-fold predictions at the latest
-training cutoff (beyond ``churn.search.max_rows`` training rows, on a calibration set held out of the final
-fit), and sets the decision threshold where the retention campaign earns most there. The
+strictly monotone, so it keeps the raw ranking) is fitted on out-of-fold scores at the latest training
+cutoff, and sets the decision threshold where the retention campaign earns most there. While the search
+covers every training row, each model is cross-fitted: fitted on ``churn.calibration_folds`` group folds,
+the fold models averaged (a soft vote), and the map fitted on those fold models' out-of-fold scores, so
+the calibration sees the very models it calibrates (a model refitted on every row would rank more sharply
+than the fold models, and its probabilities would be too cautious). Beyond ``churn.search.max_rows``
+training rows each model is fitted once, and calibrated on a set held out of that fit. The
 probabilities keep that period's churn rate (``churn.base_rate: latest``). With ``trend``, they are moved
 to the base rate the evaluation period is expected to have (a prior-shift correction, Saerens et al.
 2002: the odds are multiplied by the ratio of the two periods' churn odds), extrapolated from the trend of
@@ -40,6 +44,7 @@ from threadpoolctl import threadpool_limits
 
 from cba import evaluate, retention
 from cba.calibration import (
+    AveragedModel,
     CalibratedModel,
     drift_p_value,
     expected_base_rate,
@@ -210,12 +215,33 @@ def _folds(n_splits: int, seed: int) -> StratifiedGroupKFold:
     return StratifiedGroupKFold(n_splits=max(n_splits, 2), shuffle=True, random_state=seed)
 
 
+def _fit(model: Any, x: pd.DataFrame, y: np.ndarray, rows: np.ndarray) -> Any:
+    """A fresh copy of ``model`` fitted on ``rows``, single-threaded (the folds run in parallel)."""
+    with threadpool_limits(1):
+        return clone(model).fit(x.iloc[rows], y[rows])
+
+
 def _fit_predict(
     model: Any, x: pd.DataFrame, y: np.ndarray, fit_rows: np.ndarray, rows: np.ndarray
 ) -> np.ndarray:
     """Fit a fresh copy on ``fit_rows`` and predict ``rows``, single-threaded (the folds run in parallel)."""
+    fitted = _fit(model, x, y, fit_rows)
     with threadpool_limits(1):
-        return clone(model).fit(x.iloc[fit_rows], y[fit_rows]).predict_proba(x.iloc[rows])[:, 1]
+        return fitted.predict_proba(x.iloc[rows])[:, 1]
+
+
+def cross_fit(
+    model: Any, x: pd.DataFrame, y: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]]
+) -> tuple[AveragedModel, np.ndarray]:
+    """The soft vote of ``model`` fitted on each fold's training rows, and the out-of-fold scores.
+
+    Each row's out-of-fold score comes from the fold model that did not see it.
+    """
+    members = Parallel(n_jobs=-1)(delayed(_fit)(model, x, y, fit_rows) for fit_rows, _ in splits)
+    out_of_fold = np.empty(len(y))
+    for (_, rows), member in zip(splits, members, strict=True):
+        out_of_fold[rows] = member.predict_proba(x.iloc[rows])[:, 1]
+    return AveragedModel.of_fitted(members), out_of_fold
 
 
 def search_sample(y: np.ndarray, groups: np.ndarray, max_rows: int, seed: int) -> np.ndarray:
@@ -336,8 +362,14 @@ def train_and_evaluate(
         periods,
         list(_folds(params.search.folds, seed).split(x_searched, y_searched, groups_searched)),
     )
-    x_fit, y_fit, calibration_rows = x_train, y_train, None
-    if len(searched_rows) < len(y_train):
+    x_fit, y_fit, calibration_rows, cross_fit_splits = x_train, y_train, None, None
+    if len(searched_rows) == len(y_train):
+        # Each model is the soft vote of its fold models, calibrated on their out-of-fold scores: a model
+        # fitted once on every row would rank more sharply than the fold models its calibration saw.
+        cross_fit_splits = list(
+            _folds(params.calibration_folds, seed).split(x_train, y_train, groups[split.train])
+        )
+    else:
         # The final models fit on many more rows than the search's folds did, so their out-of-fold scores
         # would not calibrate them: the search sample's latest-cutoff rows are held out to calibrate, with
         # every other row of their groups.
@@ -348,12 +380,14 @@ def train_and_evaluate(
         if base_rate["target_rate"] == calibration_rate:  # kept, not moved: the calibration set's rate
             base_rate["target_rate"] = base_rate["calibration_rate"]
     models, scores, probabilities, rankings = {}, {}, {}, {}
-    for name, (settings, out_of_fold, cv_roc_auc, cv_spread) in searched.items():
-        with threadpool_limits(1):  # steady under load, like the search
-            pipeline = build_model(name, *columns, seed, settings, params.max_fit_rows).fit(x_fit, y_fit)
-        if calibration_rows is None:
-            raw, observed = out_of_fold[recent_searched], y_searched[recent_searched]
+    for name, (settings, _, cv_roc_auc, cv_spread) in searched.items():
+        model = build_model(name, *columns, seed, settings, params.max_fit_rows)
+        if cross_fit_splits is not None:
+            pipeline, out_of_fold = cross_fit(model, x_train, y_train, cross_fit_splits)
+            raw, observed = out_of_fold[recent], y_train[recent]
         else:
+            with threadpool_limits(1):  # steady under load, like the search
+                pipeline = model.fit(x_fit, y_fit)
             raw = pipeline.predict_proba(x_train.iloc[calibration_rows])[:, 1]
             observed = y_train[calibration_rows]
         calibrator = fit_platt(raw, observed)

@@ -310,6 +310,7 @@ class ChurnParams(_Section):
     test_size: Share
     search: SearchParams
     max_fit_rows: int = Field(default=200_000, ge=100)
+    calibration_folds: int = Field(default=10, ge=2)
     business: BusinessParams
 
     @property
