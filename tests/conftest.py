@@ -45,9 +45,10 @@ def copy_project(
 
     The copy holds every file of the working tree that git does not ignore (so no datasets, models,
     built book, DVC cache or virtual environment) and no metrics files, so every metric a test reads
-    was written by its own run. The generator makes 400 customers and 30,000 events and the churn
-    search tries 2 settings; ``update`` then replaces keys per params section, and ``files`` (path in
-    the copy -> a file to copy or a frame to write as CSV) are added before the one commit.
+    was written by its own run. The generator makes 400 customers and 30,000 events, the churn search
+    tries 2 settings and each model is cross-fitted on 3 folds; ``update`` then replaces keys per params
+    section, and ``files`` (path in the copy -> a file to copy or a frame to write as CSV) are added
+    before the one commit.
     """
     listed = run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], ROOT).stdout
     for name in filter(None, listed.split("\0")):
@@ -59,6 +60,7 @@ def copy_project(
     params = yaml.safe_load((destination / "params.yaml").read_text())
     params["generate"].update(num_customers=400, num_events=30_000)
     params["churn"]["search"]["budget"] = 2
+    params["churn"]["calibration_folds"] = 3
     for section, values in (update or {}).items():
         params[section].update(values)
     (destination / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
@@ -73,6 +75,23 @@ def copy_project(
     run(["git", "init", "-q"], destination)
     run(["git", "add", "-A"], destination)
     run([*git, "commit", "-q", "-m", "tiny params"], destination)
+    return destination
+
+
+@pytest.fixture(scope="session")
+def tiny_build(tmp_path_factory) -> Path:
+    """The tiny copy of the project (:func:`copy_project`, no updates) after one `dvc repro`.
+
+    Shared by the session: take a :func:`copy_build` of it before changing anything.
+    """
+    project = copy_project(tmp_path_factory.mktemp("tiny") / "repo")
+    run(["dvc", "repro"], project)
+    return project
+
+
+def copy_build(build: Path, destination: Path) -> Path:
+    """A copy of a built project at ``destination``: its git repository, outputs and DVC cache."""
+    shutil.copytree(build, destination, symlinks=True)
     return destination
 
 

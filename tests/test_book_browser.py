@@ -26,7 +26,8 @@ import yaml
 
 from book_cases import check_traced
 from cba import report
-from test_pipeline import ROOT, build, run
+from conftest import copy_build
+from test_pipeline import ROOT, run
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts" / "book"
@@ -54,9 +55,9 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
+def project(tiny_build, tmp_path_factory) -> Path:
     """A tiny build, committed, then rebuilt with another survival segment against that commit."""
-    project = build(tmp_path_factory.mktemp("book") / "repo", {})
+    project = copy_build(tiny_build, tmp_path_factory.mktemp("book") / "repo")
     git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid"]
     run(["git", "add", "-A"], project)
     run([*git, "commit", "-q", "-m", "first build"], project)

@@ -503,41 +503,47 @@ def test_beyond_the_search_sample_a_held_out_calibration_set_calibrates_the_fina
     assert calibrated.mean() == pytest.approx(train["churn"].iloc[latest].mean(), abs=1e-4)
 
 
-def test_cross_fit_scores_each_row_with_the_fold_model_that_did_not_see_it():
+def test_cross_validated_scores_match_scikit_learns_cross_val_predict():
     frame = drifting_cutoffs()
     x, y, groups = frame[["signal"]], frame["churn"].to_numpy(), frame["customer_id"].to_numpy()
     splits = list(GroupKFold(n_splits=4).split(x, y, groups))
-    model = LogisticRegression()
-    averaged, out_of_fold = churn.cross_fit(model, x, y, splits)
 
     np.testing.assert_allclose(
-        out_of_fold, cross_val_predict(model, x, y, cv=splits, method="predict_proba")[:, 1]
+        churn.cross_validated_scores(LogisticRegression(), x, y, splits),
+        cross_val_predict(LogisticRegression(), x, y, cv=splits, method="predict_proba")[:, 1],
     )
-    members = [LogisticRegression().fit(x.iloc[rows], y[rows]) for rows, _ in splits]
-    expected = calibration.soft_vote([member.predict_proba(x)[:, 1] for member in members])
-    np.testing.assert_allclose(averaged.predict_proba(x)[:, 1], expected)
 
 
-def test_within_the_search_sample_each_model_is_the_vote_of_its_calibrated_fold_models():
+def test_within_the_search_sample_calibration_uses_out_of_fold_scores_over_the_calibration_folds():
     frame = drifting_cutoffs()
-    params = PARAMS.model_copy(update={"test_size": 0.5, "base_rate": "latest", "calibration_folds": 3})
+    params = PARAMS.model_copy(update={"test_size": 0.5, "base_rate": "latest", "calibration_folds": 4})
     result = churn.train_and_evaluate(frame, params, seed=1)
 
     train = frame.iloc[result.split.train]
     x, y = train[result.features], train["churn"].to_numpy()
-    splits = list(churn._folds(3, 1).split(x, y, churn.customer_groups(train)))
     model = result.models["logistic_regression"]
-    assert len(model.pipeline.members_) == 3
-    for member, (fit_rows, held_out) in zip(model.pipeline.members_, splits, strict=True):
-        assert not set(train["customer_id"].iloc[fit_rows]) & set(train["customer_id"].iloc[held_out])
-        refitted = clone(member).fit(x.iloc[fit_rows], y[fit_rows])
-        np.testing.assert_allclose(member.predict_proba(x), refitted.predict_proba(x))
-    # Platt scaling fitted on the fold models' out-of-fold scores at the latest training cutoff puts the
-    # mean of those calibrated scores at that cutoff's churn rate.
-    _, out_of_fold = churn.cross_fit(model.pipeline.members[0], x, y, splits)
+    # The deployed model is one fit on every training row.
+    refitted = clone(model.pipeline).fit(x, y)
+    np.testing.assert_allclose(model.ranking_score(x), refitted.predict_proba(x)[:, 1])
+    # Its map is fitted on the 4-fold out-of-fold scores at the latest training cutoff (not the search's
+    # 2 folds): those calibrated scores average to that cutoff's churn rate, and the threshold is where the
+    # campaign earns most on them.
+    splits = list(churn._folds(4, 1).split(x, y, churn.customer_groups(train)))
     latest = (train["cutoff"] == train["cutoff"].max()).to_numpy()
-    calibrated = calibration.platt(model.calibrator, out_of_fold[latest])
+    out_of_fold = churn.cross_validated_scores(clone(model.pipeline), x, y, splits)[latest]
+    calibrated = calibration.platt(model.calibrator, out_of_fold)
     assert calibrated.mean() == pytest.approx(y[latest].mean(), abs=1e-4)
+    threshold = evaluate.profit_threshold(y[latest], calibrated, params.business)
+    assert result.metrics["logistic_regression"]["threshold"] == threshold
+    # The soft vote is calibrated on its members' out-of-fold scores, averaged.
+    members = [
+        churn.cross_validated_scores(clone(result.models[name].pipeline), x, y, splits)[latest]
+        for name in churn.BOOSTED
+    ]
+    calibrated_vote = calibration.platt(
+        result.models[churn.ENSEMBLE].calibrator, calibration.soft_vote(members)
+    )
+    assert calibrated_vote.mean() == pytest.approx(y[latest].mean(), abs=1e-4)
 
 
 def test_auto_base_rate_keeps_the_latest_rate_when_the_rate_turns():

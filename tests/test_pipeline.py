@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import ROOT, copy_project, run
+from conftest import ROOT, copy_build, copy_project, run
 
 KAGGLE = ROOT.parent / "shared" / "datasets" / "E Commerce Dataset.xlsx"
 STAGES = ("ingest", "eda", "clean", "features", "clv", "churn", "survival", "next_purchase", "forecast")
@@ -76,8 +76,8 @@ def assert_book_and_consistent_metrics(project: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    return build(tmp_path_factory.mktemp("synthetic") / "repo", {})
+def project(tiny_build, tmp_path_factory) -> Path:
+    return copy_build(tiny_build, tmp_path_factory.mktemp("synthetic") / "repo")
 
 
 def test_synthetic_book_and_metrics(project):

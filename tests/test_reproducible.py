@@ -12,7 +12,8 @@ import nbformat
 import pytest
 
 from cba.notebooks import normalise, stage_summary
-from test_pipeline import build, run
+from conftest import copy_build
+from test_pipeline import run
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("ingest", "eda", "clean", "features", "churn", "survival")
@@ -136,9 +137,9 @@ def test_the_venv_path_hook_puts_the_venv_first_on_path_once():
 
 
 @pytest.fixture(scope="module")
-def rebuilt(tmp_path_factory) -> tuple[Path, Path]:
+def rebuilt(tiny_build, tmp_path_factory) -> tuple[Path, Path]:
     """A tiny project built and committed in one folder, then cloned and rebuilt in another."""
-    original = build(tmp_path_factory.mktemp("original") / "project", {})
+    original = copy_build(tiny_build, tmp_path_factory.mktemp("original") / "project")
     run(["git", "add", "-A"], original)
     run([*GIT, "commit", "-q", "-m", "tiny params: metrics, plots and dvc.lock"], original)
     clone = tmp_path_factory.mktemp("elsewhere") / "deeper" / "clone"

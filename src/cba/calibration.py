@@ -30,22 +30,10 @@ __all__ = [
 
 
 class AveragedModel(BaseEstimator, ClassifierMixin):
-    """A soft vote of several pipelines: the mean of their churn log-odds.
-
-    :meth:`fit` fits every member on the same rows; :meth:`of_fitted` takes members already fitted (each
-    on other rows, such as the folds of a cross-fit).
-    """
+    """A soft vote of several pipelines fitted on the same rows: the mean of their churn log-odds."""
 
     def __init__(self, members: list[Any]):
         self.members = members
-
-    @classmethod
-    def of_fitted(cls, members: list[Any]) -> AveragedModel:
-        """The soft vote of fitted ``members``, as they are."""
-        model = cls(members)
-        model.members_ = list(members)
-        model.classes_ = np.array([0, 1])
-        return model
 
     def fit(self, x: pd.DataFrame, y: np.ndarray) -> AveragedModel:  # noqa: D102
         self.members_ = [clone(member).fit(x, y) for member in self.members]

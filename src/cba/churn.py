@@ -12,11 +12,10 @@ the same out-of-fold predictions. Every model sees the customer attributes and a
 Calibration follows the latest labelled period: a logistic map of the model's raw score (Platt scaling,
 strictly monotone, so it keeps the raw ranking) is fitted on out-of-fold scores at the latest training
 cutoff, and sets the decision threshold where the retention campaign earns most there. While the search
-covers every training row, each model is cross-fitted: fitted on ``churn.calibration_folds`` group folds,
-the fold models averaged (a soft vote), and the map fitted on those fold models' out-of-fold scores, so
-the calibration sees the very models it calibrates (a model refitted on every row would rank more sharply
-than the fold models, and its probabilities would be too cautious). Beyond ``churn.search.max_rows``
-training rows each model is fitted once, and calibrated on a set held out of that fit. The
+covers every training row, the scores come from ``churn.calibration_folds`` group folds of the chosen
+setting (more than the search's: the final model, fitted on every training row, ranks more sharply than
+fold models fitted on fewer, and a map fitted on those would make its probabilities too cautious).
+Beyond ``churn.search.max_rows`` training rows they come from a set held out of the final fit. The
 probabilities keep that period's churn rate (``churn.base_rate: latest``). With ``trend``, they are moved
 to the base rate the evaluation period is expected to have (a prior-shift correction, Saerens et al.
 2002: the odds are multiplied by the ratio of the two periods' churn odds), extrapolated from the trend of
@@ -44,7 +43,6 @@ from threadpoolctl import threadpool_limits
 
 from cba import evaluate, retention
 from cba.calibration import (
-    AveragedModel,
     CalibratedModel,
     drift_p_value,
     expected_base_rate,
@@ -230,18 +228,17 @@ def _fit_predict(
         return fitted.predict_proba(x.iloc[rows])[:, 1]
 
 
-def cross_fit(
+def cross_validated_scores(
     model: Any, x: pd.DataFrame, y: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]]
-) -> tuple[AveragedModel, np.ndarray]:
-    """The soft vote of ``model`` fitted on each fold's training rows, and the out-of-fold scores.
-
-    Each row's out-of-fold score comes from the fold model that did not see it.
-    """
-    members = Parallel(n_jobs=-1)(delayed(_fit)(model, x, y, fit_rows) for fit_rows, _ in splits)
-    out_of_fold = np.empty(len(y))
-    for (_, rows), member in zip(splits, members, strict=True):
-        out_of_fold[rows] = member.predict_proba(x.iloc[rows])[:, 1]
-    return AveragedModel.of_fitted(members), out_of_fold
+) -> np.ndarray:
+    """Each row's score from ``model`` fitted on the folds that leave it out (fits run in parallel)."""
+    predictions = Parallel(n_jobs=-1)(
+        delayed(_fit_predict)(model, x, y, fit_rows, rows) for fit_rows, rows in splits
+    )
+    out_of_fold = np.full(len(y), np.nan)
+    for (_, rows), prediction in zip(splits, predictions, strict=True):
+        out_of_fold[rows] = prediction
+    return out_of_fold
 
 
 def search_sample(y: np.ndarray, groups: np.ndarray, max_rows: int, seed: int) -> np.ndarray:
@@ -362,34 +359,33 @@ def train_and_evaluate(
         periods,
         list(_folds(params.search.folds, seed).split(x_searched, y_searched, groups_searched)),
     )
-    x_fit, y_fit, calibration_rows, cross_fit_splits = x_train, y_train, None, None
+    x_fit, y_fit = x_train, y_train
     if len(searched_rows) == len(y_train):
-        # Each model is the soft vote of its fold models, calibrated on their out-of-fold scores: a model
-        # fitted once on every row would rank more sharply than the fold models its calibration saw.
-        cross_fit_splits = list(
-            _folds(params.calibration_folds, seed).split(x_train, y_train, groups[split.train])
+        # Out-of-fold scores over more folds than the search's: fold models fitted on most of the rows
+        # rank almost as sharply as the final fit on all of them, so the map fitted on their scores suits it.
+        calibration_rows = np.flatnonzero(recent)
+        calibration_scores = _calibration_scores(
+            searched, x_train, y_train, groups[split.train], columns, params, seed
         )
     else:
         # The final models fit on many more rows than the search's folds did, so their out-of-fold scores
         # would not calibrate them: the search sample's latest-cutoff rows are held out to calibrate, with
         # every other row of their groups.
-        calibration_rows = searched_rows[recent_searched]
+        calibration_rows, calibration_scores = searched_rows[recent_searched], None
         fitted = ~np.isin(groups[split.train], groups[split.train][calibration_rows])
         x_fit, y_fit = x_train.iloc[np.flatnonzero(fitted)], y_train[fitted]
         base_rate["calibration_rate"] = float(y_train[calibration_rows].mean())
         if base_rate["target_rate"] == calibration_rate:  # kept, not moved: the calibration set's rate
             base_rate["target_rate"] = base_rate["calibration_rate"]
+    observed = y_train[calibration_rows]
     models, scores, probabilities, rankings = {}, {}, {}, {}
     for name, (settings, _, cv_roc_auc, cv_spread) in searched.items():
-        model = build_model(name, *columns, seed, settings, params.max_fit_rows)
-        if cross_fit_splits is not None:
-            pipeline, out_of_fold = cross_fit(model, x_train, y_train, cross_fit_splits)
-            raw, observed = out_of_fold[recent], y_train[recent]
-        else:
-            with threadpool_limits(1):  # steady under load, like the search
-                pipeline = model.fit(x_fit, y_fit)
+        with threadpool_limits(1):  # steady under load, like the search
+            pipeline = build_model(name, *columns, seed, settings, params.max_fit_rows).fit(x_fit, y_fit)
+        if calibration_scores is None:
             raw = pipeline.predict_proba(x_train.iloc[calibration_rows])[:, 1]
-            observed = y_train[calibration_rows]
+        else:
+            raw = calibration_scores[name][calibration_rows]
         calibrator = fit_platt(raw, observed)
         threshold = evaluate.profit_threshold(observed, platt(calibrator, raw), params.business)
         models[name] = CalibratedModel(
@@ -423,6 +419,32 @@ def train_and_evaluate(
         training_sha256=table_sha256(features.iloc[split.train]),
         n_searched=len(searched_rows),
     )
+
+
+def _calibration_scores(
+    searched: dict[str, tuple],
+    x: pd.DataFrame,
+    y: np.ndarray,
+    groups: np.ndarray,
+    columns: tuple,
+    params: ChurnParams,
+    seed: int,
+) -> dict[str, np.ndarray]:
+    """Out-of-fold scores of every searched setting over ``churn.calibration_folds`` group folds.
+
+    The soft vote's are the vote of its members' (fitted on the same folds, they are the same models).
+    """
+    splits = list(_folds(min(params.calibration_folds, len(np.unique(groups))), seed).split(x, y, groups))
+    calibration = {
+        name: cross_validated_scores(
+            build_model(name, *columns, seed, settings, params.max_fit_rows), x, y, splits
+        )
+        for name, (settings, *_) in searched.items()
+        if name != ENSEMBLE
+    }
+    if ENSEMBLE in searched:
+        calibration[ENSEMBLE] = soft_vote([calibration[member] for member in BOOSTED])
+    return calibration
 
 
 def _ensemble(
