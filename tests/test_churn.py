@@ -515,35 +515,44 @@ def test_cross_validated_scores_match_scikit_learns_cross_val_predict():
 
 
 def test_within_the_search_sample_calibration_uses_out_of_fold_scores_over_the_calibration_folds():
-    frame = drifting_cutoffs()
+    frame = drifting_cutoffs().query("customer_id < 300")
     params = PARAMS.model_copy(update={"test_size": 0.5, "base_rate": "latest", "calibration_folds": 4})
     result = churn.train_and_evaluate(frame, params, seed=1)
 
     train = frame.iloc[result.split.train]
     x, y = train[result.features], train["churn"].to_numpy()
-    model = result.models["logistic_regression"]
-    # The deployed model is one fit on every training row.
-    refitted = clone(model.pipeline).fit(x, y)
-    np.testing.assert_allclose(model.ranking_score(x), refitted.predict_proba(x)[:, 1])
-    # Its map is fitted on the 4-fold out-of-fold scores at the latest training cutoff (not the search's
-    # 2 folds): those calibrated scores average to that cutoff's churn rate, and the threshold is where the
-    # campaign earns most on them.
-    splits = list(churn._folds(4, 1).split(x, y, churn.customer_groups(train)))
+    groups = churn.customer_groups(train)
+    splits = list(churn._folds(4, 1).split(x, y, groups))
+    for fit_rows, held_out in splits:
+        assert not set(groups[fit_rows]) & set(groups[held_out])
     latest = (train["cutoff"] == train["cutoff"].max()).to_numpy()
-    out_of_fold = churn.cross_validated_scores(clone(model.pipeline), x, y, splits)[latest]
-    calibrated = calibration.platt(model.calibrator, out_of_fold)
-    assert calibrated.mean() == pytest.approx(y[latest].mean(), abs=1e-4)
-    threshold = evaluate.profit_threshold(y[latest], calibrated, params.business)
-    assert result.metrics["logistic_regression"]["threshold"] == threshold
-    # The soft vote is calibrated on its members' out-of-fold scores, averaged.
-    members = [
-        churn.cross_validated_scores(clone(result.models[name].pipeline), x, y, splits)[latest]
-        for name in churn.BOOSTED
-    ]
-    calibrated_vote = calibration.platt(
-        result.models[churn.ENSEMBLE].calibrator, calibration.soft_vote(members)
-    )
-    assert calibrated_vote.mean() == pytest.approx(y[latest].mean(), abs=1e-4)
+    out_of_fold = {
+        name: churn.cross_validated_scores(clone(result.models[name].pipeline), x, y, splits)[latest]
+        for name in (*churn.MODELS, churn.REFERENCE)
+    }
+    # The soft vote's are its members' out-of-fold scores, averaged.
+    out_of_fold[churn.ENSEMBLE] = calibration.soft_vote([out_of_fold[name] for name in churn.BOOSTED])
+    for name, model in result.models.items():
+        # The deployed model is one fit on every training row.
+        refitted = clone(model.pipeline).fit(x, y)
+        np.testing.assert_allclose(model.ranking_score(x), refitted.predict_proba(x)[:, 1], err_msg=name)
+        # Its map is fitted on the 4-fold (not the search's 2-fold) out-of-fold scores at the latest
+        # training cutoff, and its threshold is where the campaign earns most on them.
+        expected = calibration.fit_platt(out_of_fold[name], y[latest])
+        np.testing.assert_allclose(model.calibrator.coef_, expected.coef_, rtol=1e-6, err_msg=name)
+        np.testing.assert_allclose(model.calibrator.intercept_, expected.intercept_, rtol=1e-6, err_msg=name)
+        calibrated = calibration.platt(model.calibrator, out_of_fold[name])
+        threshold = evaluate.profit_threshold(y[latest], calibrated, params.business)
+        assert result.metrics[name]["threshold"] == threshold, name
+
+
+def test_calibration_folds_beyond_the_customers_become_one_customer_per_fold():
+    frame = drifting_cutoffs()
+    frame = frame[frame["customer_id"] < 40]
+    params = PARAMS.model_copy(update={"test_size": 0.25, "base_rate": "latest", "calibration_folds": 50})
+    result = churn.train_and_evaluate(frame, params, seed=1)
+
+    assert all(np.isfinite(scores["ece"]) for scores in result.metrics.values())
 
 
 def test_auto_base_rate_keeps_the_latest_rate_when_the_rate_turns():

@@ -19,8 +19,11 @@ LEAK_CEILING = 0.97
 FLOORS = {"roc_auc": 0.949, "pr_auc": 0.83}
 """The targets of the leak-free test scores (measured: ROC-AUC 0.964, PR-AUC 0.868)."""
 MAX_ECE = 0.035
-"""A regression bound (measured: 0.032, 95% group-bootstrap interval 0.024-0.050 on these 1,407 test
-customers; the target is 0.03)."""
+"""A regression bound, not the target of 0.03 (measured: 0.032, 95% group-bootstrap interval 0.024-0.050
+on these 1,407 test customers). Calibrating on 10 folds' out-of-fold scores instead of the search's 3
+lowered it from 0.037, a gain within the noise (paired bootstrap of the difference: -0.006 to 0.011).
+What remains is mostly this test fold: it is the easiest of the four (cross-validated ROC-AUC 0.916,
+test 0.964), so the model is more often right here than its calibration expects."""
 
 
 @pytest.fixture(scope="module")

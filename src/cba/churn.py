@@ -13,8 +13,9 @@ Calibration follows the latest labelled period: a logistic map of the model's ra
 strictly monotone, so it keeps the raw ranking) is fitted on out-of-fold scores at the latest training
 cutoff, and sets the decision threshold where the retention campaign earns most there. While the search
 covers every training row, the scores come from ``churn.calibration_folds`` group folds of the chosen
-setting (more than the search's: the final model, fitted on every training row, ranks more sharply than
-fold models fitted on fewer, and a map fitted on those would make its probabilities too cautious).
+setting (more than the search's: the final model, fitted on every training row, can rank more sharply
+than fold models fitted on fewer, and a map fitted on their scores would make its probabilities too
+cautious).
 Beyond ``churn.search.max_rows`` training rows they come from a set held out of the final fit. The
 probabilities keep that period's churn rate (``churn.base_rate: latest``). With ``trend``, they are moved
 to the base rate the evaluation period is expected to have (a prior-shift correction, Saerens et al.
@@ -231,7 +232,10 @@ def _fit_predict(
 def cross_validated_scores(
     model: Any, x: pd.DataFrame, y: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]]
 ) -> np.ndarray:
-    """Each row's score from ``model`` fitted on the folds that leave it out (fits run in parallel)."""
+    """Each row's score from ``model`` fitted on the other folds (fits run in parallel).
+
+    A row in no fold's held-out part stays NaN.
+    """
     predictions = Parallel(n_jobs=-1)(
         delayed(_fit_predict)(model, x, y, fit_rows, rows) for fit_rows, rows in splits
     )
@@ -361,8 +365,8 @@ def train_and_evaluate(
     )
     x_fit, y_fit = x_train, y_train
     if len(searched_rows) == len(y_train):
-        # Out-of-fold scores over more folds than the search's: fold models fitted on most of the rows
-        # rank almost as sharply as the final fit on all of them, so the map fitted on their scores suits it.
+        # Out-of-fold scores over more folds than the search's: fold models fitted on more of the rows,
+        # closer to the final fit on all of them.
         calibration_rows = np.flatnonzero(recent)
         calibration_scores = _calibration_scores(
             searched, x_train, y_train, groups[split.train], columns, params, seed
