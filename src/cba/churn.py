@@ -15,12 +15,12 @@ cutoff, and sets the decision threshold where the retention campaign earns most 
 covers every training row, the scores come from ``churn.calibration_folds`` group folds of the chosen
 setting (more than the search's: the final model, fitted on every training row, can rank more sharply
 than fold models fitted on fewer, and a map fitted on their scores would make its probabilities too
-cautious).
-Beyond ``churn.search.max_rows`` training rows they come from a set held out of the final fit. The
-probabilities keep that period's churn rate (``churn.base_rate: latest``). With ``trend``, they are moved
-to the base rate the evaluation period is expected to have (a prior-shift correction, Saerens et al.
-2002: the odds are multiplied by the ratio of the two periods' churn odds), extrapolated from the trend of
-the training cutoffs' churn rates on the log-odds scale, so no label of the evaluation period is used.
+cautious). Beyond ``churn.search.max_rows`` training rows they come from a set held out of the final fit.
+The probabilities keep that period's churn rate (``churn.base_rate: latest``). With ``trend``, they are
+moved to the base rate the evaluation period is expected to have (a prior-shift correction, Saerens et
+al. 2002: the odds are multiplied by the ratio of the two periods' churn odds), extrapolated from the
+trend of the training cutoffs' churn rates on the log-odds scale, so no label of the evaluation period is
+used.
 ``auto`` (the default) corrects only when the training cutoffs' churn rates differ significantly. A
 single snapshot has no trend and no correction. Nothing about the test customers is used until they are
 scored.
@@ -214,19 +214,12 @@ def _folds(n_splits: int, seed: int) -> StratifiedGroupKFold:
     return StratifiedGroupKFold(n_splits=max(n_splits, 2), shuffle=True, random_state=seed)
 
 
-def _fit(model: Any, x: pd.DataFrame, y: np.ndarray, rows: np.ndarray) -> Any:
-    """A fresh copy of ``model`` fitted on ``rows``, single-threaded (the folds run in parallel)."""
-    with threadpool_limits(1):
-        return clone(model).fit(x.iloc[rows], y[rows])
-
-
 def _fit_predict(
     model: Any, x: pd.DataFrame, y: np.ndarray, fit_rows: np.ndarray, rows: np.ndarray
 ) -> np.ndarray:
     """Fit a fresh copy on ``fit_rows`` and predict ``rows``, single-threaded (the folds run in parallel)."""
-    fitted = _fit(model, x, y, fit_rows)
     with threadpool_limits(1):
-        return fitted.predict_proba(x.iloc[rows])[:, 1]
+        return clone(model).fit(x.iloc[fit_rows], y[fit_rows]).predict_proba(x.iloc[rows])[:, 1]
 
 
 def cross_validated_scores(
@@ -436,7 +429,8 @@ def _calibration_scores(
 ) -> dict[str, np.ndarray]:
     """Out-of-fold scores of every searched setting over ``churn.calibration_folds`` group folds.
 
-    The soft vote's are the vote of its members' (fitted on the same folds, they are the same models).
+    The soft vote's scores are the vote of its members' scores: fitted with the same seeds on the same
+    folds, its members are the same models.
     """
     splits = list(_folds(min(params.calibration_folds, len(np.unique(groups))), seed).split(x, y, groups))
     calibration = {
