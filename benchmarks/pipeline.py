@@ -4,17 +4,17 @@
                                   [--memory-limit 8GB] [--scratch DIR]
     python benchmarks/pipeline.py --resume SCRATCH/cba-pipeline-XXXX/project
 
-For each size, a scratch copy of the project (its tracked files, in a fresh git repository so that DVC
-and the book's provenance work as in a clone) gets ``generate.num_events`` = N and
-``generate.num_customers`` = N / 20, and runs ``dvc repro -f --single-item <stage>`` for every stage of
-``dvc.yaml`` in order (each after the stages whose outputs it reads): the same commands ``dvc repro -f`` runs, one at a time, so each can be timed. A
-stage's seconds are the wall time of its ``dvc`` command (the stage itself plus DVC hashing and caching its
-outputs); its peak memory is the largest sum of resident memory over the command's whole process tree
-(papermill, the kernel, worker processes), sampled every 0.2 s with psutil. ``--huge`` adds 100 million
-events (2 million customers at ``--events-per-customer 50``); ``--memory-limit`` sets ``engine.memory_limit``.
-A scratch copy is removed after its run, and kept for a look when a stage fails. The run is recorded
-after every stage (``complete`` false until the last); ``--resume`` runs the stages a kept copy's record
-lacks.
+For each size, a scratch copy of the project (its tracked files, in a fresh git repository so that DVC and
+the book's provenance work as in a clone) gets ``generate.num_events`` = N and ``generate.num_customers`` =
+N / 20, and runs ``dvc repro -f --single-item <stage>`` for every stage of ``dvc.yaml`` in order (each after
+the stages whose outputs it reads): the same commands ``dvc repro -f`` runs, one at a time, so each can be
+timed. A stage's seconds are the wall time of its ``dvc`` command (the stage itself plus DVC hashing and
+caching its outputs); its peak memory is the largest sum of resident memory over the command's whole process
+tree (papermill, the kernel, worker processes), sampled every 0.2 s with psutil. ``--huge`` adds 100 million
+events (2 million customers at ``--events-per-customer 50``); ``--memory-limit`` sets
+``engine.memory_limit``. A scratch copy is removed after its run, and kept for a look when a stage fails.
+The run is recorded after every stage (``complete`` false until the last); ``--resume`` runs the stages a
+kept copy's record lacks.
 
 The growth exponent of a stage between two sizes is log(t2 / t1) / log(n2 / n1): 1 is linear, below 1
 better than linear (fixed costs, bounded samples), above 1 worse.
@@ -167,10 +167,13 @@ def record(run: dict) -> None:
 
 
 def copy_project(project: Path, events: int, customers: int, memory_limit: str | None) -> None:
-    """The tracked files of this checkout (as they are now), the size set in params, one git commit."""
+    """The tracked files of this checkout (as they are now), the size set in params, one git commit.
+
+    The metrics files are left out, so every metric in the copy is written by its own run.
+    """
     tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
     for name in tracked.decode().split("\0"):
-        if name and (ROOT / name).is_file():
+        if name and (ROOT / name).is_file() and not name.startswith("metrics/"):
             (project / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, project / name)
     params_file = project / "params.yaml"
