@@ -46,9 +46,9 @@ def copy_project(
     The copy holds every file of the working tree that git does not ignore (so no datasets, models,
     built book, DVC cache or virtual environment) and no metrics files, so every metric a test reads
     was written by its own run. The generator makes 400 customers and 30,000 events, the churn search
-    tries 2 settings and each model is cross-fitted on 3 folds; ``update`` then replaces keys per params
-    section, and ``files`` (path in the copy -> a file to copy or a frame to write as CSV) are added
-    before the one commit.
+    tries 2 settings and calibrates on 3 folds; ``update`` then replaces keys per params section, and
+    ``files`` (path in the copy -> a file to copy or a frame to write as CSV) are added before the one
+    commit.
     """
     listed = run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], ROOT).stdout
     for name in filter(None, listed.split("\0")):
