@@ -154,6 +154,25 @@ def test_extrapolation_by_hand():
     assert hundred["pipeline"]["seconds"] == pytest.approx(100_010_000.0)
 
 
+def test_a_cost_that_fell_is_extrapolated_flat():
+    fell = {
+        **PIPELINE,
+        "runs": {
+            **PIPELINE["runs"],
+            "10000000": {
+                **PIPELINE["runs"]["10000000"],
+                "stages": {
+                    **PIPELINE["runs"]["10000000"]["stages"],
+                    "churn": {"seconds": 10.0, "peak_memory_mb": 500.0},
+                },
+            },
+        },
+    }
+
+    assert report.growth_exponents(fell)[(1_000_000, 10_000_000)]["churn"]["seconds"] == pytest.approx(-1.0)
+    assert report.extrapolate(fell, 10)["churn"] == pytest.approx({"seconds": 10.0, "peak_memory_mb": 500.0})
+
+
 def test_extrapolation_needs_two_sizes():
     one_size = {**PIPELINE, "runs": {"1000000": PIPELINE["runs"]["1000000"]}}
 

@@ -3,7 +3,9 @@
 ``benchmarks/pipeline.py`` writes every stage's seconds and peak memory at each size it ran to
 ``benchmarks/results/pipeline.json``. The growth exponent of a quantity ``v`` between sizes ``n1 < n2`` is
 ``log(v2 / v1) / log(n2 / n1)``: 1 is linear, below 1 better than linear, above 1 worse. An extrapolation
-to ``k`` times the largest size is ``v2 * k ** b`` with the exponent ``b`` between the two largest sizes.
+to ``k`` times the largest size is ``v2 * k ** max(b, 0)`` with the exponent ``b`` between the two largest
+sizes: a cost that fell between them (a bound that changed, a fixed cost that varied) is held, never
+extrapolated to fall further.
 """
 
 from __future__ import annotations
@@ -75,9 +77,9 @@ def growth_exponents(pipeline: Mapping[str, Any]) -> dict[tuple[int, int], dict[
 def extrapolate(pipeline: Mapping[str, Any], factor: float) -> dict[str, dict[str, float]]:
     """Each stage's seconds and peak memory at ``factor`` times the largest measured size.
 
-    ``v * factor ** b`` from the largest run, with ``b`` the exponent between the two largest sizes; then
-    ``pipeline``: the stages' seconds summed and their largest peak. Stages not measured at both sizes
-    are left out.
+    ``v * factor ** max(b, 0)`` from the largest run, with ``b`` the exponent between the two largest
+    sizes; then ``pipeline``: the stages' seconds summed and their largest peak. Stages not measured at
+    both sizes are left out.
 
     Raises
     ------
@@ -90,7 +92,7 @@ def extrapolate(pipeline: Mapping[str, Any], factor: float) -> dict[str, dict[st
     largest = runs[-1]
     exponents = growth_exponents(pipeline)[(runs[-2]["events"], largest["events"])]
     stages = {
-        stage: {key: largest["stages"][stage][key] * factor ** steps[key] for key in steps}
+        stage: {key: largest["stages"][stage][key] * factor ** max(steps[key], 0.0) for key in steps}
         for stage, steps in exponents.items()
         if stage != "pipeline"
     }

@@ -506,7 +506,8 @@ def _extrapolation(results: Results) -> list[str]:
         f"*Extrapolated, not measured.* Each stage's seconds and peak memory at {SCALE_FACTORS[0]} and "
         f"{SCALE_FACTORS[1]} times the largest measured size ({large:,} events), as the measured value "
         f"times the factor to the power of the stage's growth exponent between {small:,} and {large:,} "
-        "events, on the same machine and with the same code. An exponent measured over one step of size is "
+        "events (a negative exponent counts as 0: a cost is never extrapolated to fall), on the same "
+        "machine and with the same code. An exponent measured over one step of size is "
         "a rough guide: a stage can hit a wall (memory, disk) that no exponent foresees.",
         "",
         *float_div(
