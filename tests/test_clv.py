@@ -1,4 +1,7 @@
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -181,6 +184,23 @@ def test_rfm_summary_of_a_literal_log():
         }
     )
     pd.testing.assert_frame_equal(summary, expected, check_dtype=False)
+
+
+def test_a_chapter_does_not_depend_on_the_first_import_of_the_day(tmp_path):
+    """ArviZ prints a notice on the day's first import (a stamp in the user cache): never into a chapter."""
+    fresh_cache = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "first"), "PYTHONWARNINGS": "default"}
+    script = (
+        "import pandas as pd; from cba import clv; "
+        "log = pd.DataFrame({'customer_id': [1, 1], 'amount': [1.0, 2.0], "
+        "'timestamp': pd.to_datetime(['2024-01-01', '2024-01-05'], utc=True)}); "
+        "clv.rfm_summary(log, pd.Timestamp('2024-01-09', tz='UTC'))"
+    )
+    built = subprocess.run([sys.executable, "-c", script], env=fresh_cache, capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    assert "ArviZ" not in built.stderr
+    fresh_cache["XDG_CACHE_HOME"] = str(tmp_path / "second")
+    bare = subprocess.run([sys.executable, "-c", "import arviz"], env=fresh_cache, capture_output=True, text=True)
+    assert "ArviZ is undergoing" in bare.stderr  # the notice the import above keeps out
 
 
 def test_calibration_holdout_of_a_literal_log():

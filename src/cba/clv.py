@@ -136,15 +136,26 @@ def _utc_day(value: object) -> pd.Timestamp:
     return stamp.floor("D")
 
 
+def _pymc_marketing_clv():
+    """PyMC-Marketing's ``clv`` module, imported without ArviZ's once-a-day notice.
+
+    ArviZ prints that notice on the first import of each calendar day only, so a chapter's bytes would
+    depend on whether its build was the day's first.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"\s*ArviZ is undergoing", category=FutureWarning)
+        from pymc_marketing import clv
+
+    return clv
+
+
 def rfm_summary(transactions: pd.DataFrame, observation_end: object) -> pd.DataFrame:
     """One row per customer who bought on or before the day ``observation_end``: the BG/NBD summary.
 
     The columns are ``customer_id`` and :data:`RFM_COLUMNS`, defined in the module docstring; purchases
     after the observation end's day are ignored.
     """
-    from pymc_marketing.clv import utils
-
-    summary = utils.rfm_summary(
+    summary = _pymc_marketing_clv().utils.rfm_summary(
         _days(transactions), "customer_id", "day", "amount", observation_period_end=_utc_day(observation_end)
     )
     return summary.sort_values("customer_id", ignore_index=True)
@@ -162,8 +173,7 @@ def calibration_holdout(transactions: pd.DataFrame, holdout_days: int) -> tuple[
     ValueError
         Naming ``clv.holdout_days`` when the calibration or the holdout holds no purchase.
     """
-    from pymc_marketing.clv import utils
-
+    utils = _pymc_marketing_clv().utils
     days = _days(transactions)
     last_day = days["day"].max()
     calibration_end = last_day - pd.Timedelta(days=holdout_days)
@@ -189,8 +199,8 @@ def _map_point(model, data: pd.DataFrame, names: tuple[str, ...], seed: int) -> 
 
 def fit_beta_geo(summary: pd.DataFrame, seed: int) -> BetaGeoParameters:
     """BG/NBD fitted by MAP (flat priors) to ``summary`` (its id, frequency, recency, T)."""
+    BetaGeoModel = _pymc_marketing_clv().BetaGeoModel
     from pymc_extras.prior import Prior
-    from pymc_marketing.clv import BetaGeoModel
 
     names = ("r", "alpha", "a", "b")
     model = BetaGeoModel(model_config={name: Prior("HalfFlat") for name in names})
@@ -206,8 +216,8 @@ def fit_gamma_gamma(summary: pd.DataFrame, seed: int) -> GammaGammaParameters:
     ValueError
         When no customer has a repeat purchase with a positive value.
     """
+    GammaGammaModel = _pymc_marketing_clv().GammaGammaModel
     from pymc_extras.prior import Prior
-    from pymc_marketing.clv import GammaGammaModel
 
     repeat = summary[(summary["frequency"] > 0) & (summary["monetary_value"] > 0)]
     if repeat.empty:
