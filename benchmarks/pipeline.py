@@ -13,8 +13,9 @@ caching its outputs); its peak memory is the largest sum of resident memory over
 tree (papermill, the kernel, worker processes), sampled every 0.2 s with psutil. ``--huge`` adds 100 million
 events (2 million customers at ``--events-per-customer 50``); ``--memory-limit`` sets
 ``engine.memory_limit``. A scratch copy is removed after its run, and kept for a look when a stage fails.
-The run is recorded after every stage (``complete`` false until the last); ``--resume`` runs the stages a
-kept copy's record lacks.
+The run is recorded after every stage (``complete`` false until the last), with the commit the copy was
+made from (``+changes`` when the checkout had uncommitted changes); ``--resume`` runs the stages a kept
+copy's record lacks.
 
 The growth exponent of a stage between two sizes is log(t2 / t1) / log(n2 / n1): 1 is linear, below 1
 better than linear (fixed costs, bounded samples), above 1 worse.
@@ -114,6 +115,7 @@ def run_pipeline(
     environment["PATH"] += os.environ.get("PATH", "")
     stages = stage_order(yaml.safe_load((project / "dvc.yaml").read_text())["stages"])
     load_at_start = load_at_start or [round(load, 2) for load in os.getloadavg()]
+    commit = code_version(project)
     for stage in (stage for stage in stages if stage not in measured):
         seconds, peak = measure(["dvc", "repro", "-f", "--single-item", stage], project, environment)
         measured[stage] = {"seconds": round(seconds, 2), "peak_memory_mb": round(peak / 2**20, 1)}
@@ -133,9 +135,16 @@ def run_pipeline(
                     json.loads(churn_metrics.read_text()).get("roc_auc") if churn_metrics.exists() else None
                 ),
                 "date": dt.date.today().isoformat(),
+                "commit": commit,
                 "load_average_1_5_15_min_at_start": load_at_start,
             }
         )
+
+
+def code_version(project: Path) -> str:
+    """The commit a scratch copy was made from, as its own commit message records it."""
+    message = subprocess.run(["git", "log", "-1", "--format=%s"], cwd=project, capture_output=True, text=True)
+    return message.stdout.strip().removeprefix(_COPY_MESSAGE)
 
 
 def stage_order(stages: dict) -> list[str]:
@@ -183,10 +192,14 @@ def copy_project(project: Path, events: int, customers: int, memory_limit: str |
         params["engine"]["memory_limit"] = memory_limit
     params["report"]["compare_to"] = None  # the scratch repository has one commit
     params_file.write_text(yaml.safe_dump(params, sort_keys=False))
-    for command in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "scratch copy"]):
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    changed = subprocess.run(["git", "diff", "--quiet", "HEAD", "--"], cwd=ROOT).returncode != 0
+    message = _COPY_MESSAGE + head.stdout.strip() + ("+changes" if changed else "")
+    for command in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", message]):
         subprocess.run(command, cwd=project, check=True, env=os.environ | _GIT_IDENTITY)
 
 
+_COPY_MESSAGE = "scratch copy of "
 _GIT_IDENTITY = {"GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@localhost"}
 _GIT_IDENTITY |= {"GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@localhost"}
 

@@ -199,7 +199,9 @@ def test_a_chapter_does_not_depend_on_the_first_import_of_the_day(tmp_path):
     assert built.returncode == 0, built.stderr
     assert "ArviZ" not in built.stderr
     fresh_cache["XDG_CACHE_HOME"] = str(tmp_path / "second")
-    bare = subprocess.run([sys.executable, "-c", "import arviz"], env=fresh_cache, capture_output=True, text=True)
+    bare = subprocess.run(
+        [sys.executable, "-c", "import arviz"], env=fresh_cache, capture_output=True, text=True
+    )
     assert "ArviZ is undergoing" in bare.stderr  # the notice the import above keeps out
 
 

@@ -27,6 +27,7 @@ PIPELINE = {
             "peak_memory_mb": 1000.0,
             "raw_bytes": 200 * 2**20,
             "date": "2026-12-02",
+            "commit": "abc1234",
             "load_average_1_5_15_min_at_start": [3.0, 2.0, 1.0],
         },
         "1000000": {
@@ -247,6 +248,9 @@ def test_chapter_reads_every_figure_from_the_results():
     curve = section(text, "The cost curve")
     assert "exceeded its 2 CPUs at 10,000,000 events (3.00)" in curve
     assert "measured on 2026-12-01 and 2026-12-02" in curve
+    assert (
+        "ran different code (1,000,000 events an unrecorded commit and 10,000,000 events commit `abc1234`)"
+    ) in curve
     assert "| churn | 100.0 | 10,000.0 | 0.98 GB | 0.98 GB |" in curve
     assert "| generate | 1.00 | 0.30 |" in curve and "| whole pipeline | 1.96 | 0.00 |" in curve
     assert "churn grew faster than linearly" in curve

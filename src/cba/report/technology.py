@@ -342,6 +342,23 @@ def _notebooks(results: Results) -> list[str]:
     ]
 
 
+def _code_versions(runs: list[dict]) -> str:
+    """Which commit each size ran: one sentence, empty when no run recorded its commit."""
+    commits = [run.get("commit") for run in runs]
+    if not any(commits):
+        return ""
+    if len(set(commits)) == 1:
+        return f" Every size ran the code of commit `{commits[0]}`."
+    named = [
+        f"{run['events']:,} events {f'commit `{commit}`' if commit else 'an unrecorded commit'}"
+        for run, commit in zip(runs, commits, strict=True)
+    ]
+    return (
+        f" The sizes ran different code ({and_list(named)}), so a change in a stage's cost between two "
+        "sizes may come from the code as well as from the data."
+    )
+
+
 def _cost_curve(results: Results) -> list[str]:
     from plotly.offline import get_plotlyjs
 
@@ -372,6 +389,7 @@ def _cost_curve(results: Results) -> list[str]:
             if busy
             else f" The 1-minute load average at the start of every run was within the {cpus} CPUs."
         )
+    lines[0] += _code_versions(runs)
     figure = cost_curve_figure(pipeline)
     figure.update_layout(margin={"t": 60, "l": 40, "r": 20, "b": 40})
     figure_html = figure.to_html(
