@@ -2,7 +2,7 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.stats import chi2_contingency
+from scipy.stats import binom, chi2_contingency
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, roc_auc_score
@@ -134,6 +134,26 @@ def test_expected_calibration_error_by_hand():
     assert evaluate.expected_calibration_error(y, p) == pytest.approx(0.5 * 0.4 + 0.5 * 0.1)
     table = evaluate.calibration_table(y, p)
     assert table.to_dict("list") == {"predicted": [0.1, 0.9], "observed": [0.5, 1.0], "customers": [2, 2]}
+
+
+def test_ece_by_chance_is_the_binomial_mean_gap_by_hand():
+    # 20 customers at 0.3 share one bin: the gap is |k/20 - 0.3| for k ~ Binomial(20, 0.3)
+    k = np.arange(21)
+    exact = float(np.sum(binom.pmf(k, 20, 0.3) * np.abs(k / 20 - 0.3)))
+    mean, _ = evaluate.ece_by_chance(np.full(20, 0.3), seed=1, resamples=20_000)
+    assert mean == pytest.approx(exact, rel=0.02)
+    assert evaluate.ece_by_chance(np.array([0.0, 1.0, 1.0]), seed=1) == (0.0, 0.0)  # certain labels
+
+
+def test_ece_by_chance_is_the_calibration_error_of_labels_drawn_from_the_probabilities():
+    probability = np.random.default_rng(3).beta(1, 3, 300)
+    rng = np.random.default_rng(9)
+    errors = [
+        evaluate.expected_calibration_error(rng.random(300) < probability, probability) for _ in range(50)
+    ]
+    mean, top = evaluate.ece_by_chance(probability, seed=9, resamples=50)
+    assert mean == pytest.approx(np.mean(errors), abs=1e-12)
+    assert top == pytest.approx(np.quantile(errors, 0.95), abs=1e-12)
 
 
 def business(contact_cost: float) -> BusinessParams:
@@ -401,10 +421,13 @@ def test_calibration_sentence_names_the_drift_and_the_correction():
         "training_rates": [0.15, 0.2],
         "drift_p_value": 0.001,
     }
-    text = evaluate.calibration_sentence(table, 0.02, 0.05, drifting, 0.26)
+    text = evaluate.calibration_sentence(table, 0.02, 0.05, (0.011, 0.03), drifting, 0.26)
+    assert "would show 0.011 on average on the same customers, and up to 0.030 in 95 of 100" in text
+    assert text.endswith("within what chance alone gives: the probabilities track the observed churn.")
     assert "15.0% -> 20.0%" in text and "p = 0.001" in text and "0.050 before and 0.020 after" in text
     steady = drifting | {"target_rate": 0.2, "drift_p_value": 0.4}
-    text = evaluate.calibration_sentence(table, 0.05, 0.05, steady, 0.21)
+    text = evaluate.calibration_sentence(table, 0.05, 0.05, (0.011, 0.03), steady, 0.21)
+    assert "beyond what chance alone gives (0.030): read the probabilities as a ranking" in text
     assert "do not differ significantly" in text and "expected calibration error is 0.050" in text
 
 
@@ -577,7 +600,7 @@ def test_calibration_sentence_says_when_the_rates_turned():
         "rates_differ": True,
         "rates_move_one_way": False,
     }
-    text = evaluate.calibration_sentence(table, 0.05, 0.05, turned, 0.21)
+    text = evaluate.calibration_sentence(table, 0.05, 0.05, (0.011, 0.03), turned, 0.21)
     assert "p < 0.0001" in text and "did not move the same way at every step" in text
 
 

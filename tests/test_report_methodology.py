@@ -11,6 +11,7 @@ def test_methodology_states_validation_and_computed_limitations():
     assert "held-out concordance of 0.712" in text
     assert "known to within 0.041 (95% interval 0.851 to 0.892)" in text
     assert "off from observed churn by 0.031" in text
+    assert "beyond the 0.019 that chance alone reaches in 95 of 100 draws" in text
     assert "fails for tenure (months), so" in text
     assert "keeps 20% of would-be churners and that a kept customer is worth USD 150.00" in text
 

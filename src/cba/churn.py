@@ -232,9 +232,16 @@ def cross_validated_scores(
     predictions = Parallel(n_jobs=-1)(
         delayed(_fit_predict)(model, x, y, fit_rows, rows) for fit_rows, rows in splits
     )
-    out_of_fold = np.full(len(y), np.nan)
-    for (_, rows), prediction in zip(splits, predictions, strict=True):
-        out_of_fold[rows] = prediction
+    return _assemble(len(y), splits, predictions)
+
+
+def _assemble(
+    n_rows: int, splits: list[tuple[np.ndarray, np.ndarray]], predictions: list[np.ndarray]
+) -> np.ndarray:
+    """Each fold's predictions at its held-out rows in one array of ``n_rows`` (NaN where none held out)."""
+    out_of_fold = np.full(n_rows, np.nan)
+    for (_, held_out), prediction in zip(splits, predictions, strict=True):
+        out_of_fold[held_out] = prediction
     return out_of_fold
 
 
@@ -305,9 +312,7 @@ def _out_of_fold(
     model ranks the customers of one cutoff at a time; pooling cutoffs whose churn rates differ would
     also reward telling the cutoffs apart. The spread is that of the same score across the folds.
     """
-    out_of_fold = np.empty(len(y))
-    for (_, rows), prediction in zip(splits, predictions, strict=True):
-        out_of_fold[rows] = prediction
+    out_of_fold = _assemble(len(y), splits, predictions)
     per_fold = [_mean_roc_auc_within(y[rows], out_of_fold[rows], periods[rows]) for _, rows in splits]
     return out_of_fold, _mean_roc_auc_within(y, out_of_fold, periods), float(np.std(per_fold))
 
@@ -698,6 +703,7 @@ def summary(
         "best_model": best,
         **rounded({k: v for k, v in result.metrics[best].items() if k != "settings"}),
         **intervals(result, seed),
+        "ece_by_chance": [round(v, 3) for v in evaluate.ece_by_chance(probability, seed)],
         "calibration": rounded(result.calibration),
         "n_train": len(result.split.train),
         "n_searched": result.n_searched,

@@ -135,6 +135,30 @@ def predict(
     typer.echo(f"scored {len(scores):,} customers -> {output}")
 
 
+@app.command("churn-splits")
+def churn_splits(
+    splits: Annotated[int, typer.Option(help="number of grouped splits, seeds seed, seed + 1, ...")] = 6,
+    params: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Train and test the churn models on several grouped splits of the features table.
+
+    Shows how much the test figures move with the split; the first split is the churn stage's own.
+    """
+    from cba import splits as resplit
+
+    loaded = _load(params)
+    if splits < 1:
+        _fail(f"--splits must be >= 1, got {splits}")
+    path = Paths(Path.cwd()).features
+    if not path.is_file():
+        _fail(f"{path}: no features table; build it first with `dvc repro features`")
+    table = resplit.churn_over_splits(pd.read_parquet(path), loaded.churn, loaded.seed, splits)
+    with pd.option_context("display.float_format", "{:.4f}".format, "display.width", 120):
+        typer.echo(table.to_string(index=False))
+        typer.echo(f"\nover {len(table)} splits:")
+        typer.echo(resplit.spread(table).to_string())
+
+
 stream_app = typer.Typer(help="Stream events through Kafka into the Parquet landing and Elasticsearch.")
 dashboards_app = typer.Typer(help="Kibana dashboards and Elasticsearch index templates.")
 scores_app = typer.Typer(help="Churn scores in Elasticsearch.")

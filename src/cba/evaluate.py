@@ -30,6 +30,7 @@ __all__ = [
     "calibration_table",
     "classification_metrics",
     "confusion",
+    "ece_by_chance",
     "expected_calibration_error",
     "expected_churners",
     "gains_table",
@@ -90,6 +91,29 @@ def expected_calibration_error(
     frame = pd.DataFrame({"bin": _bins(probability, bins), "p": probability, "y": y_true})
     per_bin = frame.groupby("bin").agg(p=("p", "mean"), y=("y", "mean"), n=("y", "size"))
     return float((per_bin["n"] * (per_bin["p"] - per_bin["y"]).abs()).sum() / len(frame))
+
+
+def ece_by_chance(probability: np.ndarray, seed: int, resamples: int = 1000) -> tuple[float, float]:
+    """The mean and 95th percentile of the calibration error a perfectly calibrated model shows by chance.
+
+    :func:`expected_calibration_error` of ``resamples`` label sets drawn from ``probability`` itself
+    (consistency resampling, Bröcker & Smith 2007): with few customers per bin, even true probabilities
+    are off from their bin's observed churn. Labels are drawn per customer, independently (customers who
+    share outcomes, such as near-duplicates, would widen it).
+    """
+    probability = np.asarray(probability, dtype=float)
+    bins = _bins(probability, CALIBRATION_BINS)
+    order = np.argsort(bins, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(bins[order]) != 0])
+    predicted = np.add.reduceat(probability[order], starts)
+    rng = np.random.default_rng(seed)
+    errors = []
+    for chunk in np.array_split(np.arange(resamples), max(1, resamples * len(probability) // 10_000_000)):
+        drawn = rng.random((len(chunk), len(probability))) < probability
+        observed = np.add.reduceat(drawn[:, order], starts, axis=1)
+        errors.append(np.abs(observed - predicted).sum(axis=1) / len(probability))
+    errors = np.concatenate(errors)
+    return float(errors.mean()), float(np.quantile(errors, 0.95))
 
 
 def calibration_table(
@@ -231,9 +255,6 @@ def pr_curve(y_true: np.ndarray, probability: np.ndarray, points: int = 101) -> 
 
 # --- figures and sentences ----------------------------------------------------------------------------
 
-WELL_CALIBRATED_ECE = 0.03
-"""An expected calibration error at or below this reads as probabilities that track observed churn."""
-
 
 def roc_figure(roc: pd.DataFrame, model: str) -> go.Figure:
     """The ROC curve of :func:`roc_curve` on the test customers."""
@@ -260,9 +281,17 @@ def calibration_figure(calibration: pd.DataFrame, model: str) -> go.Figure:
 
 
 def calibration_sentence(
-    calibration: pd.DataFrame, ece: float, ece_uncorrected: float, base_rate: dict, test_churn_rate: float
+    calibration: pd.DataFrame,
+    ece: float,
+    ece_uncorrected: float,
+    by_chance: tuple[float, float],
+    base_rate: dict,
+    test_churn_rate: float,
 ) -> str:
-    """The calibration error before and after the prior-shift correction, and the widest bin gap.
+    """The calibration error before and after the prior-shift correction, against chance, and the widest gap.
+
+    ``by_chance`` is the mean and 95th percentile of the error a perfectly calibrated model would show on
+    the same customers (:func:`ece_by_chance`); an error above that percentile is called beyond chance.
 
     ``base_rate`` is the churn stage's ``calibration`` record: ``calibration_rate`` where the calibration was
     fitted, ``target_rate`` the rate the correction expected for the test period, the ``rule``
@@ -300,14 +329,18 @@ def calibration_sentence(
             f"calibration error, {ece_uncorrected:.3f} before and {ece:.3f} after. "
         )
     text += (
+        f"By chance alone, a perfectly calibrated model would show {by_chance[0]:.3f} on average on the same "
+        f"customers, and up to {by_chance[1]:.3f} in 95 of 100 draws of their labels. "
         f"The widest gap is in the bin around {worst['predicted']:.2f}, where {worst['observed']:.1%} "
         "churned. "
     )
-    if ece <= WELL_CALIBRATED_ECE:
-        return text + "The calibrated probabilities track the observed churn closely."
+    if ece <= by_chance[1]:
+        return (
+            text + "The error is within what chance alone gives: the probabilities track the observed churn."
+        )
     return text + (
-        f"That is above {WELL_CALIBRATED_ECE}: read the probabilities as a ranking more than as exact "
-        "chances."
+        f"The error is beyond what chance alone gives ({by_chance[1]:.3f}): read the probabilities as a "
+        "ranking more than as exact chances."
     )
 
 

@@ -145,11 +145,17 @@ def limitations(inputs: BookInputs) -> list[str]:
             f"The model is judged on {n_test:,} held-out customers; its ROC-AUC is known to within "
             f"{high - low:.3f} (95% interval {low:.3f} to {high:.3f})."
         )
-    ece = inputs.get("churn", "ece")
+    ece, by_chance = inputs.get("churn", "ece"), inputs.get("churn", "ece_by_chance")
     if isinstance(ece, float):
+        chance = ""
+        if isinstance(by_chance, list):
+            side = "within" if ece <= by_chance[1] else "beyond"
+            chance = (
+                f", {side} the {by_chance[1]:.3f} that chance alone reaches in 95 of 100 draws of the labels"
+            )
         limits.append(
             f"Predicted probabilities are off from observed churn by {ece:.3f} on average (expected "
-            "calibration error); revenue at risk and the campaign's value inherit that error."
+            f"calibration error{chance}); revenue at risk and the campaign's value inherit that error."
         )
     violations = inputs.get("survival", "ph_violations")
     if isinstance(violations, list) and violations:
