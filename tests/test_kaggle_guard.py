@@ -17,13 +17,15 @@ pytestmark = pytest.mark.e2e
 KAGGLE = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "E Commerce Dataset.xlsx"
 LEAK_CEILING = 0.97
 FLOORS = {"roc_auc": 0.949, "pr_auc": 0.83}
-"""The targets of the leak-free test scores (measured: ROC-AUC 0.964, PR-AUC 0.868)."""
+"""Regression floors for the pipeline's own split (``seed``; measured: ROC-AUC 0.964, PR-AUC 0.868).
+
+That split is the easiest of six: `cba churn-splits --splits 6` on this file gives ROC-AUC 0.916-0.964
+(mean 0.934) and PR-AUC 0.766-0.868 (mean 0.810), so these floors hold for this split, not for any."""
 MAX_ECE = 0.035
-"""A regression bound, not the target of 0.03 (measured: 0.032, 95% group-bootstrap interval 0.024-0.050
-on these 1,407 test customers). Calibrating on 10 folds' out-of-fold scores instead of the search's 3
-lowered it from 0.037, a gain within the noise (paired bootstrap of the difference: -0.006 to 0.011).
-What remains is mostly this test fold: it is the easiest of the four (cross-validated ROC-AUC 0.916,
-test 0.964), so the model is more often right here than its calibration expects."""
+"""A regression bound (measured: 0.032). Over the same six splits the ECE runs 0.019-0.032 (mean 0.027),
+above the 95th percentile of what chance gives a perfectly calibrated model (0.022-0.025) on four. A
+likely cause: the final model, fitted on every training row, can rank more sharply than the fold models
+whose out-of-fold scores fitted its calibration."""
 
 
 @pytest.fixture(scope="module")
