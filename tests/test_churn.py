@@ -27,6 +27,10 @@ PARAMS = ChurnParams(
 
 @pytest.fixture(scope="module")
 def customers() -> pd.DataFrame:
+    return churn_customers()
+
+
+def churn_customers() -> pd.DataFrame:
     """Churn depends on recency and complaints; one column has blanks, one is categorical."""
     rng = np.random.default_rng(7)
     n = 600

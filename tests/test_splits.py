@@ -1,4 +1,3 @@
-import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -6,38 +5,15 @@ from typer.testing import CliRunner
 
 from cba import churn, evaluate, splits
 from cba.cli import app
-from cba.config import BusinessParams, ChurnParams, SearchParams
+from test_churn import PARAMS as CHURN_PARAMS
+from test_churn import churn_customers
 
-PARAMS = ChurnParams(
-    horizon_days=30,
-    cutoff=None,
-    training_cutoffs=1,
-    test_size=0.3,
-    calibration_folds=3,
-    search=SearchParams(budget=1, folds=2),
-    business=BusinessParams(
-        contact_cost=5.0, retained_value=100.0, offer_success_rate=0.5, high_value_quantile=0.5
-    ),
-)
+PARAMS = CHURN_PARAMS.model_copy(update={"calibration_folds": 3})
 
 
 @pytest.fixture(scope="module")
 def customers() -> pd.DataFrame:
-    """A snapshot of 500 customers whose churn depends on recency and complaints."""
-    rng = np.random.default_rng(11)
-    n = 500
-    recency = rng.exponential(30, n)
-    complain = rng.integers(0, 2, n)
-    logit = -2.0 + recency / 20 + complain
-    return pd.DataFrame(
-        {
-            "customer_id": np.arange(n),
-            "recency_days": recency,
-            "Complain": complain,
-            "noise": rng.normal(size=n),
-            "churn": (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int),
-        }
-    )
+    return churn_customers()
 
 
 def test_each_split_is_the_churn_stages_own_run_with_its_seed(customers):
