@@ -1,7 +1,7 @@
 """The churn models' test figures over several grouped splits: how much they move with the split.
 
 One split's test customers are a sample. On a small table (the Kaggle file's 5,630 customers) another
-split of the same customers can move the test ROC-AUC by a point and the calibration error by more.
+split of the same customers can move the test ROC-AUC by several points.
 Each split comes from its own seed and is made, searched, calibrated and chosen exactly as in the churn
 stage (:func:`cba.churn.train_and_evaluate`): customers and near-duplicate groups never on both sides.
 The first split is the churn stage's own (``seed``); the figures of the others are for reading the
