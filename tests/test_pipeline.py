@@ -106,19 +106,6 @@ def test_nothing_reruns_when_nothing_changed(project):
     assert "up to date" in run(["dvc", "status"], project).stdout
 
 
-def test_a_rebuild_reproduces_metrics_and_plots_byte_for_byte(project):
-    def committed_outputs() -> dict[str, bytes]:
-        return {
-            str(p.relative_to(project)): p.read_bytes()
-            for d in ("metrics", "plots")
-            for p in (project / d).iterdir()
-        }
-
-    before = committed_outputs()
-    run(["dvc", "repro", "--force"], project)
-    assert committed_outputs() == before
-
-
 def test_a_param_change_reruns_only_its_dependents(project):
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["survival"]["segment"] = "CityTier"
