@@ -14,8 +14,8 @@ tree (papermill, the kernel, worker processes), sampled every 0.2 s with psutil.
 events (2 million customers at ``--events-per-customer 50``); ``--memory-limit`` sets
 ``engine.memory_limit``. A scratch copy is removed after its run, and kept for a look when a stage fails.
 The run is recorded after every stage (``complete`` false until the last), with the commit the copy was
-made from (``+changes`` when the checkout had uncommitted changes); ``--resume`` runs the stages a kept
-copy's record lacks.
+made from (``+changes`` when the checkout had uncommitted changes outside the results and metrics);
+``--resume`` runs the stages a kept copy's record lacks.
 
 The growth exponent of a stage between two sizes is log(t2 / t1) / log(n2 / n1): 1 is linear, below 1
 better than linear (fixed costs, bounded samples), above 1 worse.
@@ -193,7 +193,9 @@ def copy_project(project: Path, events: int, customers: int, memory_limit: str |
     params["report"]["compare_to"] = None  # the scratch repository has one commit
     params_file.write_text(yaml.safe_dump(params, sort_keys=False))
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    changed = subprocess.run(["git", "diff", "--quiet", "HEAD", "--"], cwd=ROOT).returncode != 0
+    # The results file (written by the sizes run before this one) and the metrics (not copied) are no code.
+    code = [".", ":(exclude)benchmarks/results", ":(exclude)metrics"]
+    changed = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", *code], cwd=ROOT).returncode != 0
     message = _COPY_MESSAGE + head.stdout.strip() + ("+changes" if changed else "")
     for command in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", message]):
         subprocess.run(command, cwd=project, check=True, env=os.environ | _GIT_IDENTITY)
