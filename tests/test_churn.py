@@ -160,6 +160,11 @@ def test_ece_by_chance_is_the_calibration_error_of_labels_drawn_from_the_probabi
     assert top == pytest.approx(np.quantile(errors, 0.95), abs=1e-12)
 
 
+def test_an_error_at_the_95th_percentile_of_chance_is_within_it():
+    assert evaluate.within_chance(0.031, [0.02, 0.031])
+    assert not evaluate.within_chance(0.0311, (0.02, 0.031))
+
+
 def business(contact_cost: float) -> BusinessParams:
     return BusinessParams(
         contact_cost=contact_cost, retained_value=10.0, offer_success_rate=0.5, high_value_quantile=0.5

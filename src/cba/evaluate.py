@@ -14,6 +14,8 @@ matrix) use the calibrated probability, and everyone tied at the threshold is co
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 import plotly.express as px
@@ -42,6 +44,7 @@ __all__ = [
     "profit_threshold",
     "roc_curve",
     "roc_figure",
+    "within_chance",
 ]
 
 CALIBRATION_BINS = 10
@@ -114,6 +117,11 @@ def ece_by_chance(probability: np.ndarray, seed: int, resamples: int = 1000) -> 
         errors.append(np.abs(observed - predicted).sum(axis=1) / len(probability))
     errors = np.concatenate(errors)
     return float(errors.mean()), float(np.quantile(errors, 0.95))
+
+
+def within_chance(ece: float, by_chance: Sequence[float]) -> bool:
+    """Whether a calibration error is no larger than the 95th percentile of :func:`ece_by_chance`."""
+    return ece <= by_chance[1]
 
 
 def calibration_table(
@@ -334,7 +342,7 @@ def calibration_sentence(
         f"The widest gap is in the bin around {worst['predicted']:.2f}, where {worst['observed']:.1%} "
         "churned. "
     )
-    if ece <= by_chance[1]:
+    if within_chance(ece, by_chance):
         return (
             text + "The error is within what chance alone gives: the probabilities track the observed churn."
         )

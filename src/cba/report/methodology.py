@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from cba import churn, forecast
+from cba import churn, evaluate, forecast
 from cba.report.inputs import BookInputs, Missing, lookup
 from cba.report.markdown import bullets, model_name, money, number, sentence
 from cba.schema import human_label
@@ -149,7 +149,7 @@ def limitations(inputs: BookInputs) -> list[str]:
     if isinstance(ece, float):
         chance = ""
         if isinstance(by_chance, list):
-            side = "within" if ece <= by_chance[1] else "beyond"
+            side = "within" if evaluate.within_chance(ece, by_chance) else "beyond"
             chance = (
                 f", {side} the {by_chance[1]:.3f} that chance alone reaches in 95 of 100 draws of the labels"
             )
