@@ -1,3 +1,4 @@
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -16,21 +17,37 @@ def customers() -> pd.DataFrame:
     return churn_customers()
 
 
-def test_each_split_is_the_churn_stages_own_run_with_its_seed(customers):
-    table = splits.churn_over_splits(customers, PARAMS, seed=5, splits=2)
+def test_each_fold_is_the_churn_stages_own_run_with_that_fold_held_out(customers):
+    table = splits.churn_over_splits(customers, PARAMS, seed=5, repeats=1)
 
-    assert table["seed"].tolist() == [5, 6]
-    assert table.columns.tolist() == ["seed", "best_model", "test_rows", *splits.FIGURES]
-    row = table.iloc[1]  # the second split: its seed, not the first's, made it
-    result = churn.train_and_evaluate(customers, PARAMS, 6)
+    folds = round(1 / PARAMS.test_size)
+    assert table["fold"].tolist() == list(range(folds)) and set(table["seed"]) == {5}
+    assert table.columns.tolist() == ["seed", "fold", "best_model", "test_rows", *splits.FIGURES]
+    assert table["test_rows"].sum() == len(customers)  # every customer tested once per repetition
+    row = table.iloc[1]  # the second fold: held out by itself, not the stage's first
+    result = churn.train_and_evaluate(customers, PARAMS, 5, fold=1)
     best = result.best_model
     assert row.best_model == best and row.test_rows == len(result.split.test)
     assert row.roc_auc == result.metrics[best]["roc_auc"] and row.ece == result.metrics[best]["ece"]
     assert row.cv_roc_auc == result.metrics[best]["cv_roc_auc"]
-    by_chance = evaluate.ece_by_chance(result.test_probability[best], 6)
-    assert (row.ece_chance_mean, row.ece_chance_95) == by_chance
-    first, second = (churn.validation_split(customers, PARAMS.test_size, seed).test for seed in (5, 6))
-    assert set(first) != set(second)  # another seed, other test customers
+    assert (row.ece_chance_mean, row.ece_chance_95) == evaluate.ece_by_chance(
+        result.test_probability[best], 5
+    )
+
+
+def test_the_folds_of_a_repetition_hold_out_every_customer_once_and_whole_groups(customers):
+    folds = round(1 / PARAMS.test_size)
+    tests = [churn.validation_split(customers, PARAMS.test_size, 5, fold=k).test for k in range(folds)]
+
+    held_out = np.concatenate(tests)
+    assert sorted(held_out) == list(range(len(customers)))
+    groups = churn.customer_groups(customers)
+    for k, test in enumerate(tests):
+        train = churn.validation_split(customers, PARAMS.test_size, 5, fold=k).train
+        assert not set(groups[test]) & set(groups[train])
+    assert set(tests[0]) == set(churn.validation_split(customers, PARAMS.test_size, 5).test)
+    with pytest.raises(ValueError, match="fold 4 does not exist: churn.test_size 0.3 cuts 3 folds"):
+        churn.validation_split(customers, PARAMS.test_size, 5, fold=folds + 1)
 
 
 def test_spread_is_the_mean_lowest_and_highest_by_hand():
@@ -56,12 +73,13 @@ def test_cli_churn_splits_prints_every_split_and_names_what_is_missing(customers
     missing = runner.invoke(app, ["churn-splits"])
     assert missing.exit_code == 2
     assert "customers.parquet: no features table" in missing.output and "dvc repro features" in missing.output
-    assert "--splits must be >= 1" in runner.invoke(app, ["churn-splits", "--splits", "0"]).output
+    assert "--repeats must be >= 1" in runner.invoke(app, ["churn-splits", "--repeats", "0"]).output
 
     (tmp_path / "datasets" / "features").mkdir(parents=True)
     customers.to_parquet(tmp_path / "datasets" / "features" / "customers.parquet")
-    done = runner.invoke(app, ["churn-splits", "--splits", "2"])
+    done = runner.invoke(app, ["churn-splits", "--repeats", "2"])
     assert done.exit_code == 0, done.output
     seed = params["seed"]
-    assert [line.split()[0] for line in done.output.splitlines()[1:3]] == [str(seed), str(seed + 1)]
-    assert "over 2 splits:" in done.output and "mean" in done.output
+    rows = [line.split()[:2] for line in done.output.splitlines()[1:7]]
+    assert rows == [[str(s), str(k)] for s in (seed, seed + 1) for k in range(3)]
+    assert "over 6 held-out folds:" in done.output and "mean" in done.output

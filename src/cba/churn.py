@@ -168,19 +168,27 @@ def customer_groups(features: pd.DataFrame) -> np.ndarray:
     return features[GROUP].astype("Int64").fillna(own).to_numpy(dtype=np.int64)
 
 
-def validation_split(features: pd.DataFrame, test_size: float, seed: int, label: str = LABEL) -> Split:
+def validation_split(
+    features: pd.DataFrame, test_size: float, seed: int, label: str = LABEL, fold: int = 0
+) -> Split:
     """The split that cannot leak.
 
     With several cutoffs the models train on the earlier cutoffs and are tested on the latest one, and
     the test customers (with their near-duplicates) are kept out of training altogether: the test asks
     about a later period and about customers the model has never seen. A single snapshot is split by
     customer groups, stratified by churn.
+
+    The customers are cut into ``1 / test_size`` grouped folds and fold ``fold`` is held out (the churn
+    stage holds out the first; :mod:`cba.splits` each in turn).
     """
+    folds = round(1 / test_size)
+    if not 0 <= fold < folds:
+        raise ValueError(f"fold {fold} does not exist: churn.test_size {test_size} cuts {folds} folds")
     groups = customer_groups(features)
     y = features[label].to_numpy()
     cutoffs = features[CUTOFF] if CUTOFF in features.columns else None
     if cutoffs is None or cutoffs.nunique() < 2:
-        train, test = next(_folds(round(1 / test_size), seed).split(features, y, groups))
+        train, test = list(_folds(folds, seed).split(features, y, groups))[fold]
         detail = (
             f"{len(test):,} customers ({test_size:.0%}) held out, stratified by churn, with every group of "
             "near-duplicate customers on one side"
@@ -188,7 +196,7 @@ def validation_split(features: pd.DataFrame, test_size: float, seed: int, label:
         return Split(train, test, "grouped-stratified", detail)
     latest = cutoffs == cutoffs.max()
     at_latest = np.flatnonzero(latest)
-    _, held_out = next(_folds(round(1 / test_size), seed).split(at_latest, y[at_latest], groups[at_latest]))
+    _, held_out = list(_folds(folds, seed).split(at_latest, y[at_latest], groups[at_latest]))[fold]
     test_groups = set(groups[at_latest[held_out]])
     unseen = ~np.isin(groups, list(test_groups))
     train = np.flatnonzero(~latest.to_numpy() & unseen)
@@ -326,17 +334,17 @@ def _mean_roc_auc_within(y: np.ndarray, score: np.ndarray, periods: np.ndarray) 
 
 
 def train_and_evaluate(
-    features: pd.DataFrame, params: ChurnParams, seed: int, label: str = LABEL
+    features: pd.DataFrame, params: ChurnParams, seed: int, label: str = LABEL, fold: int = 0
 ) -> ChurnResult:
     """Search, calibrate and fit every model on the training rows and score it on the test rows.
 
     The best model is chosen by its out-of-fold ROC-AUC on the training rows, never by the test rows.
     ``label`` names the binary outcome column (churn by default; the next purchase reuses the same
-    validation).
+    validation); ``fold`` is the held-out fold of :func:`validation_split`.
     """
     numeric, categorical = feature_columns(features, label)
     names = numeric + categorical
-    split = validation_split(features, params.test_size, seed, label)
+    split = validation_split(features, params.test_size, seed, label, fold)
     x, y, groups = features[names], features[label].to_numpy(), customer_groups(features)
     x_train, y_train, x_test, y_test = x.iloc[split.train], y[split.train], x.iloc[split.test], y[split.test]
     levels = {c: int(x_train[c].nunique()) for c in categorical}

@@ -137,25 +137,28 @@ def predict(
 
 @app.command("churn-splits")
 def churn_splits(
-    splits: Annotated[int, typer.Option(help="number of grouped splits, seeds seed, seed + 1, ...")] = 6,
+    repeats: Annotated[
+        int, typer.Option(help="repetitions of the grouped cross-validation, seeds seed, seed + 1, ...")
+    ] = 1,
     params: ParamsOption = Path("params.yaml"),
 ) -> None:
-    """Train and test the churn models on several grouped splits of the features table.
+    """Train and test the churn models on every grouped fold of the features table, REPEATS times.
 
-    Shows how much the test figures move with the split; the first split is the churn stage's own.
+    The folds are 1 / churn.test_size, so every customer is tested once per repetition; shows how much
+    the test figures move with the split. The first fold of the first repetition is the churn stage's own.
     """
     from cba import splits as resplit
 
     loaded = _load(params)
-    if splits < 1:
-        _fail(f"--splits must be >= 1, got {splits}")
+    if repeats < 1:
+        _fail(f"--repeats must be >= 1, got {repeats}")
     path = Paths(Path.cwd()).features
     if not path.is_file():
         _fail(f"{path}: no features table; build it first with `dvc repro features`")
-    table = resplit.churn_over_splits(pd.read_parquet(path), loaded.churn, loaded.seed, splits)
+    table = resplit.churn_over_splits(pd.read_parquet(path), loaded.churn, loaded.seed, repeats)
     with pd.option_context("display.float_format", "{:.4f}".format, "display.width", 120):
         typer.echo(table.to_string(index=False))
-        typer.echo(f"\nover {len(table)} splits:")
+        typer.echo(f"\nover {len(table)} held-out folds:")
         typer.echo(resplit.spread(table).to_string())
 
 
