@@ -46,6 +46,7 @@ def test_the_folds_of_a_repetition_hold_out_every_customer_once_and_whole_groups
         train = churn.validation_split(customers, PARAMS.test_size, 5, fold=k).train
         assert not set(groups[test]) & set(groups[train])
     assert set(tests[0]) == set(churn.validation_split(customers, PARAMS.test_size, 5).test)
+    assert set(tests[0]) != set(churn.validation_split(customers, PARAMS.test_size, 6).test)  # next seed
     with pytest.raises(ValueError, match="fold 4 does not exist: churn.test_size 0.3 cuts 3 folds"):
         churn.validation_split(customers, PARAMS.test_size, 5, fold=folds + 1)
 
