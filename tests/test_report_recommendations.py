@@ -111,6 +111,8 @@ def test_model_and_data_bullets_follow_the_numbers():
     close["churn"]["models"]["logistic_regression"]["cv_roc_auc"] = 0.855
     behind = copy.deepcopy(METRICS)
     behind["churn"]["models"]["logistic_regression"]["cv_roc_auc"] = 0.873
+    just_under = copy.deepcopy(METRICS)
+    just_under["churn"]["models"]["logistic_regression"]["cv_roc_auc"] = 0.8512
 
     assert "Score customers with XGBoost: its cross-validated ROC-AUC is 0.060 above" in text
     assert (
@@ -123,6 +125,9 @@ def test_model_and_data_bullets_follow_the_numbers():
     )
     assert "the cross-validated ROC-AUC of XGBoost is 0.012 below it" in (
         report.recommendations_markdown(inputs(behind))
+    )
+    assert "the cross-validated ROC-AUC of XGBoost is 0.0098 above it, less than 0.0100" in (
+        report.recommendations_markdown(inputs(just_under))
     )
 
 

@@ -343,10 +343,12 @@ def _model_advice(inputs: BookInputs) -> list[str]:
     gain = models[best]["cv_roc_auc"] - baseline["cv_roc_auc"]
     spread = max(models[best].get("cv_roc_auc_std", 0.0), baseline.get("cv_roc_auc_std", 0.0))
     direction = "above" if gain > 0 else ("below" if gain < 0 else "level with")
-    if gain < max(MIN_ROC_AUC_GAIN, spread):
+    bar = max(MIN_ROC_AUC_GAIN, spread)
+    if gain < bar:
+        digits = 3 if f"{abs(gain):.3f}" != f"{bar:.3f}" else 4  # just under the bar reads as under it
         return [
             f"Consider the logistic-regression model: the cross-validated ROC-AUC of {model_name(best)} is "
-            f"{abs(gain):.3f} {direction} it, less than {max(MIN_ROC_AUC_GAIN, spread):.3f} (the larger of "
+            f"{abs(gain):.{digits}f} {direction} it, less than {bar:.{digits}f} (the larger of "
             f"{MIN_ROC_AUC_GAIN} and the fold-to-fold spread), which does not pay for a model that is harder "
             "to explain and maintain."
         ]
