@@ -37,14 +37,13 @@ def test_each_fold_is_the_churn_stages_own_run_with_that_fold_held_out(customers
 
 def test_the_folds_of_a_repetition_hold_out_every_customer_once_and_whole_groups(customers):
     folds = round(1 / PARAMS.test_size)
-    tests = [churn.validation_split(customers, PARAMS.test_size, 5, fold=k).test for k in range(folds)]
+    held_out = [churn.validation_split(customers, PARAMS.test_size, 5, fold=k) for k in range(folds)]
+    tests = [split.test for split in held_out]
 
-    held_out = np.concatenate(tests)
-    assert sorted(held_out) == list(range(len(customers)))
+    assert sorted(np.concatenate(tests)) == list(range(len(customers)))
     groups = churn.customer_groups(customers)
-    for k, test in enumerate(tests):
-        train = churn.validation_split(customers, PARAMS.test_size, 5, fold=k).train
-        assert not set(groups[test]) & set(groups[train])
+    for split in held_out:
+        assert not set(groups[split.test]) & set(groups[split.train])
     assert set(tests[0]) == set(churn.validation_split(customers, PARAMS.test_size, 5).test)
     assert set(tests[0]) != set(churn.validation_split(customers, PARAMS.test_size, 6).test)  # next seed
     with pytest.raises(ValueError, match="fold 4 does not exist: churn.test_size 0.3 cuts 3 folds"):

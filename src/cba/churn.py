@@ -86,6 +86,7 @@ __all__ = [
     "drivers_figure",
     "drivers_sentence",
     "feature_columns",
+    "fold_count",
     "focal_loss",
     "intervals",
     "leak_comparison",
@@ -168,6 +169,11 @@ def customer_groups(features: pd.DataFrame) -> np.ndarray:
     return features[GROUP].astype("Int64").fillna(own).to_numpy(dtype=np.int64)
 
 
+def fold_count(test_size: float) -> int:
+    """How many grouped folds a held-out share ``test_size`` cuts the customers into (one is held out)."""
+    return round(1 / test_size)
+
+
 def validation_split(
     features: pd.DataFrame, test_size: float, seed: int, label: str = LABEL, fold: int = 0
 ) -> Split:
@@ -181,7 +187,7 @@ def validation_split(
     The customers are cut into ``1 / test_size`` grouped folds and fold ``fold`` is held out (the churn
     stage holds out the first; :mod:`cba.splits` each in turn).
     """
-    folds = round(1 / test_size)
+    folds = fold_count(test_size)
     if not 0 <= fold < folds:
         raise ValueError(f"fold {fold} does not exist: churn.test_size {test_size} cuts {folds} folds")
     groups = customer_groups(features)

@@ -32,7 +32,7 @@ def churn_over_splits(features: pd.DataFrame, params: ChurnParams, seed: int, re
     """
     rows = []
     for split_seed in range(seed, seed + repeats):
-        for fold in range(round(1 / params.test_size)):
+        for fold in range(churn.fold_count(params.test_size)):
             result = churn.train_and_evaluate(features, params, split_seed, fold=fold)
             best = result.best_model
             scores = result.metrics[best]
